@@ -1,0 +1,3 @@
+from kollama.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""The `kollama` command: parse arguments, call one function, print. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from kollama import __version__
+from kollama.errors import KollamaError
+
+app = typer.Typer(
+    help="kollama: a Korean-first workbench for local Llama-family models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kollama {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """kollama: a Korean-first workbench for local Llama-family models."""
+
+
+def read_text_arg(text: str | None) -> str:
+    """A TEXT argument, or standard input when it is '-' or missing."""
+    if text is None or text == "-":
+        if sys.stdin.isatty():
+            raise KollamaError("no text given", hint="pass TEXT or pipe it in with '-'")
+        return sys.stdin.read()
+    return text
+
+
+def print_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Argument(help="Model reference: smollm2, gemma3, FILE.gguf, ollama:NAME, hf:..., openai:URL#MODEL, ollama-server:NAME")],
+    prompt: Annotated[Optional[str], typer.Argument(help="The prompt; '-' reads standard input; omit for an interactive chat.")] = None,
+    system: Annotated[Optional[str], typer.Option(help="System prompt.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 0.8,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling.")] = 0.95,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 512,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
+    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
+) -> None:
+    """Run a model: one answer for PROMPT, or an interactive chat (like `ollama run`), under the language lock."""
+    from kollama.run import RunOptions, chat_loop, run_once
+
+    options = RunOptions(model=model, system=system, temperature=temperature, top_p=top_p, seed=seed,
+                         max_tokens=max_tokens, ctx=ctx, lock=lock, lang=lang)
+    if prompt is None and sys.stdin.isatty() and not as_json:
+        chat_loop(options)
+        return
+    response = run_once(options, read_text_arg(prompt), stream=not as_json)
+    if as_json:
+        print_json(response.to_json())
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List local models with size, quantisation, context, vocabulary and memory needed."""
+    from kollama.models.catalog import list_local_models, print_models
+
+    found = list_local_models()
+    if as_json:
+        print_json(found)
+    else:
+        print_models(found)
+
+
+@app.command()
+def fidelity(
+    text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
+    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1).")] = "ko",
+    prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check that a text is in the expected language: scripts, code-switching, foreign spans."""
+    from kollama.korean.fidelity import fidelity_report, print_fidelity
+
+    report = fidelity_report(read_text_arg(text), lang=lang, prompt=prompt)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_fidelity(report)
+    if not report.passed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def logs(
+    count: Annotated[int, typer.Option("-n", "--count", help="How many recent responses.")] = 3,
+    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show logged prompts and responses (every run is logged to SQLite in the data directory)."""
+    from kollama.logs import print_logs, recent
+
+    rows = recent(count, model)
+    if as_json:
+        print_json(rows)
+    else:
+        print_logs(rows)
+
+
+def main() -> None:
+    """Entry point: the one place where user-facing errors become a message and an exit code."""
+    try:
+        app()
+    except KollamaError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("", err=True)
+        sys.exit(130)

@@ -1,0 +1,27 @@
+"""How tokens come out: one interface, several backends. `load_engine` picks one for a ModelRef."""
+
+from __future__ import annotations
+
+from kollama.engines.base import Engine, Generation, GenerationParams, Response
+from kollama.models.reference import ModelRef, resolve
+
+
+def load_engine(model: str | ModelRef, n_ctx: int | None = None) -> Engine:
+    """The engine for a model reference: llama.cpp for local files, HTTP clients for servers."""
+    ref = resolve(model) if isinstance(model, str) else model
+    if ref.kind == "gguf":
+        from kollama.engines.llama_cpp import LlamaCppEngine
+
+        return LlamaCppEngine(ref, n_ctx=n_ctx)
+    if ref.kind == "openai":
+        from kollama.engines.openai_http import OpenAIEngine
+
+        return OpenAIEngine(ref)
+    if ref.kind == "ollama-server":
+        from kollama.engines.ollama_http import OllamaEngine
+
+        return OllamaEngine(ref)
+    raise ValueError(f"no engine for model kind {ref.kind}")
+
+
+__all__ = ["Engine", "Generation", "GenerationParams", "Response", "load_engine"]

@@ -1,0 +1,223 @@
+"""The one small interface every backend implements, and the logic they all share.
+
+A backend implements `_stream(prompt_or_messages, params)` and says whether it can enforce
+the lock while decoding. Everything else (the lock by retry, timing, the SQLite log) lives
+here once, so no engine repeats it.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from kollama.korean.language_lock import LockMode
+from kollama.models.reference import ModelRef
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class GenerationParams:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1  # Ollama's default; tiny models loop without it
+    seed: int | None = None
+    max_tokens: int = 512
+    stop: list[str] = field(default_factory=list)
+    lock: LockMode = LockMode.off
+    lang: str = "ko"
+
+
+@dataclass
+class Response:
+    model: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    ttft: float | None
+    lock: str
+    lock_enforcement: str  # "none" | "decoding" | "retry"
+    retries: int = 0
+    finish_reason: str = "stop"
+    prompt: str | Messages | None = None
+    params: dict[str, Any] | None = None
+
+    @property
+    def tokens_per_second(self) -> float:
+        gen_seconds = self.seconds - (self.ttft or 0.0)
+        if self.completion_tokens <= 1 or gen_seconds <= 0:
+            return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+        return (self.completion_tokens - 1) / gen_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 4),
+            "ttft": round(self.ttft, 4) if self.ttft is not None else None,
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "lock": self.lock,
+            "lock_enforcement": self.lock_enforcement,
+            "retries": self.retries,
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass
+class StreamStats:
+    """What a backend reports when its stream ends."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+class Generation:
+    """An answer being produced: iterate for text pieces; `.response` is set once it is done.
+
+    Closing it early (a client disconnects, Ctrl-C) stops the backend's generation.
+    """
+
+    def __init__(self, pieces: Generator[str, None, Response]):
+        self._pieces = pieces
+        self.response: Response | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.response = yield from self._pieces
+
+    def close(self) -> None:
+        self._pieces.close()
+
+    def result(self) -> Response:
+        for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+
+class Engine(ABC):
+    """A loaded model. Subclasses: llama.cpp in-process, OpenAI-compatible HTTP, Ollama HTTP."""
+
+    #: True when the backend can apply the lock while decoding (else: detect and retry)
+    decodes_with_lock: bool = False
+
+    def __init__(self, ref: ModelRef):
+        self.ref = ref
+
+    @property
+    def name(self) -> str:
+        return self.ref.ref
+
+    # --- what a backend implements -------------------------------------------------
+    @abstractmethod
+    def _stream(self, request: str | Messages, params: GenerationParams) -> Generator[str, None, StreamStats]:
+        """Yield text pieces for a prompt (str) or a chat (list of messages); return the token counts."""
+
+    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
+        raise NotImplementedError(f"{type(self).__name__} cannot tokenize")
+
+    def detokenize(self, tokens: list[int]) -> str:
+        raise NotImplementedError(f"{type(self).__name__} cannot detokenize")
+
+    @property
+    def context_length(self) -> int:
+        return 4096
+
+    def close(self) -> None:
+        """Free the model; engines are also usable as context managers."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- shared by every backend ---------------------------------------------------------
+    def chat(self, messages: Messages, params: GenerationParams | None = None, log: bool = True) -> Generation:
+        return Generation(self._run(messages, params or GenerationParams(), log))
+
+    def complete(self, prompt: str, params: GenerationParams | None = None, log: bool = True) -> Generation:
+        return Generation(self._run(prompt, params or GenerationParams(), log))
+
+    def _run(self, request: str | Messages, params: GenerationParams, log: bool) -> Generator[str, None, Response]:
+        if params.lock != LockMode.off and not self.decodes_with_lock:
+            response = yield from self._retry_until_faithful(request, params)
+        else:
+            response = yield from self._timed(request, params)
+            response.lock_enforcement = "decoding" if params.lock != LockMode.off else "none"
+        if log:
+            from kollama.logs import log_response
+
+            log_response(response)
+        return response
+
+    def _timed(self, request: str | Messages, params: GenerationParams) -> Generator[str, None, Response]:
+        start = time.perf_counter()
+        ttft = None
+        parts: list[str] = []
+        stream = self._stream(request, params)
+        try:
+            while True:
+                piece = next(stream)
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                parts.append(piece)
+                yield piece
+        except StopIteration as stop:
+            stats: StreamStats = stop.value
+        finally:
+            stream.close()
+        return Response(
+            model=self.name,
+            text="".join(parts),
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            seconds=time.perf_counter() - start,
+            ttft=ttft,
+            lock=params.lock.value,
+            lock_enforcement="none",
+            finish_reason=stats.finish_reason,
+            prompt=request,
+            params={k: (v.value if isinstance(v, LockMode) else v) for k, v in asdict(params).items()},
+        )
+
+    def _retry_until_faithful(
+        self, request: str | Messages, params: GenerationParams, attempts: int = 4
+    ) -> Generator[str, None, Response]:
+        """For backends without token bans: buffer the answer, check it, try again with another seed.
+
+        The answer is only released once checked, so a caller never sees a rejected attempt.
+        """
+        from kollama.korean.fidelity import fidelity_report
+
+        prompt_text = request if isinstance(request, str) else "\n".join(m.get("content", "") for m in request)
+        best: tuple[int, Response] | None = None
+        total_seconds = 0.0
+        for attempt in range(attempts):
+            seed = None if params.seed is None else params.seed + attempt
+            trial = replace(params, seed=seed)
+            response = Generation(self._timed(request, trial)).result()
+            total_seconds += response.seconds
+            report = fidelity_report(response.text, params.lang, prompt=prompt_text)
+            bad = [s for s in report.foreign if s.kind == "script" or params.lock == LockMode.strict]
+            if best is None or len(bad) < best[0]:
+                best = (len(bad), response)
+            if not bad:
+                break
+        assert best is not None
+        response = best[1]
+        response.retries = attempt
+        response.seconds = total_seconds
+        response.lock = params.lock.value
+        response.lock_enforcement = "retry"
+        if response.text:
+            yield response.text
+        return response
+

@@ -1,0 +1,1 @@
+"""Korean (and any-language) text analysis: scripts, fidelity, the language lock, morphology."""

@@ -1,0 +1,110 @@
+"""Which writing system a character belongs to, and which ones a language may use.
+
+One classifier serves the lock (token masks), `fidelity` and `compare`, so the three
+can never disagree about what counts as a foreign character.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from kollama.errors import KollamaError
+
+# (first, last, script). Order matters only for overlaps, of which there are none.
+_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0xAC00, 0xD7A3, "hangul"),
+    (0x1100, 0x11FF, "hangul"),
+    (0x3130, 0x318F, "hangul"),
+    (0xA960, 0xA97F, "hangul"),
+    (0xD7B0, 0xD7FF, "hangul"),
+    (0xFFA0, 0xFFDC, "hangul"),  # halfwidth jamo
+    (0x4E00, 0x9FFF, "han"),
+    (0x3400, 0x4DBF, "han"),
+    (0x20000, 0x3134F, "han"),
+    (0xF900, 0xFAFF, "han"),
+    (0x2E80, 0x2FDF, "han"),  # radicals
+    (0x3005, 0x3007, "han"),  # 々 〆 〇
+    (0x3040, 0x30FF, "kana"),
+    (0x31F0, 0x31FF, "kana"),
+    (0xFF66, 0xFF9F, "kana"),  # halfwidth katakana
+    (0x3001, 0x3003, "cjk_punct"),  # 、 。 〃
+    (0x0E00, 0x0E7F, "thai"),
+    (0x0400, 0x052F, "cyrillic"),
+    (0x0600, 0x06FF, "arabic"),
+    (0x0750, 0x077F, "arabic"),
+    (0x08A0, 0x08FF, "arabic"),
+    (0xFB50, 0xFDFF, "arabic"),
+    (0xFE70, 0xFEFF, "arabic"),
+    (0x0900, 0x097F, "devanagari"),
+    (0x0590, 0x05FF, "hebrew"),
+    (0x0370, 0x03FF, "greek"),
+    (0x1F00, 0x1FFF, "greek"),
+    (0x0300, 0x036F, "latin_ext"),  # combining diacritics (Vietnamese in NFD)
+    (0x00C0, 0x024F, "latin_ext"),
+    (0x1E00, 0x1EFF, "latin_ext"),  # Vietnamese precomposed letters live here
+    (0xFF01, 0xFF5E, "fullwidth"),
+)
+
+# Scripts that are never "foreign": digits, punctuation, symbols, whitespace.
+COMMON = "common"
+ALL_LETTER_SCRIPTS = (
+    "hangul", "han", "kana", "latin", "latin_ext", "thai", "cyrillic", "arabic",
+    "devanagari", "hebrew", "greek", "fullwidth", "cjk_punct", "other",
+)
+
+
+@lru_cache(maxsize=65536)
+def script_of(ch: str) -> str:
+    """Script name of one character; `common` for digits, punctuation, symbols and space."""
+    cp = ord(ch)
+    if cp < 0x80:
+        return "latin" if ch.isalpha() else COMMON
+    for first, last, name in _RANGES:
+        if first <= cp <= last:
+            if name == "latin_ext" and cp in (0x00D7, 0x00F7):  # × ÷
+                return COMMON
+            return name
+    category = unicodedata.category(ch)
+    if category[0] in "LM":
+        return "other"
+    if category == "Nd":  # non-ASCII decimal digits (Thai, Arabic-Indic...) belong to their script
+        return "other"
+    return COMMON
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str
+    scripts: frozenset[str]
+    strict_bans_latin: bool
+
+    def allows(self, script: str) -> bool:
+        """`script` lock: own letters, ASCII Latin (code, names, units) and common symbols."""
+        return script == COMMON or script == "latin" or script in self.scripts
+
+
+@lru_cache(maxsize=1)
+def languages() -> dict[str, Language]:
+    text = resources.files("kollama.data").joinpath("languages.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return {
+        code: Language(code, spec["name"], frozenset(spec["scripts"]), bool(spec["strict_bans_latin"]))
+        for code, spec in raw.items()
+    }
+
+
+def language(code: str) -> Language:
+    table = languages()
+    if code not in table:
+        raise KollamaError(
+            f"unknown language '{code}'",
+            hint=f"use one of: {', '.join(sorted(table))}",
+        )
+    return table[code]
+

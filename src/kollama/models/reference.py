@@ -1,0 +1,109 @@
+"""Turn what a user types (`smollm2`, `./m.gguf`, `ollama:qwen2.5:3b`, `openai:URL#MODEL`...) into a ModelRef.
+
+Every loader is a function registered in LOADERS by its prefix, in this one place
+(like `llm`'s prefixed loaders). Built-in names come from `kollama.models.builtin`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kollama.errors import ModelNotFound
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: a local GGUF file, or a remote endpoint serving a named model."""
+
+    ref: str  # as the user typed it
+    kind: str  # "gguf" | "openai" | "ollama-server"
+    path: Path | None = None
+    url: str | None = None
+    name: str | None = None  # the model name on a remote server
+    tokenizer: str | None = None  # optional local model sharing the remote vocabulary (for lock masks)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == "gguf"
+
+    def identity(self) -> str:
+        """Stable key for caches: file content hash prefix for files, endpoint and name for servers."""
+        if self.path is not None:
+            return f"gguf:{file_fingerprint(self.path)}"
+        return f"{self.kind}:{self.url}#{self.name}"
+
+
+def file_fingerprint(path: Path) -> str:
+    """Size plus a hash of the first and last MiB: fast for multi-GB files, changes when the file does."""
+    stat = path.stat()
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        if stat.st_size > 2 << 20:
+            handle.seek(-(1 << 20), os.SEEK_END)
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def _gguf_path(ref: str) -> ModelRef:
+    from kollama.models.gguf_file import read_gguf_info
+
+    path = Path(ref).expanduser()
+    read_gguf_info(path)  # validates: missing, not GGUF, truncated
+    return ModelRef(ref=ref, kind="gguf", path=path.resolve())
+
+
+def _ollama_store(ref: str) -> ModelRef:
+    from kollama.models.ollama_store import find_ollama_model
+
+    return ModelRef(ref=ref, kind="gguf", path=find_ollama_model(ref.removeprefix("ollama:")))
+
+
+def _huggingface(ref: str) -> ModelRef:
+    from kollama.models.huggingface import download_gguf
+
+    return _gguf_path(str(download_gguf(ref.removeprefix("hf:"))))
+
+
+def _openai(ref: str) -> ModelRef:
+    from kollama.models.remote import parse_openai_ref
+
+    url, name, tokenizer = parse_openai_ref(ref.removeprefix("openai:"))
+    return ModelRef(ref=ref, kind="openai", url=url, name=name, tokenizer=tokenizer)
+
+
+def _ollama_server(ref: str) -> ModelRef:
+    from kollama.models.remote import ollama_host
+
+    return ModelRef(ref=ref, kind="ollama-server", url=ollama_host(), name=ref.removeprefix("ollama-server:"))
+
+
+LOADERS: dict[str, Callable[[str], ModelRef]] = {
+    "ollama-server:": _ollama_server,
+    "ollama:": _ollama_store,
+    "hf:": _huggingface,
+    "openai:": _openai,
+}
+
+
+def resolve(ref: str) -> ModelRef:
+    """The one resolver every command uses."""
+    from kollama.models.builtin import BUILTINS, builtin_path
+
+    ref = ref.strip()
+    for prefix, loader in LOADERS.items():
+        if ref.startswith(prefix):
+            return loader(ref)
+    if ref in BUILTINS:
+        return ModelRef(ref=ref, kind="gguf", path=builtin_path(ref))
+    if ref.lower().endswith(".gguf") or os.sep in ref or Path(ref).exists():
+        return _gguf_path(ref)
+    raise ModelNotFound(
+        f"unknown model '{ref}'",
+        hint=f"built-in models: {', '.join(BUILTINS)}; or a .gguf path, ollama:NAME, hf:OWNER/REPO/FILE.gguf, "
+        "openai:URL#MODEL, ollama-server:NAME (see 'kollama models')",
+    )

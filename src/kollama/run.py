@@ -1,0 +1,118 @@
+"""`kollama run`: one answer streamed to the terminal, or an interactive chat like `ollama run`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from kollama.engines import Engine, GenerationParams, Response, load_engine
+from kollama.errors import KollamaError
+from kollama.korean.language_lock import LockMode, parse_lock
+from kollama.korean.scripts import language
+
+console = Console(highlight=False)
+
+
+@dataclass
+class RunOptions:
+    model: str
+    system: str | None = None
+    temperature: float = 0.8
+    top_p: float = 0.95
+    seed: int | None = None
+    max_tokens: int = 512
+    ctx: int | None = None
+    lock: str = "script"
+    lang: str = "ko"
+
+    def params(self) -> GenerationParams:
+        language(self.lang)  # fail early on an unknown language
+        if self.max_tokens < 1:
+            raise KollamaError("--max-tokens must be at least 1")
+        if self.temperature < 0:
+            raise KollamaError("--temperature must be 0 or more")
+        return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+                                max_tokens=self.max_tokens, lock=parse_lock(self.lock), lang=self.lang)
+
+
+def _messages(system: str | None, history: list[dict[str, str]]) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + history
+
+
+def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationParams, stream: bool) -> Response:
+    generation = engine.chat(messages, params)
+    try:
+        for piece in generation:
+            if stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+    finally:
+        generation.close()
+    if stream:
+        sys.stdout.write("\n")
+    assert generation.response is not None
+    if stream and generation.response.lock_enforcement == "retry":
+        console.print(f"[dim](lock '{params.lock.value}' enforced by retry: this backend cannot ban tokens; "
+                      f"{generation.response.retries} retries)[/dim]", stderr=True)
+    return generation.response
+
+
+def run_once(options: RunOptions, prompt: str, stream: bool = True) -> Response:
+    params = options.params()
+    with load_engine(options.model, n_ctx=options.ctx) as engine:
+        return _answer(engine, _messages(options.system, [{"role": "user", "content": prompt}]), params, stream)
+
+
+HELP = """/lock off|script|strict   change the language lock
+/system TEXT              set the system prompt
+/clear                    forget the conversation
+/bye                      leave"""
+
+
+def chat_loop(options: RunOptions) -> None:
+    """Interactive chat with history; slash commands change settings between turns."""
+    try:
+        import readline  # noqa: F401  (arrow keys and history in input())
+    except ImportError:
+        pass
+    params = options.params()
+    system = options.system
+    history: list[dict[str, str]] = []
+    with load_engine(options.model, n_ctx=options.ctx) as engine:
+        console.print(f"[bold]{engine.name}[/bold] · lock {params.lock.value} · lang {params.lang} · /? for help")
+        while True:
+            try:
+                line = input(">>> ").strip()
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line.startswith("/"):
+                command, _, arg = line.partition(" ")
+                if command in ("/bye", "/exit", "/quit"):
+                    break
+                if command == "/clear":
+                    history.clear()
+                    console.print("[dim]conversation cleared[/dim]")
+                elif command == "/system":
+                    system = arg or None
+                    console.print(f"[dim]system prompt {'set' if system else 'removed'}[/dim]")
+                elif command == "/lock":
+                    try:
+                        params.lock = parse_lock(arg.strip())
+                        console.print(f"[dim]lock: {params.lock.value}[/dim]")
+                    except KollamaError as exc:
+                        console.print(f"[red]{exc}[/red]")
+                else:
+                    console.print(HELP)
+                continue
+            history.append({"role": "user", "content": line})
+            try:
+                response = _answer(engine, _messages(system, history), params, stream=True)
+            except KeyboardInterrupt:
+                history.pop()
+                console.print("\n[dim](interrupted)[/dim]")
+                continue
+            history.append({"role": "assistant", "content": response.text})
