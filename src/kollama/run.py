@@ -13,6 +13,7 @@ from kollama.korean.language_lock import LockMode, parse_lock
 from kollama.korean.scripts import language
 
 console = Console(highlight=False)
+notes = Console(highlight=False, stderr=True)
 
 
 @dataclass
@@ -53,10 +54,13 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
     if stream:
         sys.stdout.write("\n")
     assert generation.response is not None
-    if stream and generation.response.lock_enforcement == "retry":
-        console.print(f"[dim](lock '{params.lock.value}' enforced by retry: this backend cannot ban tokens; "
-                      f"{generation.response.retries} retries)[/dim]", stderr=True)
-    return generation.response
+    response = generation.response
+    if stream and response.lock_enforcement == "retry":
+        outcome = (f"still {response.lock_violations} foreign spans after {response.retries + 1} attempts"
+                   if response.lock_violations else f"{response.retries} retries")
+        notes.print(f"[dim](lock '{params.lock.value}' enforced by retry, not by decoding: this backend cannot "
+                    f"ban tokens; {outcome})[/dim]")
+    return response
 
 
 def run_once(options: RunOptions, prompt: str, stream: bool = True) -> Response:

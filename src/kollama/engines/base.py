@@ -43,6 +43,7 @@ class Response:
     lock: str
     lock_enforcement: str  # "none" | "decoding" | "retry"
     retries: int = 0
+    lock_violations: int = 0  # foreign spans left after retrying (retry enforcement only)
     finish_reason: str = "stop"
     prompt: str | Messages | None = None
     params: dict[str, Any] | None = None
@@ -66,6 +67,7 @@ class Response:
             "lock": self.lock,
             "lock_enforcement": self.lock_enforcement,
             "retries": self.retries,
+            "lock_violations": self.lock_violations,
             "finish_reason": self.finish_reason,
         }
 
@@ -105,8 +107,9 @@ class Generation:
 class Engine(ABC):
     """A loaded model. Subclasses: llama.cpp in-process, OpenAI-compatible HTTP, Ollama HTTP."""
 
-    #: True when the backend can apply the lock while decoding (else: detect and retry)
-    decodes_with_lock: bool = False
+    def locks_while_decoding(self, mode: LockMode) -> bool:
+        """True when the backend can ban tokens for this lock mode; otherwise the lock detects and retries."""
+        return False
 
     def __init__(self, ref: ModelRef):
         self.ref = ref
@@ -147,7 +150,7 @@ class Engine(ABC):
         return Generation(self._run(prompt, params or GenerationParams(), log))
 
     def _run(self, request: str | Messages, params: GenerationParams, log: bool) -> Generator[str, None, Response]:
-        if params.lock != LockMode.off and not self.decodes_with_lock:
+        if params.lock != LockMode.off and not self.locks_while_decoding(params.lock):
             response = yield from self._retry_until_faithful(request, params)
         else:
             response = yield from self._timed(request, params)
@@ -204,6 +207,7 @@ class Engine(ABC):
             seed = None if params.seed is None else params.seed + attempt
             trial = replace(params, seed=seed)
             response = Generation(self._timed(request, trial)).result()
+            response.lock_enforcement = "retry"
             total_seconds += response.seconds
             report = fidelity_report(response.text, params.lang, prompt=prompt_text)
             bad = [s for s in report.foreign if s.kind == "script" or params.lock == LockMode.strict]
@@ -214,6 +218,7 @@ class Engine(ABC):
         assert best is not None
         response = best[1]
         response.retries = attempt
+        response.lock_violations = best[0]
         response.seconds = total_seconds
         response.lock = params.lock.value
         response.lock_enforcement = "retry"

@@ -50,8 +50,29 @@ def load_llama(path: str, n_ctx: int, **kwargs):
                            hint="the file may be corrupt or its architecture unsupported by this llama.cpp") from exc
 
 
+def vocabulary_of(llm) -> Vocabulary:
+    """Raw bytes of every token (special tokens render as empty) and the end-of-generation ids."""
+    import llama_cpp
+
+    vocab = llm._model.vocab
+    buf = ctypes.create_string_buffer(256)
+    pieces: list[bytes] = []
+    eog: set[int] = set()
+    for tid in range(llm.n_vocab()):
+        n = llama_cpp.llama_token_to_piece(vocab, tid, buf, len(buf), 0, False)
+        pieces.append(buf.raw[:n] if n > 0 else b"")
+        if llama_cpp.llama_vocab_is_eog(vocab, tid):
+            eog.add(tid)
+    return Vocabulary(pieces, frozenset(eog))
+
+
+def masks_for(vocab: Vocabulary, lang: str) -> LockMasks:
+    return build_masks(vocab, lang, cache_dir=subdir("cache") / "masks")
+
+
 class LlamaCppEngine(Engine):
-    decodes_with_lock = True
+    def locks_while_decoding(self, mode: LockMode) -> bool:
+        return True
 
     def __init__(self, ref: ModelRef, n_ctx: int | None = None, n_threads: int | None = None):
         super().__init__(ref)
@@ -84,23 +105,11 @@ class LlamaCppEngine(Engine):
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
-        """Raw bytes of every token (special tokens render as empty) and the end-of-generation ids."""
-        import llama_cpp
-
-        vocab = self.llm._model.vocab
-        buf = ctypes.create_string_buffer(256)
-        pieces: list[bytes] = []
-        eog: set[int] = set()
-        for tid in range(self.llm.n_vocab()):
-            n = llama_cpp.llama_token_to_piece(vocab, tid, buf, len(buf), 0, False)
-            pieces.append(buf.raw[:n] if n > 0 else b"")
-            if llama_cpp.llama_vocab_is_eog(vocab, tid):
-                eog.add(tid)
-        return Vocabulary(pieces, frozenset(eog))
+        return vocabulary_of(self.llm)
 
     def lock_masks(self, lang: str) -> LockMasks:
         if lang not in self._masks:
-            self._masks[lang] = build_masks(self.vocabulary, lang, cache_dir=subdir("cache") / "masks")
+            self._masks[lang] = masks_for(self.vocabulary, lang)
         return self._masks[lang]
 
     # --- prompts ----------------------------------------------------------------------------
@@ -124,6 +133,8 @@ class LlamaCppEngine(Engine):
         if bos_text and text.startswith(bos_text):
             add_bos = False  # the template already wrote it
         tokens = self.tokenize(text, add_bos=add_bos)
+        if not tokens:  # llama.cpp asserts on an empty batch
+            raise KollamaError("the prompt is empty", hint="give the model some text to continue")
         if len(tokens) >= self.n_ctx:
             raise KollamaError(
                 f"the prompt is {len(tokens)} tokens, the context holds {self.n_ctx}",
@@ -167,4 +178,6 @@ class LlamaCppEngine(Engine):
         finally:
             stream.close()
         completion_tokens = max(0, self.llm.n_tokens - len(tokens)) + (1 if finish == "length" else 0)
+        if finish == "length":  # whether the last token was evaluated varies (split UTF-8 pieces): it is exactly the cap
+            completion_tokens = max_tokens
         return StreamStats(len(tokens), completion_tokens or generated, finish)

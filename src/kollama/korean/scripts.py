@@ -50,6 +50,17 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
     (0xFF01, 0xFF5E, "fullwidth"),
 )
 
+# Non-letters that any language may use. Symbols outside these blocks (Yijing hexagrams,
+# musical notation...) count as "other": no language needs them, and allowing every symbol
+# would let the lock start byte sequences that lead nowhere useful.
+_COMMON_BLOCKS: tuple[tuple[int, int], ...] = (
+    (0x00A0, 0x00BF), (0x02B0, 0x02FF), (0x2000, 0x206F), (0x2070, 0x209F), (0x20A0, 0x20CF),
+    (0x2100, 0x214F), (0x2150, 0x218F), (0x2190, 0x21FF), (0x2200, 0x22FF), (0x2300, 0x23FF),
+    (0x2460, 0x24FF), (0x2500, 0x257F), (0x2580, 0x259F), (0x25A0, 0x25FF), (0x2600, 0x26FF),
+    (0x2700, 0x27BF), (0x27C0, 0x27EF), (0x2B00, 0x2BFF), (0x3000, 0x3000), (0x3008, 0x3011),
+    (0x3013, 0x301F), (0x3200, 0x32FF), (0x3300, 0x33FF), (0xFE0F, 0xFE0F), (0x1F000, 0x1FAFF),
+)
+
 # Scripts that are never "foreign": digits, punctuation, symbols, whitespace.
 COMMON = "common"
 ALL_LETTER_SCRIPTS = (
@@ -72,9 +83,12 @@ def script_of(ch: str) -> str:
     category = unicodedata.category(ch)
     if category[0] in "LM":
         return "other"
-    if category == "Nd":  # non-ASCII decimal digits (Thai, Arabic-Indic...) belong to their script
-        return "other"
-    return COMMON
+    if category[0] == "Z" or category == "Cc":
+        return COMMON
+    for first, last in _COMMON_BLOCKS:
+        if first <= cp <= last:
+            return COMMON
+    return "other"
 
 
 @dataclass(frozen=True)

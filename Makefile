@@ -1,0 +1,42 @@
+# The two commands in the README: `make compare` (set up, then compare the built-in models on Korean
+# prompts and write the report) and `make test` (set up everything, then run the whole test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+REPORT ?= kollama-report
+
+.PHONY: setup setup-all system-deps compare test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+
+# Core only: the main job needs no torch, browser or OCR.
+$(VENV)/.core: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# Everything: training extras and test tools.
+$(VENV)/.all: $(VENV)/.core
+	$(BIN)/python -m pip install -q -e '.[tune,dev]'
+	touch $@
+
+setup: $(VENV)/.core
+setup-all: $(VENV)/.all
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+compare: setup
+	$(BIN)/kollama compare smollm2 gemma3 --suite ko-basic --lock off,script --out $(REPORT)
+
+# pytest exits 5 when it collects no tests; that is a failure of the suite, not a pass, so it is reported.
+test: setup-all system-deps
+	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+bench: setup-all
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(REPORT) .pytest_cache
