@@ -89,3 +89,47 @@ def test_openai_engine_unknown_model_is_a_clear_error(llama_server):
     # llama_cpp.server serves whatever name it is asked for, so check a wrong path instead
     result = run_cli("run", f"openai:{llama_server}/nothing/here#smol", "hi", "--lock", "off")
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+# --- the Ollama HTTP engine against a server speaking Ollama's wire protocol (kollama serve) -------------------
+@pytest.fixture(scope="module")
+def ollama_compatible_server():
+    from serve_server import Server
+
+    with Server("--model", "smollm2") as server:
+        yield server.url
+
+
+def test_ollama_engine_chat_stream_and_generate(ollama_compatible_server):
+    import os
+
+    os.environ["OLLAMA_HOST"] = ollama_compatible_server
+    try:
+        engine = load_engine("ollama-server:smollm2")
+        generation = engine.chat([{"role": "user", "content": "Say hello."}],
+                                 GenerationParams(temperature=0, max_tokens=12), log=False)
+        pieces = list(generation)
+        assert "".join(pieces) == generation.response.text and generation.response.text.strip()
+        assert generation.response.completion_tokens > 0 and generation.response.prompt_tokens > 0
+        completion = engine.complete("The capital of France is", GenerationParams(temperature=0, max_tokens=6),
+                                     log=False).result()
+        assert completion.text.strip()
+    finally:
+        os.environ.pop("OLLAMA_HOST", None)
+
+
+def test_ollama_engine_lock_is_enforced_by_retry_and_says_so(ollama_compatible_server):
+    result = run_cli("run", "ollama-server:smollm2", "日本語で答えて: 猫", "--lock", "script", "--seed", "3",
+                     "--max-tokens", "16", "--json", env={"OLLAMA_HOST": ollama_compatible_server})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["lock_enforcement"] == "retry"
+    if data["lock_violations"] == 0:
+        assert not [ch for ch in data["text"] if script_of(ch) in ("han", "kana", "cjk_punct")]
+
+
+def test_ollama_engine_unknown_model(ollama_compatible_server):
+    result = run_cli("run", "ollama-server:no-such-model", "hi", "--lock", "off",
+                     env={"OLLAMA_HOST": ollama_compatible_server})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no-such-model" in result.stderr

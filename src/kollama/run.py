@@ -53,6 +53,7 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
         generation.close()
     if stream:
         sys.stdout.write("\n")
+        sys.stdout.flush()
     assert generation.response is not None
     response = generation.response
     if stream and response.lock_enforcement == "retry":

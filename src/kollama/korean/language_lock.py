@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from kollama.errors import KollamaError
-from kollama.korean.scripts import COMMON, Language, language, script_of
+from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 3
+MASK_VERSION = 4
 
 
 class LockMode(str, Enum):
@@ -112,7 +112,6 @@ class LockMasks:
     script: np.ndarray  # allowed by the script lock
     strict: np.ndarray  # ... and no lowercase ASCII letters
     strict_no_letters: np.ndarray  # ... and no ASCII letters at all (an acronym is already 6 long)
-    has_target: np.ndarray  # contains a letter of the target language's own script
     continuation_ids: np.ndarray  # tokens starting with UTF-8 continuation bytes
     allowed_prefixes: frozenset[bytes] = field(repr=False, default_factory=frozenset)
     _pending_cache: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
@@ -151,29 +150,27 @@ class LockMasks:
 _ACRONYM_MAX = 6
 
 
-def _classify(data: bytes, lang: Language, prefixes: frozenset[bytes]) -> tuple[bool, bool, bool, bool]:
-    """(script-ok, strict-ok, strict-no-letters-ok, has-target-letter) for a token in a clean state."""
+def _classify(data: bytes, lang: Language, prefixes: frozenset[bytes]) -> tuple[bool, bool, bool]:
+    """(script-ok, strict-ok, strict-no-letters-ok) for a token in a clean state."""
     piece = split_piece(data)
     if not piece.valid or piece.lead:
-        return False, False, False, False
+        return False, False, False
     if piece.tail and piece.tail not in prefixes:
-        return False, False, False, False
-    has_lower = has_upper = has_target = False
+        return False, False, False
+    has_lower = has_upper = False
     for ch in piece.text:
         script = script_of(ch)
         if not lang.allows(script):
-            return False, False, False, False
+            return False, False, False
         if script == "latin":
             if ch.islower():
                 has_lower = True
             else:
                 has_upper = True
-        elif script != COMMON:
-            has_target = True
     bans_latin = lang.strict_bans_latin
     strict_ok = not (bans_latin and has_lower)
     no_letters_ok = not (bans_latin and (has_lower or has_upper))
-    return True, strict_ok, no_letters_ok, has_target
+    return True, strict_ok, no_letters_ok
 
 
 def _allowed_prefixes(lang: Language) -> frozenset[bytes]:
@@ -197,27 +194,27 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
             try:
                 data = np.load(cache_file)
                 return LockMasks(lang, vocab, data["script"], data["strict"], data["strict_no_letters"],
-                                 data["has_target"], data["continuation_ids"], prefixes)
+                                 data["continuation_ids"], prefixes)
             except (OSError, KeyError, ValueError):
                 pass  # a damaged cache file is rebuilt below
     n = len(vocab.pieces)
-    table = np.zeros((n, 4), dtype=bool)
+    table = np.zeros((n, 3), dtype=bool)
     continuation: list[int] = []
     for tid, data in enumerate(vocab.pieces):
         if not data:
-            table[tid] = tid in vocab.eog, tid in vocab.eog, tid in vocab.eog, False
+            table[tid] = tid in vocab.eog
             continue
         if _is_cont(data[0]):
             continuation.append(tid)
             continue
         table[tid] = _classify(data, lang, prefixes)
-    masks = LockMasks(lang, vocab, table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy(),
+    masks = LockMasks(lang, vocab, table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(),
                       np.array(continuation, dtype=np.int64), prefixes)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npz")
         np.savez(tmp, script=masks.script, strict=masks.strict, strict_no_letters=masks.strict_no_letters,
-                 has_target=masks.has_target, continuation_ids=masks.continuation_ids)
+                 continuation_ids=masks.continuation_ids)
         tmp.replace(cache_file)
     return masks
 
