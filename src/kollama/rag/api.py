@@ -1,0 +1,197 @@
+"""The plain-function surface of `kollama rag`, shared by the CLI and the HTTP server; every function
+returns JSON-ready data.
+
+Embedded Qdrant allows one client per folder, so open stores are cached per process and each call
+holds that store's lock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from kollama.errors import KollamaError
+from kollama.rag.store import DEFAULT_COLLECTION, Store, StoreLocation
+
+_stores: dict[tuple, tuple[Store, threading.Lock]] = {}
+_stores_lock = threading.Lock()
+
+
+@contextmanager
+def opened(collection: str = DEFAULT_COLLECTION, store: str | Path | None = None, qdrant_url: str | None = None):
+    """The (cached) store for a collection, locked for the duration of the call."""
+    from kollama.rag.embedder import default_embedder
+
+    location = StoreLocation(collection, Path(store).resolve() if store else None, qdrant_url)
+    key = (location.collection, str(location.store_dir), location.qdrant_url)
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = (Store(location), threading.Lock())
+        opened_store, lock = _stores[key]
+    with lock:
+        yield opened_store, default_embedder()
+
+
+def close_all() -> None:
+    with _stores_lock:
+        for opened_store, _ in _stores.values():
+            opened_store.close()
+        _stores.clear()
+
+
+atexit.register(close_all)  # embedded Qdrant complains when closed during interpreter shutdown
+
+
+def _progress():
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+def add(paths: Iterable[str | Path], collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
+        qdrant_url: str | None = None, ocr: str = "auto", progress: bool = False) -> dict:
+    """Ingest files/folders/globs. Returns `{"collection", "seconds", "files": [{"file", "status", "pages",
+    "chunks", "ocr_pages", "seconds", "error"}]}`; failed files carry an `error` and do not stop the others."""
+    import time
+
+    from kollama.rag.ingest import Ingester, IngestReport, expand_paths
+
+    files = expand_paths(paths)
+    start = time.perf_counter()
+    with opened(collection, store, qdrant_url) as (st, embedder):
+        bar = _progress() if progress else None
+        ingester = Ingester(st, embedder, ocr_mode=ocr, progress=bar)
+        results = []
+        if bar:
+            bar.start()
+        try:
+            overall = bar.add_task("files", total=len(files)) if bar else None
+            for path in files:
+                results.append(ingester.add_file(path))
+                if bar:
+                    bar.advance(overall)
+        finally:
+            if bar:
+                bar.stop()
+    return IngestReport(collection, results, time.perf_counter() - start).to_json()
+
+
+def remove(names: Iterable[str], collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
+           qdrant_url: str | None = None) -> dict:
+    from kollama.rag.ingest import remove_documents
+
+    with opened(collection, store, qdrant_url) as (st, _):
+        return {"collection": collection, "removed": remove_documents(st, list(names))}
+
+
+def documents(collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
+              qdrant_url: str | None = None) -> dict:
+    with opened(collection, store, qdrant_url) as (st, _):
+        docs = st.documents()
+        return {"collection": collection, "documents": docs, "chunks": st.count_points()}
+
+
+def search(query: str, k: int = 5, mode: str = "hybrid", collection: str = DEFAULT_COLLECTION,
+           store: str | Path | None = None, qdrant_url: str | None = None) -> dict:
+    """`{"query", "mode", "hits": [{"chunk_id", "score", "doc", "title", "page", "heading", "text", "citation"}]}`"""
+    from kollama.rag import retrieve
+
+    with opened(collection, store, qdrant_url) as (st, embedder):
+        hits = retrieve.search(st, embedder, query, k=k, mode=mode)
+    return {"query": query, "mode": mode, "collection": collection, "hits": [hit.to_json() for hit in hits]}
+
+
+def ask(question: str, model: str = "gemma3", k: int = 5, extractive: bool = False, lock: str = "script",
+        max_tokens: int = 128, seed: int = 0, collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
+        qdrant_url: str | None = None, engine=None) -> dict:
+    """Answer from the documents with page citations. `{"question", "answer", "mode", "relevant",
+    "citations": [{"doc", "title", "page", "chunk_id", "citation"}], "chunks": [...], "model", "response"}`.
+    Pass a loaded `engine` to reuse it (the server does)."""
+    from kollama.rag import retrieve
+    from kollama.rag.answer import DONT_KNOW, Answer, extractive_answer, relevant_hits
+
+    with opened(collection, store, qdrant_url) as (st, embedder):
+        if st.count_points() == 0:
+            raise KollamaError(f"collection '{collection}' is empty, so there is nothing to answer from",
+                               hint="add documents first: kollama rag add FILE.pdf")
+        hits = retrieve.search(st, embedder, question, k=k, mode="hybrid")
+    relevant = relevant_hits(question, hits)
+    if not relevant:
+        return Answer(question, DONT_KNOW, "none", [], hits, relevant=False).to_json()
+    if extractive:
+        text, citations = extractive_answer(question, relevant)
+        return Answer(question, text, "extractive", citations, relevant).to_json()
+    return _generate(question, relevant, model, lock, max_tokens, seed, engine).to_json()
+
+
+ANSWER_STOPS = ["\n\n", "###", "질문:", "문서:"]  # base models otherwise go on to write the next document
+
+
+def _generate(question, hits, model, lock, max_tokens, seed, engine):
+    from kollama.engines import GenerationParams, load_engine
+    from kollama.evaluate import tokens
+    from kollama.korean.language_lock import parse_lock
+    from kollama.rag.answer import Answer, attach_citations, build_messages
+
+    if max_tokens < 1:
+        raise KollamaError("--max-tokens must be at least 1")
+    params = GenerationParams(temperature=0.0, seed=seed, max_tokens=max_tokens, lock=parse_lock(lock), lang="ko",
+                              stop=ANSWER_STOPS)
+    own = engine is None
+    engine = engine or load_engine(model)
+    try:
+        def count_tokens(text: str) -> int:
+            try:
+                return tokens.count_tokens(engine, text, add_bos=False)
+            except NotImplementedError:  # HTTP engines cannot tokenize locally
+                return len(text) // 2 + 1  # a safe over-estimate for Korean on most tokenizers
+
+        budget = engine.context_length - max_tokens
+        messages, used = build_messages(question, hits, count_tokens, budget)
+        if not used:
+            raise KollamaError(f"the model's context ({engine.context_length} tokens) is too small for any passage",
+                               hint="use a model with a larger context, lower --max-tokens, or --extractive")
+        response = engine.chat(messages, params).result()
+        text, citations = attach_citations(response.text.strip(), used)
+        return Answer(question, text, "generative", citations, used, model=engine.name, response=response.to_json())
+    finally:
+        if own:
+            engine.close()
+
+
+def doctor(path: str | Path) -> dict:
+    """`{"file", "pages": [{"page", "chars", "needs_ocr", "issues"}], "metadata", "criteria"}`"""
+    from kollama.rag.doctor import diagnose
+
+    return diagnose(Path(path))
+
+
+def evaluate(qa_path: str | Path, k: int = 5, html: str | Path | None = None, collection: str = DEFAULT_COLLECTION,
+             store: str | Path | None = None, qdrant_url: str | None = None, progress: bool = False) -> dict:
+    """`{"n", "recall@1", "recall@k", "mrr", "ndcg@10", "modes": {...}, "per_question": [...]}`; hybrid on top."""
+    from kollama.rag import evaluate as ev
+
+    qa = ev.load_qa(Path(qa_path))
+    bar = _progress() if progress else None
+    with opened(collection, store, qdrant_url) as (st, embedder):
+        if bar:
+            bar.start()
+        try:
+            report = ev.evaluate(st, embedder, qa, k=k, progress=bar)
+        finally:
+            if bar:
+                bar.stop()
+    if html:
+        report["html"] = str(ev.write_html(report, Path(html)))
+    return report

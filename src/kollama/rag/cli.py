@@ -1,0 +1,186 @@
+"""`kollama rag ...` commands: parse, call `kollama.rag.api`, print."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+rag_app = typer.Typer(help="Ask questions over Korean PDFs with page citations (hybrid Korean retrieval, OCR, doctor).",
+                      no_args_is_help=True)
+
+Collection = Annotated[str, typer.Option("--collection", "-c", help="Named collection.")]
+StoreDir = Annotated[str | None, typer.Option("--store", help="Folder holding the collections (default: $KOLLAMA_HOME/rag).")]
+QdrantUrl = Annotated[str | None, typer.Option("--qdrant-url", help="Use a Qdrant server or cluster instead of the embedded store.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _json(data: object) -> None:
+    from kollama.cli import print_json
+
+    print_json(data)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(highlight=False, stderr=stderr)
+
+
+@rag_app.command()
+def add(
+    paths: Annotated[list[str], typer.Argument(help="PDF, .txt or .md files, folders, or globs.")],
+    ocr: Annotated[str, typer.Option(help="OCR pages without usable text: auto, always, never.")] = "auto",
+    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+) -> None:
+    """Add documents; unchanged files are skipped, changed files replace their old chunks."""
+    from rich.table import Table
+
+    from kollama.rag import api
+
+    report = api.add(paths, collection=collection, store=store, qdrant_url=qdrant_url, ocr=ocr, progress=not as_json)
+    if as_json:
+        _json(report)
+    else:
+        table = Table("file", "status", "pages", "chunks", "OCR pages", "seconds")
+        for f in report["files"]:
+            colour = {"failed": "red", "unchanged": "dim"}.get(f["status"], "green")
+            table.add_row(f["file"], f"[{colour}]{f['status']}[/]", str(f["pages"]), str(f["chunks"]),
+                          ",".join(map(str, f["ocr_pages"])) or "-", f"{f['seconds']:.1f}")
+        _console().print(table)
+    failed = [f for f in report["files"] if f["status"] == "failed"]
+    for f in failed:
+        typer.secho(f"error: {f['error']}", err=True, fg=typer.colors.RED)
+    if failed:
+        raise typer.Exit(1)
+
+
+@rag_app.command()
+def remove(
+    names: Annotated[list[str], typer.Argument(help="File names or paths of added documents.")],
+    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+) -> None:
+    """Remove documents and their chunks."""
+    from kollama.rag import api
+
+    result = api.remove(names, collection=collection, store=store, qdrant_url=qdrant_url)
+    if as_json:
+        _json(result)
+    else:
+        typer.echo(f"removed {len(result['removed'])}: {', '.join(result['removed'])}")
+
+
+@rag_app.command("list")
+def list_documents(collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None,
+                   as_json: AsJson = False) -> None:
+    """List the documents of a collection."""
+    from rich.table import Table
+
+    from kollama.rag import api
+
+    result = api.documents(collection=collection, store=store, qdrant_url=qdrant_url)
+    if as_json:
+        _json(result)
+        return
+    table = Table("file", "title", "pages", "chunks", "OCR pages", "state", title=f"{collection}: {result['chunks']} chunks")
+    for d in result["documents"]:
+        table.add_row(d["name"], d["title"], str(d["pages"]), str(d["chunks"]), ",".join(map(str, d["ocr_pages"])) or "-",
+                      d["state"])
+    _console().print(table)
+
+
+@rag_app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for (Korean or any language).")],
+    k: Annotated[int, typer.Option("--k", "-k", help="How many chunks.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+) -> None:
+    """Show the best chunks with document, page, heading and score."""
+    from rich.table import Table
+
+    from kollama.rag import api
+
+    result = api.search(query, k=k, mode=mode, collection=collection, store=store, qdrant_url=qdrant_url)
+    if as_json:
+        _json(result)
+        return
+    if not result["hits"]:
+        typer.echo("no results (is the collection empty? add documents with `kollama rag add`)")
+        return
+    table = Table("#", "score", "document", "page", "heading", "text")
+    for rank, hit in enumerate(result["hits"], start=1):
+        table.add_row(str(rank), f"{hit['score']:.3f}", hit["title"], str(hit["page"]), hit["heading"],
+                      hit["text"][:120].replace("\n", " "))
+    _console().print(table)
+
+
+@rag_app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Korean.")],
+    model: Annotated[str, typer.Option(help="Model that writes the answer.")] = "gemma3",
+    k: Annotated[int, typer.Option("--k", "-k", help="Chunks to retrieve.")] = 5,
+    extractive: Annotated[bool, typer.Option("--extractive", help="No generation: quote the best sentences.")] = False,
+    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 128,
+    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+) -> None:
+    """Answer from the documents, citing [문서 제목 p.N]; says it does not know when nothing relevant is found."""
+    from kollama.rag import api
+
+    result = api.ask(question, model=model, k=k, extractive=extractive, lock=lock, max_tokens=max_tokens,
+                     collection=collection, store=store, qdrant_url=qdrant_url)
+    if as_json:
+        _json(result)
+        return
+    typer.echo(result["answer"])
+    for c in result["citations"]:
+        typer.secho(f"  {c['citation']}  {c['doc']}", fg=typer.colors.CYAN)
+
+
+@rag_app.command()
+def doctor(path: Annotated[str, typer.Argument(help="A PDF (or .txt/.md) file.")], as_json: AsJson = False) -> None:
+    """Report what makes this document work for RAG: structure, metadata, text layer, OCR, consistency."""
+    from rich.table import Table
+
+    from kollama.rag import api
+
+    report = api.doctor(path)
+    if as_json:
+        _json(report)
+        return
+    colours = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
+    table = Table("criterion", "status", "detail", "suggestion", title=report["file"])
+    for name, c in report["criteria"].items():
+        table.add_row(name, f"[{colours[c['status']]}]{c['status']}[/]", c["detail"], c["suggestion"])
+    console = _console()
+    console.print(table)
+    for page in report["pages"]:
+        if page["issues"]:
+            console.print(f"p.{page['page']}: {page['chars']} chars; {', '.join(page['issues'])}")
+
+
+@rag_app.command("eval")
+def evaluate(
+    qa: Annotated[str, typer.Argument(help="JSONL with {\"question\", \"doc\", \"page\"} per line.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Cut-off for recall@k.")] = 5,
+    html: Annotated[str | None, typer.Option(help="Write an HTML report here.")] = "rag-eval.html",
+    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+) -> None:
+    """Page-level recall@1, recall@k, MRR and nDCG@10 for bm25-whitespace, bm25-kiwi, dense and hybrid."""
+    from rich.table import Table
+
+    from kollama.rag import api
+
+    report = api.evaluate(qa, k=k, html=html, collection=collection, store=store, qdrant_url=qdrant_url,
+                          progress=not as_json)
+    if as_json:
+        _json(report)
+        return
+    table = Table("mode", "recall@1", f"recall@{k}", "MRR", "nDCG@10", "ms/query", title=f"{report['n']} questions")
+    for name, m in report["modes"].items():
+        table.add_row(name, f"{m['recall@1']:.3f}", f"{m[f'recall@{k}']:.3f}", f"{m['mrr']:.3f}", f"{m['ndcg@10']:.3f}",
+                      f"{m['ms_per_query']:.0f}")
+    _console().print(table)
+    if report.get("html"):
+        typer.echo(f"report: {report['html']}")

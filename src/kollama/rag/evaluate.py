@@ -1,0 +1,85 @@
+"""`rag eval`: page-level retrieval quality for every mode side by side, plus an HTML report.
+
+A question counts as found at rank r when the r-th distinct (document, page) retrieved is its page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from kollama.errors import KollamaError
+from kollama.rag.embedder import Embedder
+from kollama.rag.retrieve import search
+from kollama.rag.sparse import kiwi_terms
+from kollama.rag.store import Store
+
+EVAL_MODES = {"bm25-whitespace": "bm25_ws", "bm25-kiwi": "bm25", "dense": "dense", "hybrid": "hybrid"}
+DEPTH = 10  # pages ranked per question (nDCG@10)
+
+
+def load_qa(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise KollamaError(f"no such file: '{path}'", hint="pass a JSONL file of {\"question\", \"doc\", \"page\"}")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            items.append({"question": str(item["question"]), "doc": str(item["doc"]), "page": int(item["page"])})
+        except (ValueError, KeyError, TypeError):
+            raise KollamaError(f"{path.name} line {number}: expected {{\"question\", \"doc\", \"page\"}}") from None
+    if not items:
+        raise KollamaError(f"{path.name} has no questions")
+    return items
+
+
+def ranked_pages(store: Store, embedder: Embedder, question: str, mode: str) -> list[tuple[str, int]]:
+    hits = search(store, embedder, question, k=DEPTH * 3, mode=mode)
+    return list(dict.fromkeys((hit.doc, hit.page) for hit in hits))[:DEPTH]
+
+
+def metrics(ranks: list[int | None], k: int) -> dict:
+    n = len(ranks)
+    return {
+        "recall@1": round(sum(1 for r in ranks if r == 1) / n, 4),
+        f"recall@{k}": round(sum(1 for r in ranks if r is not None and r <= k) / n, 4),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+        "ndcg@10": round(sum(1 / math.log2(r + 1) for r in ranks if r and r <= 10) / n, 4),
+    }
+
+
+def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progress=None) -> dict:
+    if store.count_points() == 0:
+        raise KollamaError(f"collection '{store.location.collection}' is empty", hint="add documents with `kollama rag add`")
+    kiwi_terms("모델을 미리 불러온다")  # loading Kiwi and e5 is not query time
+    embedder.embed_query("워밍업")
+    per_question = [{"question": q["question"], "doc": q["doc"], "page": q["page"], "modes": {}} for q in qa]
+    modes = {}
+    task = progress.add_task("evaluating", total=len(qa) * len(EVAL_MODES)) if progress else None
+    for label, mode in EVAL_MODES.items():
+        ranks, seconds = [], []
+        for item, row in zip(qa, per_question):
+            start = time.perf_counter()
+            pages = ranked_pages(store, embedder, item["question"], mode)
+            seconds.append(time.perf_counter() - start)
+            gold = (item["doc"], item["page"])
+            rank = pages.index(gold) + 1 if gold in pages else None
+            ranks.append(rank)
+            row["modes"][label] = {"rank": rank, "top": [f"{d} p.{p}" for d, p in pages[:3]]}
+            if progress:
+                progress.advance(task)
+        modes[label] = metrics(ranks, k) | {"ms_per_query": round(1000 * sum(seconds) / len(seconds), 1)}
+    return {"n": len(qa), **{key: value for key, value in modes["hybrid"].items() if key != "ms_per_query"},
+            "k": k, "modes": modes, "per_question": per_question}
+
+
+def write_html(report: dict, path: Path) -> Path:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("kollama.rag", "templates"), autoescape=select_autoescape())
+    path.write_text(env.get_template("eval.html").render(report=report), encoding="utf-8")
+    return path

@@ -1,0 +1,205 @@
+"""`rag add` / `rag remove`: files -> pages -> chunks -> vectors, safely re-runnable.
+
+Unchanged files (same SHA-256) are skipped; a changed file replaces its old chunks; a file that fails
+(encrypted, damaged, not a PDF) is reported in one line while the others are still ingested.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kollama.errors import KollamaError
+from kollama.rag import sparse
+from kollama.rag.chunking import DEFAULT_BUDGET, DEFAULT_OVERLAP, Chunk, chunk_pages
+from kollama.rag.documents import (
+    SUPPORTED,
+    DocumentInfo,
+    page_from_dict,
+    page_to_dict,
+    read_document,
+)
+from kollama.rag.embedder import Embedder
+from kollama.rag.store import DENSE, Store, point_id
+
+EMBED_BATCH = 16
+OCR_MODES = ("auto", "always", "never")
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # added | updated | unchanged | failed
+    pages: int = 0
+    chunks: int = 0
+    ocr_pages: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    files: list[FileResult]
+    seconds: float
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def to_json(self) -> dict:
+        return {"collection": self.collection, "seconds": round(self.seconds, 3),
+                "files": [asdict(f) | {"seconds": round(f.seconds, 3)} for f in self.files]}
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders searched recursively for PDF/.txt/.md, globs expanded."""
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))] if any(c in text for c in "*?[") else [Path(text)]
+        if not matches:
+            raise KollamaError(f"no files match '{text}'", hint="check the pattern")
+        for path in matches:
+            if path.is_dir():
+                inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+                if not inside:
+                    raise KollamaError(f"no PDF, .txt or .md files in folder '{path}'", hint="point at a folder with documents")
+                found.extend(inside)
+            elif path.is_file():
+                found.append(path)
+            else:
+                raise KollamaError(f"no such file or folder: '{path}'")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def doc_id_for(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+def chunk_payload(doc_id: str, info: DocumentInfo, sha256: str, chunk: Chunk) -> dict:
+    return {"doc_id": doc_id, "doc": info.path.name, "title": info.title, "page": chunk.page, "pages": [chunk.page],
+            "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
+
+
+def make_points(chunks: list[Chunk], info: DocumentInfo, doc_id: str, sha256: str, embedder: Embedder) -> list:
+    from qdrant_client import models
+
+    texts = [chunk.indexed_text(info.title) for chunk in chunks]
+    vectors = embedder.embed_passages(texts)
+    points = []
+    for chunk, text, vector in zip(chunks, texts, vectors):
+        sparse_vectors = {}
+        for name, analyse in sparse.ANALYSERS.items():
+            indices, values = sparse.document_vector(analyse(text))
+            sparse_vectors[name] = models.SparseVector(indices=indices, values=values)
+        points.append(models.PointStruct(id=point_id(doc_id, sha256, chunk.index), vector={DENSE: vector.tolist(), **sparse_vectors},
+                                         payload=chunk_payload(doc_id, info, sha256, chunk)))
+    return points
+
+
+class Ingester:
+    """Adds files to one store, reporting progress to a `rich` Progress (or nothing)."""
+
+    def __init__(self, store: Store, embedder: Embedder, ocr_mode: str = "auto", progress=None,
+                 budget: int = DEFAULT_BUDGET, overlap: int = DEFAULT_OVERLAP):
+        if ocr_mode not in OCR_MODES:
+            raise KollamaError(f"unknown --ocr mode '{ocr_mode}'", hint="use auto, always or never")
+        self.store, self.embedder, self.ocr_mode = store, embedder, ocr_mode
+        self.progress, self.budget, self.overlap = progress, budget, overlap
+        store.ensure_collection(embedder.dim)
+
+    def add_file(self, path: Path) -> FileResult:
+        start = time.perf_counter()
+        try:
+            result = self._add(path)
+        except KollamaError as exc:
+            result = FileResult(path.name, "failed", error=str(exc))
+        except (OSError, ValueError) as exc:
+            result = FileResult(path.name, "failed", error=f"{path.name}: cannot be read ({exc})")
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _add(self, path: Path) -> FileResult:
+        doc_id, sha256 = doc_id_for(path), file_sha256(path)
+        previous = self.store.document(doc_id)
+        if previous and previous["sha256"] == sha256 and previous["state"] == "ready":
+            return FileResult(path.name, "unchanged", previous["pages"], previous["chunks"])
+        info, read_page = read_document(path, self.ocr_mode)
+        self.store.begin_document({"doc_id": doc_id, "path": str(path.resolve()), "name": path.name, "sha256": sha256,
+                                   "title": info.title, "author": info.author, "subject": info.subject,
+                                   "created": info.created, "modified": info.modified, "pages": info.pages})
+        pages = self._read_pages(path, doc_id, sha256, info, read_page)
+        chunks = chunk_pages(pages, self.embedder.count_tokens, self.budget, self.overlap)
+        wanted = [point_id(doc_id, sha256, c.index) for c in chunks]
+        stale = self.store.point_ids_of(doc_id) - set(wanted)
+        self.store.delete_points(ids=sorted(stale))  # old version's chunks, or leftovers of another run
+        done = self.store.existing_ids(wanted)
+        todo = [c for c, pid in zip(chunks, wanted) if pid not in done]
+        task = self._task(f"[cyan]{path.name}[/] embedding", len(chunks), completed=len(chunks) - len(todo))
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start:start + EMBED_BATCH]
+            self.store.upsert(make_points(batch, info, doc_id, sha256, self.embedder))
+            self._advance(task, len(batch))
+        self._done(task)
+        ocr_pages = [p.number for p in pages if p.ocr]
+        self.store.finish_document(doc_id, len(chunks), ocr_pages)
+        status = "updated" if previous and previous["sha256"] != sha256 else "added"
+        return FileResult(path.name, status, len(pages), len(chunks), ocr_pages)
+
+    def _read_pages(self, path, doc_id, sha256, info, read_page):
+        cached = self.store.cached_pages(doc_id, sha256)
+        task = self._task(f"[cyan]{path.name}[/] pages", info.pages, completed=len(cached))
+        pages = []
+        for number in range(1, info.pages + 1):
+            if number in cached:
+                pages.append(page_from_dict(cached[number]))
+                continue
+            page = read_page(number)
+            if page.ocr:  # OCR is the slow part; a resumed ingest re-reads text pages in milliseconds
+                self.store.cache_page(doc_id, sha256, number, page_to_dict(page))
+            pages.append(page)
+            self._advance(task, 1)
+        self._done(task)
+        return pages
+
+    # progress helpers: a no-op without a Progress
+    def _task(self, description: str, total: int, completed: int = 0):
+        return self.progress.add_task(description, total=max(total, 1), completed=completed) if self.progress else None
+
+    def _advance(self, task, amount: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(task, amount)
+
+    def _done(self, task) -> None:
+        if self.progress is not None:
+            self.progress.remove_task(task)
+
+
+def remove_documents(store: Store, names: list[str]) -> list[str]:
+    """Remove documents by file name or path; returns the names removed."""
+    documents = store.documents()
+    removed = []
+    for name in names:
+        matches = [d for d in documents if name in (d["name"], d["path"]) or str(Path(name).resolve()) == d["path"]]
+        if not matches:
+            raise KollamaError(f"no document '{name}' in collection '{store.location.collection}'",
+                               hint="see `kollama rag list`")
+        for doc in matches:
+            store.delete_points(doc_id=doc["doc_id"])
+            store.forget_document(doc["doc_id"])
+            removed.append(doc["name"])
+    return removed

@@ -1,0 +1,79 @@
+"""Search one collection: dense (e5), BM25 over Kiwi morphemes, or both fused by RRF in one Qdrant query."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from kollama.errors import KollamaError
+from kollama.korean.morphology import nfc
+from kollama.rag import sparse
+from kollama.rag.embedder import Embedder
+from kollama.rag.store import DENSE, Store
+
+MODES = ("hybrid", "dense", "bm25", "bm25_ws")
+PREFETCH = 40  # candidates each retriever hands to the fusion
+RRF_K = 2  # Qdrant's default constant: the top ranks of each retriever count most
+RRF_WEIGHTS = [1.0, 1.5]  # dense, Kiwi BM25: exact Korean morphemes and model codes are the stronger signal here
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    score: float
+    doc: str
+    title: str
+    page: int
+    heading: str
+    text: str
+    doc_id: str
+
+    @property
+    def citation(self) -> str:
+        return f"[{self.title} p.{self.page}]"
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"score": round(self.score, 4), "citation": self.citation}
+
+
+def _sparse_query(name: str, query: str):
+    from qdrant_client import models
+
+    indices, values = sparse.query_vector(sparse.ANALYSERS[name](query))
+    return models.SparseVector(indices=indices, values=values) if indices else None
+
+
+def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+    """Top-k chunks; an empty list when the collection is empty or nothing matches."""
+    from qdrant_client import models
+
+    if mode not in MODES:
+        raise KollamaError(f"unknown search mode '{mode}'", hint="use hybrid, dense or bm25")
+    if k < 1:
+        raise KollamaError("--k must be at least 1")
+    query = nfc(query).strip()
+    if not query:
+        raise KollamaError("empty query", hint="pass a question or keywords")
+    if not store.exists() or store.count_points() == 0:
+        return []
+    where = store.searchable_filter()
+    if mode in ("bm25", "bm25_ws"):
+        vector = _sparse_query(mode, query)
+        if vector is None:
+            return []
+        result = store.qdrant.query_points(store.name, query=vector, using=mode, limit=k, query_filter=where, with_payload=True)
+    else:
+        dense = embedder.embed_query(query).tolist()
+        if mode == "dense":
+            result = store.qdrant.query_points(store.name, query=dense, using=DENSE, limit=k, query_filter=where,
+                                               with_payload=True)
+        else:
+            prefetch = [models.Prefetch(query=dense, using=DENSE, limit=PREFETCH, filter=where)]
+            vector = _sparse_query("bm25", query)
+            weights = RRF_WEIGHTS[:1]
+            if vector is not None:
+                prefetch.append(models.Prefetch(query=vector, using="bm25", limit=PREFETCH, filter=where))
+                weights = RRF_WEIGHTS
+            fusion = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))
+            result = store.qdrant.query_points(store.name, prefetch=prefetch, query=fusion, limit=k, with_payload=True)
+    return [Hit(str(p.id), float(p.score), p.payload["doc"], p.payload["title"], int(p.payload["page"]),
+                p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"]) for p in result.points]
