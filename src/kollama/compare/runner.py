@@ -1,0 +1,291 @@
+"""Orchestrates a comparison: every model answers every prompt N times per lock mode.
+
+Cached answers are reused; each new answer is cached the moment it exists, so Ctrl-C or a crashed
+backend loses nothing. A model that breaks gets its remaining cells marked failed with the error,
+and the other models still run.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kollama.compare.cache import AnswerCache, answer_key
+from kollama.compare.checks import run_checks
+from kollama.compare.metrics import korean_aware_verdict, lcb_verdict, summarise
+from kollama.compare.suites import Suite, SuitePrompt, load_suite
+from kollama.engines import Engine, GenerationParams, load_engine
+from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
+from kollama.korean.fidelity import fidelity_report
+from kollama.korean.language_lock import LockMode, parse_lock
+from kollama.models.reference import ModelRef, resolve
+
+DEFAULT_MAX_TOKENS = 128
+DEFAULT_OUT = Path("kollama-report")
+
+EngineFactory = Callable[[ModelRef, "int | None"], Engine]
+
+
+@dataclass
+class CompareOptions:
+    models: list[str]
+    suite: str = "ko-basic"
+    trials: int = 3
+    locks: str = "off"
+    temperature: float = 0.8
+    seed: int = 0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    ctx: int | None = None
+    out: Path = DEFAULT_OUT
+    use_cache: bool = True
+
+
+@dataclass
+class Cell:
+    """One answer to produce: a model, a prompt, a lock mode and a trial."""
+
+    model: ModelRef
+    identity: str
+    prompt: SuitePrompt
+    lock: LockMode
+    trial: int
+    params: GenerationParams
+    key: str
+
+
+@dataclass
+class CompareResult:
+    summary: dict[str, Any]
+    answers: list[dict[str, Any]]
+    out: Path
+    generated: int = 0
+    cached: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def parse_locks(text: str) -> list[LockMode]:
+    modes = [parse_lock(part.strip()) for part in text.split(",") if part.strip()]
+    if not modes:
+        raise KollamaError("--lock needs at least one mode", hint="e.g. --lock off,script")
+    return list(dict.fromkeys(modes))
+
+
+def _validate(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
+    if options.trials < 1:
+        raise KollamaError(f"--trials must be at least 1 (got {options.trials})", hint="e.g. --trials 3")
+    if options.max_tokens < 1:
+        raise KollamaError("--max-tokens must be at least 1")
+    if options.temperature < 0:
+        raise KollamaError("--temperature must be 0 or more")
+    if not options.models:
+        raise KollamaError("no models to compare", hint="e.g. kollama compare smollm2 gemma3")
+    if len(set(options.models)) != len(options.models):
+        raise KollamaError("the same model is listed twice", hint="list each model once")
+    if Path(options.out).exists() and not Path(options.out).is_dir():
+        raise KollamaError(f"--out {options.out} is a file", hint="give a folder for results.json and report.html")
+    locks = parse_locks(options.locks)
+    suite = load_suite(options.suite)
+    refs = [resolve(model) for model in options.models]
+    return suite, locks, refs
+
+
+def plan_cells(suite: Suite, locks: list[LockMode], refs: list[ModelRef], options: CompareOptions) -> list[Cell]:
+    """Every (model, lock, prompt, trial); trial t uses seed `--seed + t`."""
+    cells = []
+    for ref in refs:
+        identity = ref.identity()
+        for lock in locks:
+            for prompt in suite.prompts:
+                for trial in range(options.trials):
+                    params = GenerationParams(temperature=options.temperature, seed=options.seed + trial,
+                                              max_tokens=options.max_tokens, lock=lock, lang=prompt.lang)
+                    key_params = {k: (v.value if isinstance(v, LockMode) else v) for k, v in asdict(params).items()}
+                    key = answer_key(identity, prompt.messages(), key_params)
+                    cells.append(Cell(ref, identity, prompt, lock, trial, params, key))
+    return cells
+
+
+def assess(prompt: SuitePrompt, text: str, failed: bool = False) -> dict[str, Any]:
+    """What an answer's text says: fidelity, checks (all failed for a failed cell), LCB and Korean-aware verdicts."""
+    fidelity = fidelity_report(text, prompt.lang, prompt=prompt.prompt)
+    checks = run_checks(text, prompt.checks, prompt.lang, fidelity)
+    if failed:
+        checks = {name: False for name in checks}
+    return {"text": text, "fidelity": fidelity.to_json(), "checks": checks,
+            "lcb": lcb_verdict(text, prompt.lang).to_json(), "korean_aware": korean_aware_verdict(fidelity)}
+
+
+def analyse(cell: Cell, response: dict[str, Any] | None, error: str | None, cached: bool) -> dict[str, Any]:
+    """The per-answer record of results.json: the text, its fidelity, checks, LCB verdicts, speed."""
+    response = response or {}
+    return {
+        "model": cell.model.ref, "prompt_id": cell.prompt.id, "category": cell.prompt.category,
+        "lang": cell.prompt.lang, "trial": cell.trial, "seed": cell.params.seed, "lock": cell.lock.value,
+        **assess(cell.prompt, response.get("text", ""), failed=bool(error)),
+        "ttft": response.get("ttft"), "seconds": response.get("seconds"),
+        "tokens_per_second": response.get("tokens_per_second"),
+        "prompt_tokens": response.get("prompt_tokens"), "completion_tokens": response.get("completion_tokens"),
+        "finish_reason": response.get("finish_reason"), "lock_enforcement": response.get("lock_enforcement"),
+        "retries": response.get("retries"), "cached": cached, "error": error, "_key": cell.key,
+    }
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class _LiveView:
+    """A progress bar and a table of running figures per model x lock."""
+
+    def __init__(self, total: int, console: Console):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+        self.task = self.progress.add_task("compare", total=total)
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Group:
+        table = Table("model", "lock", "answers", "fidelity", "checks", "tok/s", "failed", title="kollama compare")
+        for (model, lock), row in self.rows.items():
+            ok = row["n"] - row["failed"]
+            table.add_row(model, lock, str(row["n"]), f"{row['fid'] / ok:.0%}" if ok else "-",
+                          f"{row['checks'] / row['n']:.0%}" if row["n"] else "-",
+                          f"{row['tps'] / ok:.1f}" if ok else "-", str(row["failed"]))
+        return Group(self.progress, table)
+
+    def add(self, record: dict[str, Any], description: str) -> None:
+        row = self.rows.setdefault((record["model"], record["lock"]),
+                                   {"n": 0, "failed": 0, "fid": 0, "checks": 0, "tps": 0.0})
+        row["n"] += 1
+        row["failed"] += bool(record["error"])
+        row["fid"] += bool(record["fidelity"]["pass"]) and not record["error"]
+        row["checks"] += all(record["checks"].values())
+        row["tps"] += record["tokens_per_second"] or 0.0
+        self.progress.update(self.task, advance=1, description=description)
+        self.live.update(self._render())
+
+
+def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = None,
+                on_answer: Callable[[Engine, dict[str, Any]], None] | None = None,
+                console: Console | None = None) -> CompareResult:
+    """Run (or resume) a comparison and write results.json and report.html into `options.out`."""
+    from kollama.compare.report import write_outputs
+
+    suite, locks, refs = _validate(options)
+    factory = engine_factory or (lambda ref, ctx: load_engine(ref, n_ctx=ctx))
+    console = console or Console(stderr=True, highlight=False)
+    cells = plan_cells(suite, locks, refs, options)
+    cache = AnswerCache()
+    started = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    result = CompareResult(summary={}, answers=records, out=Path(options.out))
+    group_info: dict[tuple[str, str], dict[str, Any]] = {}
+    view = _LiveView(len(cells), console)
+    try:
+        with view.live:
+            for ref in refs:
+                mine = [c for c in cells if c.model is ref]
+                info = _run_model(ref, mine, options, cache, factory, view, records, result, on_answer)
+                for lock in locks:
+                    group_info[(ref.ref, lock.value)] = info
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: {result.generated} new answers are cached; "
+                      "run the same command again to resume[/yellow]")
+        raise
+    finally:
+        cache.close()
+    order = {c.key: i for i, c in enumerate(cells)}
+    records.sort(key=lambda r: order[r.pop("_key")])
+    result.summary = {
+        "suite": suite.name, "suite_path": suite.path, "prompts": len(suite.prompts),
+        "categories": suite.categories, "models": [r.ref for r in refs], "locks": [m.value for m in locks],
+        "trials": options.trials, "temperature": options.temperature, "seed": options.seed,
+        "max_tokens": options.max_tokens, "answers": len(records), "generated": result.generated,
+        "cached": result.cached, "failed": result.failed, "errors": result.errors,
+        "wall_seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "groups": summarise(records, group_info),
+    }
+    write_outputs(result, suite)
+    return result
+
+
+def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache: AnswerCache,
+               factory: EngineFactory, view: _LiveView, records: list[dict[str, Any]], result: CompareResult,
+               on_answer: Callable[[Engine, dict[str, Any]], None] | None) -> dict[str, Any]:
+    """All cells of one model: cached ones first, then generate the rest on one loaded engine."""
+    pending: list[Cell] = []
+    for cell in cells:
+        hit = cache.get(cell.key) if options.use_cache else None
+        if hit is None:
+            pending.append(cell)
+            continue
+        record = analyse(cell, hit, None, cached=True)
+        records.append(record)
+        result.cached += 1
+        view.add(record, f"{ref.ref} (cached)")
+    info: dict[str, Any] = {"model_identity": cells[0].identity if cells else None, "peak_rss_mb": None}
+    if not pending:
+        return info
+    broken: str | None = None
+    engine: Engine | None = None
+    peak = 0.0
+    try:
+        try:
+            engine = factory(ref, options.ctx)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a model that cannot load fails its cells, the others still run
+            broken = _describe(exc)
+        for cell in pending:
+            error = broken
+            response = None
+            if error is None:
+                try:
+                    assert engine is not None
+                    response = engine.chat(cell.prompt.messages(), cell.params, log=False).result().to_json()
+                except (BackendUnavailable, ModelNotFound) as exc:  # the server is gone: so is the rest
+                    broken = error = _describe(exc)
+                except KollamaError as exc:  # this prompt cannot run (too long...): only this cell fails
+                    error = _describe(exc)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # the backend broke: the rest of this model fails with it
+                    broken = error = _describe(exc)
+            if response is not None:
+                cache.put(cell.key, cell.identity, response)
+                result.generated += 1
+            else:
+                result.failed += 1
+                result.errors.setdefault(ref.ref, error or "failed")
+            record = analyse(cell, response, error, cached=False)
+            records.append(record)
+            peak = max(peak, _rss_mb())
+            view.add(record, f"{ref.ref} · {cell.lock.value} · {cell.prompt.id}")
+            if on_answer is not None and engine is not None:
+                on_answer(engine, record)
+    finally:
+        if engine is not None:
+            engine.close()
+    info["peak_rss_mb"] = round(peak, 1) if peak else None
+    return info
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
