@@ -1,0 +1,165 @@
+"""The `eval`, `score` and `tokens` commands: parse, call one function, print.
+Registered on the main app by `register(app)`; heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kollama.errors import KollamaError
+
+
+def eval_command(
+    model: Annotated[Optional[str], typer.Argument(help="Model: gemma3, smollm2, FILE.gguf, ollama:NAME.")] = None,
+    task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task name or task YAML (repeatable).")] = None,
+    data: Annotated[Optional[list[str]], typer.Option(help="Data: JSONL, CSV, Parquet or a save_to_disk directory; one per --task, or TASK=PATH.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split of a save_to_disk DatasetDict (default: test).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N items.")] = None,
+    num_fewshot: Annotated[int, typer.Option("--num-fewshot", help="Solved examples in each prompt.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Write results.json, samples_<task>.jsonl, report.html here.")] = None,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = None,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List available tasks and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON {results, samples}.")] = False,
+) -> None:
+    """Evaluate a model on log-likelihood tasks (KoBEST, Korean grammar and spelling pairs) like lm-evaluation-harness."""
+    from kollama.cli import print_json
+    from kollama.evaluate.tasks import list_tasks as all_tasks
+
+    if list_tasks:
+        rows = all_tasks()
+        if as_json:
+            print_json(rows)
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title="tasks (add your own: a YAML in $KOLLAMA_HOME/tasks/)")
+            for col in ("task", "metrics", "data", "description"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["task"], ", ".join(r["metrics"]), Path(r["data"]).name if r["data"] != "--data needed" else r["data"], r["summary"])
+            Console().print(table)
+        return
+    if not model:
+        raise KollamaError("no model given", hint="kollama eval MODEL --task NAME (see --list-tasks)")
+    if not task:
+        raise KollamaError("no task given", hint="pass --task NAME; `kollama eval --list-tasks` lists them")
+    if num_fewshot < 0 or (limit is not None and limit < 1):
+        raise KollamaError("--num-fewshot must be >= 0 and --limit >= 1")
+    from kollama.evaluate.progress import ScoringProgress
+    from kollama.evaluate.report import eval_payload, print_table, write_outputs
+    from kollama.evaluate.runner import EvalOptions, pair_data, run_eval
+
+    options = EvalOptions(model=model, tasks=task, data=pair_data(task, data or []), split=split, limit=limit, num_fewshot=num_fewshot, ctx=ctx, threads=threads)
+    with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
+        name, runs, load_seconds = run_eval(options, progress)
+    payload = eval_payload(name, runs, {"tasks": task, "data": data, "limit": limit, "num_fewshot": num_fewshot,
+                                        "load_seconds": round(load_seconds, 4)})
+    if out:
+        write_outputs(out, payload)
+    if as_json:
+        print_json({"results": payload["results"], "samples": payload["samples"]})
+    else:
+        print_table(payload)
+        if out:
+            typer.echo(f"wrote {out}/results.json, samples_<task>.jsonl, report.html")
+
+
+def score_command(
+    model: Annotated[str, typer.Argument(help="Model: gemma3, smollm2, FILE.gguf, ollama:NAME.")],
+    sentences: Annotated[Optional[list[str]], typer.Argument(help="Sentences to score and rank.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="One sentence per line, or a TSV: each line a group of alternatives.")] = None,
+    perplexity: Annotated[bool, typer.Option("--perplexity", help="Perplexity of the whole --file (sliding window).")] = False,
+    window: Annotated[Optional[int], typer.Option(help="Sliding-window size in tokens for --perplexity.")] = None,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Log-probability of sentences (BOS first when the model has one), ranked; or a file's perplexity."""
+    from kollama.cli import print_json
+    from kollama.engines import load_engine
+    from kollama.engines.llama_cpp import LlamaCppEngine
+    from kollama.evaluate.progress import ScoringProgress
+    from kollama.evaluate.score import perplexity as text_perplexity
+    from kollama.evaluate.score import print_groups, read_groups, score_groups
+
+    if perplexity:
+        if not file:
+            raise KollamaError("--perplexity needs --file", hint="kollama score MODEL --perplexity --file TEXT.txt")
+        if not file.is_file():
+            raise KollamaError(f"file not found: {file}")
+        text = file.read_text(encoding="utf-8-sig")
+        if not text.strip():
+            raise KollamaError(f"{file} is empty", hint="pass a file with text")
+    else:
+        groups = read_groups(file) if file else []
+        if sentences:
+            groups.append(list(sentences))
+        if not groups:
+            raise KollamaError("no sentences given", hint="kollama score MODEL \"문장 하나\" \"문장 둘\" or --file F")
+    engine = load_engine(model, n_ctx=ctx)
+    if not isinstance(engine, LlamaCppEngine):
+        raise KollamaError(f"{model} is served over HTTP; scoring needs a local GGUF model", hint="use a .gguf file or a built-in model")
+    try:
+        with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
+            if perplexity:
+                result = text_perplexity(engine, text, window=window, progress=progress, threads=threads)
+            else:
+                scored = score_groups(engine, groups, progress=progress, threads=threads)
+    finally:
+        engine.close()
+    if perplexity:
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(f"{result['model']}: perplexity {result['perplexity']:.3f} over {result['tokens']} tokens "
+                       f"(log-prob {result['logprob']:.2f}, {result['bits_per_byte']:.3f} bits/byte, window {result['window']})")
+    elif as_json:
+        print_json({"model": engine.name, "groups": [g.to_json() for g in scored]})
+    else:
+        print_groups(scored)
+
+
+def tokens_command(
+    models: Annotated[list[str], typer.Argument(help="One or more models, then optionally the TEXT ('-' reads standard input).")],
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Count the tokens of this file.")] = None,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window to measure the fill against (default: each model's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Token counts, characters/bytes per token, byte-fallback share and context fill, per model."""
+    from kollama.cli import print_json, read_text_arg
+    from kollama.evaluate.tokens import compare_tokens, print_token_table
+    from kollama.models import resolve
+
+    names, text = list(models), None
+    if file:
+        if not file.is_file():
+            raise KollamaError(f"file not found: {file}")
+        text = file.read_text(encoding="utf-8-sig")
+    elif len(names) > 1 and (names[-1] == "-" or not _is_model(names[-1], resolve)):
+        text = read_text_arg(names.pop())
+    else:
+        text = read_text_arg(None)
+    stats = compare_tokens(names, text, context=ctx)
+    if as_json:
+        print_json({"models": [s.to_json() for s in stats]})
+    else:
+        print_token_table(stats)
+
+
+def _is_model(arg: str, resolve) -> bool:
+    try:
+        resolve(arg)
+        return True
+    except KollamaError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+    app.command("score")(score_command)
+    app.command("tokens")(tokens_command)

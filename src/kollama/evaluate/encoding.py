@@ -1,0 +1,43 @@
+"""Turning (context, continuation) text into token requests exactly as lm-evaluation-harness does.
+
+Trailing whitespace of the context moves to the front of the continuation; the continuation's
+tokens are tokens(context + continuation) minus the first len(tokens(context)); the model's BOS
+is added when its tokenizer adds one (Gemma does). An empty context becomes the BOS token alone.
+"""
+
+from __future__ import annotations
+
+from kollama.evaluate.loglikelihood import Request
+
+
+def prefix_token(engine) -> int:
+    """The token an empty context stands for: BOS, or EOS for models without one."""
+    bos = engine.llm.token_bos()
+    return bos if bos >= 0 else engine.llm.token_eos()
+
+
+def adds_bos(engine) -> bool:
+    return bool(engine.info.add_bos_token) and engine.llm.token_bos() >= 0
+
+
+def encode_pair(engine, context: str, continuation: str) -> Request:
+    """The harness's `_encode_pair` (causal models) on a kollama engine."""
+    bos = adds_bos(engine)
+    if context == "":
+        tokens = engine.tokenize(continuation, add_bos=False)
+        return Request((prefix_token(engine),), tuple(tokens))
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = engine.tokenize(context + continuation, add_bos=bos)
+    context_tokens = engine.tokenize(context, add_bos=bos)
+    if not context_tokens:  # a whitespace-only context on a model without BOS
+        context_tokens = [prefix_token(engine)]
+        whole = context_tokens + whole
+    return Request(tuple(context_tokens), tuple(whole[len(context_tokens):]))
+
+
+def sentence_request(engine, text: str) -> Request:
+    """A whole sentence scored from the start of the text (after BOS when the model has one)."""
+    return encode_pair(engine, "", text)

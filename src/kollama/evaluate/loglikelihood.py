@@ -1,0 +1,210 @@
+"""The log-likelihood core on llama.cpp: how likely is each continuation after its context?
+
+Only the positions that predict continuation tokens ask llama.cpp for logits (a 262k-word
+vocabulary makes every logits row 1 MB), the context of an item is evaluated once and its KV
+cache reused for each of its continuations, and requests are sorted so that a prefix shared
+with the previous request (few-shot examples, one paragraph with several questions) stays in
+the cache. Log-softmax runs in numpy.
+
+Reuse never changes a number: llama.cpp's CPU kernels round differently for different batch
+shapes (on Gemma 3 270M Q4_K_M the same token's log-probability moves by up to 0.5 nats between
+a 1-token and an 8-token batch), so a context is always decoded in chunks aligned to absolute
+positions (multiples of n_batch) and a shared prefix is reused only at those boundaries. An
+item's score is then a function of the item alone, whatever else is in the run or its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kollama.errors import KollamaError
+
+#: most positions whose logits one llama_decode call returns (bounds the logits buffer)
+MAX_OUTPUTS_PER_DECODE = 64
+
+
+@dataclass(frozen=True)
+class Request:
+    """Score `continuation` after `context` (token ids; the context already holds any BOS)."""
+
+    context: tuple[int, ...]
+    continuation: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    logprob: float
+    n_tokens: int
+    is_greedy: bool
+
+
+def log_softmax_at(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probability of `targets[i]` under row i of `logits`, and whether it is the row's argmax."""
+    peak = logits.max(axis=1)
+    shifted = np.exp(logits - peak[:, None])  # float32 exp, float64 sum: 262k terms stay exact to ~1e-6
+    log_z = np.log(shifted.sum(axis=1, dtype=np.float64)) + peak.astype(np.float64)
+    idx = np.arange(len(targets))
+    target_arr = np.asarray(targets)
+    return logits[idx, target_arr].astype(np.float64) - log_z, logits.argmax(axis=1) == target_arr
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class LlamaCppScorer:
+    """Scores token sequences with a loaded LlamaCppEngine, through llama.cpp's batch API."""
+
+    def __init__(self, engine, n_threads: int | None = None):
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self.engine = engine
+        self.llm = engine.llm
+        self.n_ctx = engine.n_ctx
+        self.n_vocab = self.llm.n_vocab()
+        self._ctx = self.llm._ctx.ctx
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(self.llm.n_batch, 0, 1)
+        self._cached: list[int] = []  # tokens whose keys/values sit in sequence 0
+        if n_threads:  # on a busy machine fewer llama.cpp threads are much faster (they spin-wait)
+            llama_cpp.llama_set_n_threads(self._ctx, n_threads, n_threads)
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._lib.llama_batch_free(self._batch)
+            self._batch = None
+            params = self.llm.context_params  # give the engine its own thread count back
+            self._lib.llama_set_n_threads(self._ctx, params.n_threads, params.n_threads_batch)
+
+    def __del__(self):  # the batch buffers are C memory
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # --- the KV cache as a stack of tokens -----------------------------------------------------
+    def _reset(self) -> None:
+        self._lib.llama_memory_clear(self._mem, True)
+        self._cached = []
+        self.llm.reset()  # the Llama object's own prefix cache must not trust our KV state
+
+    def _truncate(self, n: int) -> None:
+        if n < len(self._cached):
+            self._lib.llama_memory_seq_rm(self._mem, 0, n, -1)
+            del self._cached[n:]
+
+    def _decode(self, tokens: Sequence[int], want_logits: Callable[[int], bool]) -> np.ndarray:
+        """Append `tokens` to sequence 0; return the logits rows of the positions `want_logits` picks."""
+        rows: list[np.ndarray] = []
+        step = self.llm.n_batch
+        start = 0
+        while start < len(tokens):
+            end = min(start + step, len(tokens))
+            outputs = [i for i in range(start, end) if want_logits(i)]
+            if len(outputs) > MAX_OUTPUTS_PER_DECODE:
+                end = outputs[MAX_OUTPUTS_PER_DECODE - 1] + 1
+                outputs = outputs[:MAX_OUTPUTS_PER_DECODE]
+            b = self._batch
+            base = len(self._cached)
+            for j, i in enumerate(range(start, end)):
+                b.token[j] = tokens[i]
+                b.pos[j] = base + (i - start)
+                b.n_seq_id[j] = 1
+                b.seq_id[j][0] = 0
+                b.logits[j] = 1 if want_logits(i) else 0
+            b.n_tokens = end - start
+            rc = self._lib.llama_decode(self._ctx, b)
+            if rc != 0:
+                self._reset()
+                raise KollamaError(f"llama.cpp could not evaluate {end - start} tokens (llama_decode returned {rc})",
+                                   hint="lower the number of tokens per request or raise --ctx")
+            self._cached.extend(tokens[start:end])
+            for j, i in enumerate(range(start, end)):
+                if want_logits(i):
+                    ptr = self._lib.llama_get_logits_ith(self._ctx, j)
+                    rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
+            start = end
+        return np.stack(rows) if rows else np.empty((0, self.n_vocab), dtype=np.float32)
+
+    # --- public API ------------------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[Request], progress: Callable[[int], None] | None = None) -> list[Result]:
+        """Sum of continuation log-probabilities per request (in the order given).
+
+        Requests are processed sorted by context, so each distinct context is evaluated once and a
+        prefix shared with the previous context is kept in the KV cache.
+        """
+        for r in requests:
+            if not r.context:
+                raise ValueError("a request needs at least one context token (BOS for an empty context)")
+            if not r.continuation:
+                raise KollamaError("a continuation is empty (it has no tokens to score)",
+                                   hint="check the task's choices and target delimiter")
+            if len(r.context) + len(r.continuation) > self.n_ctx:
+                raise KollamaError(
+                    f"a request is {len(r.context) + len(r.continuation)} tokens, the context holds {self.n_ctx}",
+                    hint="raise --ctx, shorten the text, or use `kollama score --perplexity` (sliding window)")
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].context, requests[i].continuation))
+        results: list[Result | None] = [None] * len(requests)
+        self._reset()
+        last_row: np.ndarray | None = None
+        current_context: tuple[int, ...] | None = None
+        try:
+            for i in order:
+                req = requests[i]
+                if req.context != current_context:
+                    chunk = self.llm.n_batch
+                    keep = min(common_prefix(self._cached, req.context), len(req.context) - 1)
+                    keep = keep // chunk * chunk  # reuse whole aligned chunks only
+                    self._truncate(keep)
+                    tail = req.context[keep:]
+                    last_row = self._decode(tail, lambda k, n=len(tail): k == n - 1)[0]
+                    current_context = req.context
+                else:
+                    self._truncate(len(req.context))
+                assert last_row is not None
+                cont = req.continuation
+                # logits after the context predict cont[0]; after cont[k] they predict cont[k+1]
+                rows = self._decode(cont[:-1], lambda k: True) if len(cont) > 1 else None
+                logits = last_row[None, :] if rows is None else np.concatenate([last_row[None, :], rows])
+                lp, greedy = log_softmax_at(logits, cont)
+                results[i] = Result(float(lp.sum()), len(cont), bool(greedy.all()))
+                if progress:
+                    progress(1)
+        finally:
+            self._reset()
+        return results  # type: ignore[return-value]
+
+    def token_logprobs(self, tokens: Sequence[int], window: int | None = None,
+                       progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Log-probability of tokens[1:], each given what precedes it; texts longer than the
+        context are scored with a sliding window (each window keeps half of the previous one as context)."""
+        window = min(window or self.n_ctx, self.n_ctx)
+        if window < 2:
+            raise KollamaError("the scoring window must hold at least 2 tokens")
+        out = np.empty(max(len(tokens) - 1, 0), dtype=np.float64)
+        scored = 1  # tokens[0] is the first context token (BOS when the model has one)
+        self._reset()
+        try:
+            while scored < len(tokens):
+                start = 0 if scored == 1 else max(0, scored - window // 2)
+                end = min(len(tokens), start + window)
+                piece = tokens[start:end]
+                first_target = scored - start  # index in `piece` of the first token to score
+                self._truncate(0)
+                logits = self._decode(piece[:-1], lambda k, f=first_target: k >= f - 1)
+                lp, _ = log_softmax_at(logits, piece[first_target:])
+                out[scored - 1:end - 1] = lp
+                if progress:
+                    progress(end - scored)
+                scored = end
+        finally:
+            self._reset()
+        return out

@@ -1,0 +1,76 @@
+"""Reference computations for the eval tests, written from the definitions and independent of
+kollama.evaluate: harness prompt rules, and log-probabilities straight from llama.cpp logits."""
+
+from __future__ import annotations
+
+import math
+
+import llama_cpp
+import numpy as np
+
+# lm-evaluation-harness tasks/kobest/*.yaml and utils.py, restated: (context, choices, gold)
+HARNESS_KOBEST = {
+    "kobest_boolq": lambda d: (f"{d['paragraph']} 질문: {d['question']} 답변: ", ["아니오", "예"], int(d["label"])),
+    "kobest_copa": lambda d: (
+        f"{d['premise']} {({'원인': ' 왜냐하면', '결과': ' 그래서'})[d['question'].strip()]}",
+        [d["alternative_1"], d["alternative_2"]], int(d["label"])),
+    "kobest_hellaswag": lambda d: (f"문장: {d['context']}", [d[f"ending_{i}"] for i in range(1, 5)], int(d["label"])),
+    "kobest_sentineg": lambda d: (f"문장: {d['sentence']} 긍부정:", ["부정", "긍정"], int(d["label"])),
+    "kobest_wic": lambda d: (
+        f"문장1: {d['context_1']} 문장2: {d['context_2']} 두 문장에서 {d['word']}가 같은 뜻으로 쓰였나?",
+        ["아니오", "예"], int(d["label"])),
+}
+
+
+def harness_encode_pair(engine, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm_eval.api.model.TemplateLM._encode_pair for a causal model whose tokenizer adds BOS."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces > 0:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    add_bos = bool(engine.info.add_bos_token)
+    whole = engine.llm.tokenize((context + continuation).encode(), add_bos=add_bos, special=True)
+    ctx = engine.llm.tokenize(context.encode(), add_bos=add_bos, special=True)
+    return ctx, whole[len(ctx):]
+
+
+def _decode(engine, tokens: list[int], start: int, outputs: list[int]) -> list[np.ndarray]:
+    ctx = engine.llm._ctx.ctx
+    batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
+    try:
+        for i, tok in enumerate(tokens):
+            batch.token[i] = tok
+            batch.pos[i] = start + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = 1 if i in outputs else 0
+        batch.n_tokens = len(tokens)
+        assert llama_cpp.llama_decode(ctx, batch) == 0
+        n_vocab = engine.llm.n_vocab()
+        return [np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,)).astype(np.float64)
+                for i in outputs]
+    finally:
+        llama_cpp.llama_batch_free(batch)
+
+
+def direct_logprob(engine, context: list[int], continuation: list[int], one_batch: bool = False) -> float:
+    """Sum of log p(continuation | context) from raw llama.cpp logits. By default the context is one
+    batch and the continuation another; `one_batch` evaluates everything in a single batch."""
+    mem = llama_cpp.llama_get_memory(engine.llm._ctx.ctx)
+    llama_cpp.llama_memory_clear(mem, True)
+    try:
+        if one_batch:
+            seq = context + continuation[:-1]
+            rows = _decode(engine, seq, 0, list(range(len(context) - 1, len(seq))))
+        else:
+            rows = _decode(engine, context, 0, [len(context) - 1])
+            if len(continuation) > 1:
+                rows += _decode(engine, continuation[:-1], len(context), list(range(len(continuation) - 1)))
+        total = 0.0
+        for row, tok in zip(rows, continuation):
+            peak = float(row.max())
+            total += float(row[tok]) - (peak + math.log(float(np.exp(row - peak).sum())))
+        return total
+    finally:
+        llama_cpp.llama_memory_clear(mem, True)
+        engine.llm.reset()
