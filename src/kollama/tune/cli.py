@@ -1,0 +1,153 @@
+"""`kollama tune ...`: self-instruct data, LoRA SFT, DPO pairs and training, GGUF export, before/after report.
+
+Needs the `kollama[tune]` extra (torch, transformers, peft); heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO, export to GGUF, before/after report.",
+                       no_args_is_help=True)
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _settings(**values):
+    from kollama.tune.trainer import TrainSettings
+
+    return TrainSettings(**{k: v for k, v in values.items() if v is not None})
+
+
+def _summary(report: dict) -> dict:
+    keys = ("kind", "steps", "seconds", "steps_per_second", "peak_memory_mb", "first_loss", "last_loss", "evals")
+    return {k: report.get(k) for k in keys}
+
+
+@tune_app.command("data")
+def data_cmd(
+    teacher: Annotated[str, typer.Option(help="Teacher model: smollm2, FILE.gguf, ollama-server:NAME, openai:URL#MODEL.")],
+    out: Annotated[Path, typer.Option(help="Alpaca JSONL to write (a .report.json goes beside it).")],
+    n: Annotated[int, typer.Option(help="Instructions to keep.")] = 50,
+    seeds: Annotated[Path | None, typer.Option(help="Seed tasks (Alpaca JSONL); default: kollama's Korean seeds.")] = None,
+    max_requests: Annotated[int | None, typer.Option("--max-requests", help="Most teacher prompts (default 4n).")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per teacher answer.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Self-instruct: grow Korean instruction data from seed tasks with any kollama engine as teacher."""
+    from kollama.tune.selfinstruct import DEFAULT_SEEDS, generate
+
+    report = generate(teacher, seeds or DEFAULT_SEEDS, n, out, seed=seed, max_requests=max_requests,
+                      max_tokens=max_tokens)
+    _echo_json({**report.to_json(), "out": str(out)})
+
+
+@tune_app.command("sft")
+def sft_cmd(
+    base: Annotated[str, typer.Argument(help="Base model: smollm2 or a llama-architecture FILE.gguf.")],
+    data: Annotated[Path, typer.Option(help="Alpaca, KoAlpaca, ShareGPT/ChatML or DPO JSONL.")],
+    out: Annotated[Path, typer.Option(help="Run directory (adapter, checkpoints, train_report.json, loss.png).")],
+    lora_r: Annotated[int, typer.Option("--lora-r")] = 8,
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = 16,
+    epochs: Annotated[float, typer.Option()] = 3.0,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    grad_accum: Annotated[int, typer.Option("--grad-accum")] = 1,
+    max_len: Annotated[int, typer.Option("--max-len", help="Tokens per example.")] = 256,
+    eval_split: Annotated[float, typer.Option("--eval-split")] = 0.05,
+    eval_every: Annotated[int, typer.Option("--eval-every")] = 20,
+    save_every: Annotated[int, typer.Option("--save-every")] = 50,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
+    compare: Annotated[bool, typer.Option("--compare", help="Afterwards, compare base vs tuned on held-out prompts.")] = False,
+) -> None:
+    """LoRA supervised fine-tuning on the CPU (or CUDA when present); loss only on the answers."""
+    from kollama.tune.sft import run_sft
+
+    settings = _settings(lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, max_steps=max_steps,
+                         batch_size=batch_size, grad_accum=grad_accum, max_len=max_len, eval_split=eval_split,
+                         eval_every=eval_every, save_every=save_every, seed=seed)
+    report = run_sft(base, data, out, settings, resume=resume)
+    _echo_json(_summary(report))
+    if compare:
+        _report(out, None, 96)
+
+
+@tune_app.command("dpo")
+def dpo_cmd(
+    start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
+    data: Annotated[Path, typer.Option(help="DPO pairs JSONL (prompt/chosen/rejected).")],
+    out: Annotated[Path, typer.Option(help="Run directory.")],
+    beta: Annotated[float, typer.Option()] = 0.1,
+    epochs: Annotated[float, typer.Option()] = 1.0,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    max_len: Annotated[int, typer.Option("--max-len")] = 256,
+    save_every: Annotated[int, typer.Option("--save-every")] = 50,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """DPO on a fresh LoRA adapter, with the adapter-disabled model as the reference."""
+    from kollama.tune.dpo import run_dpo
+
+    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
+                         max_len=max_len, save_every=save_every, eval_split=0.0)
+    _echo_json(_summary(run_dpo(start, data, out, settings, resume=resume)))
+
+
+@tune_app.command("pairs")
+def pairs_cmd(
+    model: Annotated[str, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF).")],
+    data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
+    out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
+    min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
+) -> None:
+    """Build DPO pairs: chosen = reference answer, rejected = the model's failing answer."""
+    from kollama.tune.pairs import build_pairs
+
+    _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
+
+
+@tune_app.command("export")
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo run directory.")],
+    out: Annotated[Path, typer.Option(help="GGUF file to write (an Ollama .Modelfile goes beside it).")],
+    quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = "f16",
+    adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a llama.cpp LoRA adapter GGUF.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Compare next-token log-probs with the merged PyTorch model.")] = False,
+) -> None:
+    """Merge the LoRA weights into a GGUF (metadata and tokenizer from the base), or write an adapter GGUF."""
+    from kollama.tune.export import export_run
+
+    result = export_run(run_dir, out, quant=quant, adapter_only=adapter_only)
+    if verify and not adapter_only:
+        from kollama.tune.logprobs import compare
+        from kollama.tune.report import HELDOUT, load_prompts
+
+        result["verify"] = compare(run_dir, out, load_prompts(HELDOUT)[:3])
+    _echo_json(result)
+
+
+def _report(run_dir: Path, prompts: Path | None, max_tokens: int) -> None:
+    from kollama.tune.report import print_report, tune_report
+
+    print_report(tune_report(run_dir, prompts, max_tokens=max_tokens))
+
+
+@tune_app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    prompts: Annotated[Path | None, typer.Option(help="JSONL of {\"prompt\": ...}; default: held-out Korean prompts.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 96,
+) -> None:
+    """Base vs tuned: Korean language fidelity on held-out prompts (lock off) and the training loss."""
+    _report(run_dir, prompts, max_tokens)

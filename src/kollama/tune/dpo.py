@@ -1,0 +1,95 @@
+"""`kollama tune dpo`: direct preference optimisation on a fresh LoRA adapter.
+
+The reference policy is the same network with the adapter disabled (`model.disable_adapter()`),
+so no second model is held in memory. Starting from an SFT run, its adapters are merged into the
+base first: the reference is then the SFT model, and the new adapter learns only the preference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kollama.errors import KollamaError
+from kollama.tune.base_model import load_model, resolve_base
+from kollama.tune.datasets import load_pairs
+from kollama.tune.encoding import IGNORE, ChatEncoder, Encoded
+from kollama.tune.sft import RUN_FILE, collate, prepare_out, read_run, write_run
+from kollama.tune.trainer import TrainSettings, add_lora, train, write_report
+
+
+def encode_pair(encoder: ChatEncoder, prompt: list[dict[str, str]], answer: str, max_len: int) -> Encoded:
+    prompt_ids = encoder.encode_prompt(prompt)
+    answer_ids = encoder.encode_answer(answer)
+    ids = (prompt_ids + answer_ids)[:max_len]
+    labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_len]
+    return Encoded(ids, labels)
+
+
+def sequence_logprobs(model, ids, mask, labels):
+    """Sum of log p(answer token) per row; prompt and padding excluded."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * keep).sum(-1)
+
+
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
+    """-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), Rafailov et al. 2023."""
+    import torch.nn.functional as F
+
+    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
+    return -F.logsigmoid(beta * margin).mean()
+
+
+def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
+    """Train a preference adapter on top of a base GGUF or a finished SFT run directory."""
+    import torch
+    from peft import PeftModel
+
+    prior: list[str] = []
+    if Path(start).is_dir() and (Path(start) / RUN_FILE).is_file():
+        run = read_run(start)
+        base, prior = resolve_base(run["base"]), list(run["adapters"])
+    elif Path(start).is_dir():
+        raise KollamaError(f"{start} is not a finished tune run (no {RUN_FILE})")
+    else:
+        base = resolve_base(start)
+    out, data = Path(out), Path(data)
+    encoder = ChatEncoder(base.path)
+    pairs = load_pairs(data)
+    encoded = [(encode_pair(encoder, p.prompt, p.chosen, settings.max_len),
+                encode_pair(encoder, p.prompt, p.rejected, settings.max_len)) for p in pairs]
+    encoded = [(c, r) for c, r in encoded if c.trained_tokens and r.trained_tokens]
+    if not encoded:
+        raise KollamaError(f"no pair in {data} fits --max-len {settings.max_len}", hint="raise --max-len")
+    checkpoints = prepare_out(out, "+".join([base.identity, *prior]), resume)
+    model = load_model(base, settings.dtype)
+    for adapter in prior:
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model = add_lora(model, settings)
+    device = str(next(model.parameters()).device)
+    pad_id = encoder.eos_id
+
+    def batch_loss(m, indices: list[int]):
+        chosen = [encoded[i][0] for i in indices]
+        rejected = [encoded[i][1] for i in indices]
+        ids, mask, labels = collate(chosen + rejected, pad_id, device)
+        policy = sequence_logprobs(m, ids, mask, labels)
+        with torch.no_grad(), m.disable_adapter():
+            reference = sequence_logprobs(m, ids, mask, labels)
+        n = len(indices)
+        return dpo_loss(policy[:n], policy[n:], reference[:n], reference[n:], settings.beta)
+
+    lengths = [max(len(c.input_ids), len(r.input_ids)) for c, r in encoded]
+    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label="dpo")
+    model.save_pretrained(out / "adapter")
+    write_run(out, base, kind="dpo", adapters=[*map(Path, prior), out / "adapter"], settings=settings)
+    return write_report(out, state, {
+        "kind": "dpo", "base": str(base.path), "base_identity": base.identity, "start": start, "data": str(data),
+        "pairs": len(encoded), "device": device, "settings": asdict(settings),
+    })
