@@ -28,8 +28,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
-                                                    help="Print the version and exit.")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """kollama: a Korean-first workbench for local Llama-family models."""
 
@@ -119,6 +119,57 @@ def logs(
         print_json(rows)
     else:
         print_logs(rows)
+
+
+from kollama.compare.cli import compare as _compare  # noqa: E402  (light: typer only)
+
+app.command("compare")(_compare)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 11435,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model to load at start: REF, or NAME=REF to serve REF (e.g. openai:URL#MODEL) as NAME. Repeatable.")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require 'Authorization: Bearer KEY' (default: $KOLLAMA_API_KEY).")] = None,
+    max_concurrency: Annotated[int, typer.Option("--max-concurrency", help="Requests answered at once.")] = 4,
+    queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = 32,
+    max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict.")] = "script",
+    collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
+    qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
+    reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log responses to SQLite.")] = False,
+) -> None:
+    """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
+    from pathlib import Path
+
+    from kollama.korean.language_lock import parse_lock
+    from kollama.serve.options import ServeOptions, parse_model_args
+    from kollama.serve.server import serve as run_server
+
+    parse_lock(lock)
+    options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
+                           max_concurrency=max_concurrency, queue=queue, max_loaded=max_loaded,
+                           max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
+                           log=not no_log,
+                           **({"reports": [Path(r) for r in reports]} if reports else {}))
+    run_server(options)
+
+
+from kollama.rag.cli import rag_app  # noqa: E402  (light: commands import their work lazily)
+
+app.add_typer(rag_app, name="rag")
+
+from kollama.tune.cli import tune_app  # noqa: E402  (light: commands import torch lazily)
+
+app.add_typer(tune_app, name="tune")
+
+from kollama.evaluate.cli import register as _register_evaluate  # noqa: E402  (eval, score, tokens)
+
+_register_evaluate(app)
 
 
 def main() -> None:

@@ -1,0 +1,141 @@
+"""Run a blocking generation (llama.cpp holds the thread) in a worker thread and read it from asyncio.
+
+The worker takes the model's lock, so generations on one model take turns; the request holds a
+concurrency slot until the worker ends. Cancelling (client gone) stops at the next token and
+closes the Generation, which stops llama.cpp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import Request
+
+from kollama.engines import Engine, Generation, Response
+from kollama.serve.limiter import Limiter
+from kollama.serve.pool import Loaded, ModelPool
+
+_END = object()
+
+
+class Answer:
+    def __init__(self, entry: Loaded, make: Callable[[Engine], Generation], on_done: Callable[[float], None]):
+        self.entry = entry
+        self._make = make
+        self._on_done = on_done
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._cancelled = threading.Event()
+        self._pushed_back: list[object] = []
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+    def start(self) -> None:
+        self.entry.worker.submit(self._work)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _put(self, item: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop is gone: the server is stopping
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    def _work(self) -> None:
+        started = time.perf_counter()
+        try:
+            with self.entry.lock:
+                if self._cancelled.is_set():
+                    return
+                generation = self._make(self.entry.engine)
+                try:
+                    for piece in generation:
+                        if self._cancelled.is_set():
+                            break
+                        self._put(piece)
+                finally:
+                    generation.close()
+                self.response = generation.response
+        except BaseException as exc:  # handed to the request, which turns it into a 4xx or a 500
+            self.error = exc
+        finally:
+            self.finished = True
+            self._put(_END)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._on_done, time.perf_counter() - started)
+
+    async def ready(self) -> None:
+        """Wait for the first piece, so a bad request (prompt too long...) fails before any 200 is sent."""
+        item = await self._queue.get()
+        if item is _END and self.error is not None:
+            raise self.error
+        self._pushed_back.append(item)
+
+    async def pieces(self) -> AsyncIterator[str]:
+        while True:
+            item = self._pushed_back.pop() if self._pushed_back else await self._queue.get()
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item  # type: ignore[misc]
+
+    async def collect(self, request: Request | None = None) -> Response | None:
+        """The whole answer; None when the client left (then the generation was cancelled)."""
+        watcher = asyncio.create_task(self._watch(request)) if request is not None else None
+        try:
+            async for _ in self.pieces():
+                pass
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        return None if self.cancelled else self.response
+
+    async def _watch(self, request: Request) -> None:
+        while not self.finished:
+            if await request.is_disconnected():
+                self.cancel()
+                return
+            await asyncio.sleep(0.2)
+
+
+class ClientGone(Exception):
+    """The client left while its request waited in the queue."""
+
+
+async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int | None,
+                       make: Callable[[Engine], Generation], request: Request | None = None) -> Answer:
+    """Take a concurrency slot (or 429), get the model (loading it if needed), start generating."""
+    await limiter.acquire()
+    try:
+        if request is not None and await request.is_disconnected():
+            raise ClientGone()  # waited in the queue, then left: do not generate for nobody
+        entry = await pool.acquire(model, n_ctx)
+    except BaseException:
+        limiter.release()
+        raise
+
+    def done(seconds: float) -> None:
+        limiter.release(seconds)
+
+    def release_model(seconds: float) -> None:
+        done(seconds)
+        # closing an evicted model blocks: never on the event loop
+        threading.Thread(target=pool.release, args=(entry,), daemon=True).start()
+
+    answer = Answer(entry, make, release_model)
+    answer.start()
+    try:
+        await answer.ready()
+    except BaseException:
+        answer.cancel()
+        raise
+    return answer

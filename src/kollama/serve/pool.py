@@ -1,0 +1,149 @@
+"""Loaded models: the ones named at start stay warm, others load on first use, and at most
+`max_loaded` stay in memory (least recently used goes first, never one that is answering).
+
+Clients may only name models the server offers (named with --model, or found locally by
+`kollama models`): a request cannot make the server open an arbitrary path or URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kollama.engines import Engine, load_engine
+from kollama.errors import KollamaError, ModelNotFound
+
+
+@dataclass
+class Offered:
+    """A model clients can ask for by `name`."""
+
+    name: str
+    ref: str
+    details: dict[str, Any] = field(default_factory=dict)  # GGUF summary for local files
+
+
+@dataclass
+class Loaded:
+    offered: Offered
+    engine: Engine
+    n_ctx: int | None
+    # one llama.cpp context is not thread-safe: generations on one model take turns, always on the
+    # same OS thread (llama.cpp's OpenMP keeps a spinning thread team per calling thread; fresh
+    # threads per request leave idle teams burning CPU and slow decoding several times over)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model"))
+    users: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    loaded_at: float = field(default_factory=time.time)
+
+
+def _details(ref: str) -> dict[str, Any]:
+    from kollama.models.gguf_file import read_gguf_info
+    from kollama.models.reference import resolve
+
+    try:
+        resolved = resolve(ref)
+        if resolved.path is not None:
+            summary = read_gguf_info(resolved.path).summary()
+            summary["path"] = str(resolved.path)
+            return summary
+        return {"url": resolved.url, "remote_model": resolved.name, "kind": resolved.kind}
+    except KollamaError as exc:
+        return {"error": str(exc)}
+
+
+def offered_models(named: dict[str, str]) -> dict[str, Offered]:
+    """The models named on the command line first, then every local model `kollama models` finds."""
+    from kollama.models.catalog import list_local_models
+
+    offered = {name: Offered(name, ref, _details(ref)) for name, ref in named.items()}
+    for entry in list_local_models():
+        ref = entry["reference"]
+        if ref not in offered and "error" not in entry:
+            offered[ref] = Offered(ref, ref, {k: v for k, v in entry.items() if k != "reference"})
+    return offered
+
+
+class ModelPool:
+    def __init__(self, named: dict[str, str], max_loaded: int = 2, n_ctx: int | None = None):
+        self.named = named
+        self.max_loaded = max_loaded
+        self.n_ctx = n_ctx
+        self.offered = offered_models(named)
+        self.loaded: dict[tuple[str, int | None], Loaded] = {}
+        self._loading: dict[tuple[str, int | None], asyncio.Lock] = {}
+        self._mutex = threading.Lock()
+
+    def find(self, name: str) -> Offered:
+        """The offered model a client means; Ollama clients add ':latest' to bare names."""
+        for candidate in (name, name.removesuffix(":latest")):
+            if candidate in self.offered:
+                return self.offered[candidate]
+        raise ModelNotFound(f"model '{name}' not found", hint=f"this server offers: {', '.join(self.offered) or 'nothing'}")
+
+    def preload(self) -> None:
+        """Load every model named on the command line now, so the first request is fast."""
+        for name in self.named:
+            self._load_now(self.offered[name], self.n_ctx)
+
+    async def acquire(self, name: str, n_ctx: int | None = None) -> Loaded:
+        """The loaded model (loading it in a worker thread if needed), marked as in use."""
+        offered = self.find(name)
+        key = (offered.name, n_ctx or self.n_ctx)
+        lock = self._loading.setdefault(key, asyncio.Lock())
+        async with lock:
+            with self._mutex:
+                entry = self.loaded.get(key)
+                if entry is not None:
+                    entry.users += 1
+                    entry.last_used = time.monotonic()
+                    return entry
+            entry = await asyncio.to_thread(self._load_now, offered, key[1])
+            with self._mutex:
+                entry.users += 1
+            return entry
+
+    def release(self, entry: Loaded) -> None:
+        with self._mutex:
+            entry.users -= 1
+            entry.last_used = time.monotonic()
+        self._evict()
+
+    def _load_now(self, offered: Offered, n_ctx: int | None) -> Loaded:
+        key = (offered.name, n_ctx)
+        with self._mutex:
+            if key in self.loaded:
+                return self.loaded[key]
+        engine = load_engine(offered.ref, n_ctx=n_ctx)
+        entry = Loaded(offered, engine, n_ctx)
+        with self._mutex:
+            self.loaded[key] = entry
+        self._evict()
+        return entry
+
+    def _evict(self) -> None:
+        """Close least recently used idle models until at most max_loaded remain."""
+        victims = []
+        with self._mutex:
+            idle = sorted((e for e in self.loaded.values() if e.users == 0), key=lambda e: e.last_used)
+            while len(self.loaded) > self.max_loaded and idle:
+                victim = idle.pop(0)
+                self.loaded.pop((victim.offered.name, victim.n_ctx))
+                victims.append(victim)
+        for victim in victims:
+            with victim.lock:
+                victim.engine.close()
+            victim.worker.shutdown(wait=False)
+
+    def close(self) -> None:
+        with self._mutex:
+            entries, self.loaded = list(self.loaded.values()), {}
+        for entry in entries:
+            with entry.lock:
+                entry.engine.close()
+            entry.worker.shutdown(wait=False)

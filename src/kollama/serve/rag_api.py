@@ -1,0 +1,135 @@
+"""RAG over HTTP: /v1/rag/search, /v1/rag/ask (the `rag` package's JSON shapes) and PDF uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, File, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import Field
+
+from kollama.config import subdir
+from kollama.serve.errors import OPENAI_ERRORS, ApiError
+from kollama.serve.schemas import LockName, Loose
+from kollama.serve.state import ServerState, state_of
+from kollama.serve.uploads import UploadRegistry
+
+import kollama.rag.api  # noqa: F401  (fails here, not per request, when RAG is not installed)
+
+router = APIRouter(prefix="/v1/rag", tags=["RAG"], responses={
+    **OPENAI_ERRORS, 409: {"description": "no documents yet"}, 415: {"description": "not a PDF"}})
+
+
+class SearchRequest(Loose):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=5, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
+class AskRequest(Loose):
+    question: str = Field(min_length=1, max_length=2000)
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    k: int = Field(default=5, ge=1, le=20)
+    extractive: bool = False
+    lock: LockName = "script"
+    max_tokens: int = Field(default=128, ge=1, le=1024)
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+
+def _registry(request: Request) -> UploadRegistry:
+    return state_of(request).documents
+
+
+async def _require_documents(collection: str, qdrant_url: str | None) -> None:
+    from kollama.rag import api
+
+    listing = await asyncio.to_thread(api.documents, collection, qdrant_url=qdrant_url)
+    if not listing.get("chunks"):
+        raise ApiError(409, f"collection '{collection}' has no documents yet: upload a PDF first",
+                       code="empty_collection")
+
+
+@router.post("/search", summary="Hybrid (dense + Kiwi BM25) search over the collection")
+async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
+    from kollama.rag import api
+
+    state = state_of(request)
+    return await asyncio.to_thread(api.search, body.query, body.k, body.mode, state.options.collection,
+                                   qdrant_url=state.options.qdrant_url)
+
+
+def _link_citations(answer: dict[str, Any], registry: UploadRegistry) -> dict[str, Any]:
+    """Give each citation a link to the cited page of the uploaded PDF, when the server holds it."""
+    for citation in answer.get("citations", []):
+        upload = registry.by_filename(citation.get("doc", ""))
+        if upload is not None:
+            citation["url"] = f"/v1/rag/documents/{upload.id}/file#page={citation.get('page', 1)}"
+    return answer
+
+
+@router.post("/ask", summary="Answer from the documents with page citations")
+async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
+    from kollama.rag import api
+
+    state = state_of(request)
+    collection = state.options.collection
+    qdrant_url = state.options.qdrant_url
+    await _require_documents(collection, qdrant_url)
+    if body.extractive:
+        answer = await asyncio.to_thread(api.ask, body.question, k=body.k, extractive=True, collection=collection,
+                                       qdrant_url=qdrant_url)
+        return _link_citations(answer, state.documents)
+    model = body.model or next(iter(state.options.models), "gemma3")
+    await state.limiter.acquire()
+    started = time.perf_counter()
+    try:
+        entry = await state.pool.acquire(model)
+        try:
+            def run() -> dict[str, Any]:
+                with entry.lock:
+                    return api.ask(body.question, model=model, k=body.k, lock=body.lock, max_tokens=min(
+                        body.max_tokens, state.options.max_tokens), seed=body.seed, collection=collection,
+                        qdrant_url=qdrant_url, engine=entry.engine)
+
+            answer = await asyncio.get_running_loop().run_in_executor(entry.worker, run)
+        finally:
+            await asyncio.to_thread(state.pool.release, entry)
+    finally:
+        state.limiter.release(time.perf_counter() - started)
+    return _link_citations(answer, state.documents)
+
+
+@router.post("/documents", status_code=202, summary="Upload a PDF; it is ingested in the background")
+async def upload(request: Request, file: UploadFile = File(description="a PDF file")) -> JSONResponse:
+    state = state_of(request)
+    limit = state.options.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"the file is larger than {limit} bytes", param="file")
+    item = await asyncio.to_thread(state.documents.store, file.filename, data)
+    return JSONResponse(item.to_json(), status_code=202, headers={"Location": f"/v1/rag/documents/{item.id}"})
+
+
+@router.get("/documents", summary="Uploaded documents and their ingest status")
+async def list_documents(request: Request) -> dict[str, Any]:
+    return {"documents": [u.to_json() for u in _registry(request).all()]}
+
+
+@router.get("/documents/{ident}", summary="One upload's ingest status")
+async def document_status(ident: str, request: Request) -> dict[str, Any]:
+    return _registry(request).get(ident).to_json()
+
+
+@router.get("/documents/{ident}/file", summary="The uploaded PDF (citations link here with #page=N)",
+            responses={200: {"description": "the PDF", "content": {"application/pdf": {}}}})
+async def document_file(ident: str, request: Request) -> FileResponse:
+    upload = _registry(request).get(ident)
+    return FileResponse(upload.path, media_type="application/pdf", filename=upload.filename,
+                        content_disposition_type="inline")
+
+
+def install(app: FastAPI, state: ServerState) -> None:
+    state.documents = UploadRegistry(subdir("uploads"), state.options.collection, state.options.qdrant_url)
+    app.include_router(router)

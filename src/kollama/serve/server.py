@@ -1,0 +1,27 @@
+"""`kollama serve`: check the options, load the named models, run uvicorn."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from kollama.serve.options import ServeOptions
+
+console = Console(stderr=True, highlight=False)
+
+
+def serve(options: ServeOptions) -> None:
+    import uvicorn
+
+    from kollama.serve.app import create_app
+    from kollama.serve.pool import ModelPool
+
+    options.check()
+    pool = ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx)
+    with console.status(f"loading {', '.join(options.models) or 'no models'}..."):
+        pool.preload()
+    app = create_app(options, pool)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    console.print(f"kollama serving on [bold]http://{host}:{options.port}[/bold] · models: "
+                  f"{', '.join(pool.offered)} · key {'required' if options.api_key else 'off (loopback only)'} · "
+                  f"concurrency {options.max_concurrency} + queue {options.queue}")
+    uvicorn.run(app, host=options.host, port=options.port, log_level="warning", timeout_graceful_shutdown=5)

@@ -1,0 +1,217 @@
+"""`kollama serve` over real HTTP: the official openai and ollama clients, and raw requests for errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import numpy as np
+import ollama
+import openai
+import pytest
+from serve_server import Server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with Server("--model", "smollm2", "--max-tokens", "512", "--no-log", log=log) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def oai(server):
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def oll(server):
+    return ollama.Client(host=server.url, timeout=120)
+
+
+QUESTION = [{"role": "user", "content": "한국의 수도는 어디인가요?"}]
+
+
+# --- OpenAI client ------------------------------------------------------------------------------
+def test_openai_chat_and_stream_give_the_same_greedy_answer(oai):
+    whole = oai.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=8, temperature=0, seed=3)
+    answer = whole.choices[0].message.content
+    assert answer and whole.choices[0].finish_reason in ("stop", "length")
+    assert 0 < whole.usage.completion_tokens <= 8 and whole.usage.prompt_tokens > 5
+    assert whole.model_extra["kollama"]["lock"] == "script"  # the server's default lock
+    pieces = []
+    stream = oai.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=8, temperature=0, seed=3,
+                                         stream=True, stream_options={"include_usage": True})
+    finish, usage = None, None
+    for chunk in stream:
+        if chunk.choices:
+            pieces.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert len([p for p in pieces if p]) >= 2, "the answer should arrive in several pieces"
+    assert "".join(pieces) == answer
+    assert finish in ("stop", "length") and usage.completion_tokens == whole.usage.completion_tokens
+
+
+@pytest.mark.parametrize("extra, expected", [({"lock": "off"}, "off"), ({"lock": "strict", "lang": "ko"}, "strict"),
+                                             ({"extra_body": {"lock": "off"}}, "off")])
+def test_lock_is_chosen_per_request_top_level_or_in_extra_body(oai, extra, expected):
+    response = oai.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=4, temperature=0,
+                                           extra_body=extra)
+    assert response.model_extra["kollama"]["lock"] == expected
+    assert response.model_extra["kollama"]["lock_enforcement"] == ("none" if expected == "off" else "decoding")
+
+
+def test_openai_completion_loads_another_model_on_first_use(oai, server):
+    assert "gemma3" not in server.health()["loaded"]
+    response = oai.completions.create(model="gemma3", prompt="대한민국의 수도는", max_tokens=6, temperature=0)
+    assert response.choices[0].text.strip()
+    assert "gemma3" in server.health()["loaded"]
+
+
+def test_openai_embeddings_are_e5_vectors(oai):
+    texts = ["서울은 대한민국의 수도이다.", "Seoul is the capital of South Korea.", "고양이가 소파에서 잠을 잔다."]
+    response = oai.embeddings.create(model="multilingual-e5-small", input=texts)  # the client asks for base64
+    vectors = np.array([d.embedding for d in response.data])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    floats = oai.embeddings.create(model="multilingual-e5-small", input=texts[0], encoding_format="float")
+    assert np.allclose(floats.data[0].embedding, vectors[0], atol=1e-6)
+
+
+def test_openai_model_list(oai):
+    ids = {m.id for m in oai.models.list()}
+    assert {"smollm2", "gemma3", "multilingual-e5-small"} <= ids
+    assert oai.models.retrieve("smollm2").id == "smollm2"
+
+
+# --- Ollama client ------------------------------------------------------------------------------
+def test_ollama_chat_and_stream(oll):
+    options = {"num_predict": 8, "temperature": 0, "seed": 5, "lock": "strict"}
+    whole = oll.chat(model="smollm2", messages=QUESTION, options=options, stream=False)
+    assert whole.done and whole.done_reason in ("stop", "length")
+    assert whole.message.role == "assistant" and whole.message.content
+    assert 0 < whole.eval_count <= 8 and whole.prompt_eval_count > 5 and whole.total_duration > 0
+    parts = list(oll.chat(model="smollm2", messages=QUESTION, options=options, stream=True))
+    assert parts[-1].done and not any(p.done for p in parts[:-1])
+    assert "".join(p.message.content for p in parts) == whole.message.content
+
+
+def test_ollama_generate_with_a_base_model(oll):
+    response = oll.generate(model="gemma3", prompt="대한민국의 수도는", options={"num_predict": 6, "temperature": 0})
+    assert response.done and response.response.strip() and response.eval_count <= 6
+
+
+def test_ollama_tags_show_embed_version(oll, server):
+    names = {m.model for m in oll.list().models}
+    assert {"smollm2:latest", "gemma3:latest"} <= names
+    shown = oll.show("smollm2")
+    assert shown.details.family == "llama" and "completion" in shown.capabilities
+    assert "im_start" in shown.template  # SmolLM2's own chat template
+    embedded = oll.embed(model="multilingual-e5-small", input=["안녕하세요", "반갑습니다"])
+    assert len(embedded.embeddings) == 2 and len(embedded.embeddings[0]) == 384
+    assert httpx.get(server.url + "/api/version", timeout=60).json()["version"]
+    # Ollama clients append ":latest"
+    assert oll.chat(model="smollm2:latest", messages=QUESTION, options={"num_predict": 2}).done
+
+
+# --- errors --------------------------------------------------------------------------------------
+def _post(server, path, content, headers=None):
+    return httpx.post(server.url + path, content=content, timeout=60,
+                      headers={"Content-Type": "application/json", **(headers or {})})
+
+
+@pytest.mark.parametrize("body, param", [
+    ('{"model": "smollm2", "messages": [', None),
+    ('{"model": "smollm2", "messages": "hello"}', "messages"),
+    ('{"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}', "temperature"),
+    ('{"model": "smollm2", "messages": [{"role": "wizard", "content": "hi"}]}', "messages.0.role"),
+    ('{"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "lock": "maybe"}', "lock"),
+    ('{"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -5}', "max_tokens"),
+    ('[1, 2, 3]', None),
+])
+def test_bad_openai_requests_are_400_with_a_message(server, body, param):
+    response = _post(server, "/v1/chat/completions", body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+    if param:
+        assert error["param"] == param
+
+
+def test_bad_ollama_requests_are_400_in_ollama_shape(server):
+    for body in ('{"model": "smollm2", "messages": [', '{"model": 5}', '{"model": "smollm2", "options": {"num_ctx": "big"}}'):
+        response = _post(server, "/api/chat", body)
+        assert response.status_code == 400 and isinstance(response.json()["error"], str)
+    # Ollama's own docs use curl -d, which sends a form content type: still parsed as JSON
+    response = httpx.post(server.url + "/api/generate", content='{"model": "nope", "prompt": "x"}',
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 404 and "nope" in response.json()["error"]
+
+
+def test_unknown_model_unknown_language_and_paths_are_4xx(server):
+    msgs = [{"role": "user", "content": "hi"}]
+    response = _post(server, "/v1/chat/completions", json.dumps({"model": "no-such-model", "messages": msgs}))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
+    # a client cannot make the server open arbitrary files
+    response = _post(server, "/v1/chat/completions", json.dumps({"model": "/etc/passwd.gguf", "messages": msgs}))
+    assert response.status_code == 404
+    response = _post(server, "/v1/chat/completions", json.dumps({"model": "smollm2", "messages": msgs, "lang": "xx"}))
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["param"] == "lang" and "'ko'" in error["message"]
+    assert httpx.get(server.url + "/v1/nothing-here", timeout=60).status_code == 404
+
+
+def test_a_prompt_longer_than_the_context_is_400_not_500(server):
+    long = "안녕하세요 " * 6000
+    response = _post(server, "/v1/chat/completions", json.dumps({"model": "smollm2", "messages": [
+        {"role": "user", "content": long}]}))
+    assert response.status_code == 400 and "context" in response.json()["error"]["message"]
+
+
+def test_huge_bodies_are_refused_with_413(server):
+    huge = json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": "가" * (2 << 20)}]})
+    response = _post(server, "/v1/chat/completions", huge)
+    assert response.status_code == 413 and "larger than" in response.json()["error"]["message"]
+
+    def chunks():  # no Content-Length: the limit must hold while reading
+        for _ in range(40):
+            yield b" " * 65536
+
+    response = httpx.post(server.url + "/api/chat", content=chunks(), headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 413 and "larger than" in response.json()["error"]
+
+
+def test_cross_origin_and_rebinding_requests_are_refused(server):
+    body = json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+    response = _post(server, "/v1/chat/completions", body, {"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    response = _post(server, "/v1/chat/completions", body, {"Host": "evil.example:80"})
+    assert response.status_code == 403
+
+
+# --- cancellation ---------------------------------------------------------------------------------
+def _wait_idle(server, seconds: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if server.health()["active"] == 0:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"generation still running {seconds} s after the client left")
+
+
+def test_a_client_that_disconnects_cancels_its_generation(server):
+    body = {"model": "smollm2", "messages": QUESTION, "max_tokens": 512, "lock": "off", "temperature": 1.5}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=60) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if '"content"' in line)
+        assert server.health()["active"] == 1
+    _wait_idle(server, 10)
+    # the non-streaming route notices too
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/api/generate", json={"model": "smollm2", "prompt": "Tell a long story.",
+                                                        "stream": False, "options": {"num_predict": 512}}, timeout=1.5)
+    _wait_idle(server, 10)
