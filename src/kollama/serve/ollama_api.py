@@ -68,11 +68,14 @@ def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
     }
 
 
-async def _ndjson(answer: Answer, line: Callable[[str | None, Response | None], dict[str, Any]]) -> AsyncIterator[str]:
+Line = Callable[[str, Response | None], dict[str, Any]]  # (text, final response or None) -> one reply object
+
+
+async def _ndjson(answer: Answer, line: Line) -> AsyncIterator[str]:
     try:
         async for piece in answer.pieces():
             yield json.dumps(line(piece, None), ensure_ascii=False) + "\n"
-        yield json.dumps(line(None, answer.response), ensure_ascii=False) + "\n"
+        yield json.dumps(line("", answer.response), ensure_ascii=False) + "\n"
     except Exception as exc:  # mid-stream failure: Ollama reports it as an error line
         yield json.dumps({"error": str(exc)}, ensure_ascii=False) + "\n"
     finally:
@@ -90,6 +93,16 @@ async def _run(request: Request, model: str, n_ctx: int | None, make: Callable[[
 
 def _client_gone() -> JSONResponse:
     return JSONResponse({"error": "client closed the request"}, status_code=499)
+
+
+async def _reply(request: Request, stream: bool, answer: Answer, line: Line):
+    """NDJSON lines as the answer streams, or one object holding the whole text, as Ollama does."""
+    if stream:
+        return StreamingResponse(_ndjson(answer, line), media_type=NDJSON)
+    response = await answer.collect(request)
+    if response is None:
+        return _client_gone()
+    return line(response.text, response)
 
 
 async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[str, Any]:
@@ -112,21 +125,14 @@ async def chat(body: OllamaChatRequest, request: Request):
     answer, load_seconds = await _run(request, body.model, n_ctx,
                                       lambda engine: engine.chat(messages, params, log=state.options.log))
 
-    def line(piece: str | None, done: Response | None) -> dict[str, Any]:
+    def line(text: str, done: Response | None) -> dict[str, Any]:
         out: dict[str, Any] = {"model": body.model, "created_at": now(),
-                               "message": {"role": "assistant", "content": piece or ""}, "done": piece is None}
-        if piece is None:
+                               "message": {"role": "assistant", "content": text}, "done": done is not None}
+        if done is not None:
             out.update(_stats(done, load_seconds))
         return out
 
-    if body.stream:
-        return StreamingResponse(_ndjson(answer, line), media_type=NDJSON)
-    response = await answer.collect(request)
-    if response is None:
-        return _client_gone()
-    out = line(None, response)
-    out["message"]["content"] = response.text
-    return out
+    return await _reply(request, body.stream, answer, line)
 
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
@@ -148,21 +154,13 @@ async def generate(body: OllamaGenerateRequest, request: Request):
 
     answer, load_seconds = await _run(request, body.model, n_ctx, make)
 
-    def line(piece: str | None, done: Response | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": piece or "",
-                               "done": piece is None}
-        if piece is None:
+    def line(text: str, done: Response | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": text, "done": done is not None}
+        if done is not None:
             out.update(_stats(done, load_seconds))
         return out
 
-    if body.stream:
-        return StreamingResponse(_ndjson(answer, line), media_type=NDJSON)
-    response = await answer.collect(request)
-    if response is None:
-        return _client_gone()
-    out = line(None, response)
-    out["response"] = response.text
-    return out
+    return await _reply(request, body.stream, answer, line)
 
 
 def _tag(name: str) -> str:

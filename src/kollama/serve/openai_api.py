@@ -101,6 +101,19 @@ async def _answer(request: Request, body: SamplingFields, make: Callable[[Engine
     return await start_answer(state.pool, state.limiter, body.model, None, make, request)
 
 
+async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..., dict[str, Any]],
+                 whole: Callable[[Response], dict[str, Any]]):
+    """SSE chunks as the answer streams, or one JSON object once it is done."""
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
+    response = await answer.collect(request)
+    if response is None:
+        return _client_gone()
+    return whole(response)
+
+
 @router.post("/chat/completions", summary="Chat completion (streaming SSE or one JSON)", responses=STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     state = state_of(request)
@@ -110,41 +123,36 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     answer = await _answer(request, body, lambda engine: engine.chat(messages, params, log=state.options.log))
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
-    if body.stream:
-        def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
-                  usage: Response | None = None) -> dict[str, Any]:
-            base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
-                                    "model": body.model, "system_fingerprint": None}
-            if usage is not None:
-                return {**base, "choices": [], "usage": _usage(usage)}
-            if first:
-                delta: dict[str, Any] = {"role": "assistant", "content": ""}
-            elif piece is not None:
-                delta = {"content": piece}
-            else:
-                delta = {}
-            choice = {"index": 0, "delta": delta, "logprobs": None,
-                      "finish_reason": _finish(done) if not first and piece is None else None}
-            out = {**base, "choices": [choice]}
-            if not first and piece is None:
-                out["kollama"] = _kollama(done)
-            return out
+    def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
+              usage: Response | None = None) -> dict[str, Any]:
+        base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                                "model": body.model, "system_fingerprint": None}
+        if usage is not None:
+            return {**base, "choices": [], "usage": _usage(usage)}
+        if first:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""}
+        elif piece is not None:
+            delta = {"content": piece}
+        else:
+            delta = {}
+        choice = {"index": 0, "delta": delta, "logprobs": None,
+                  "finish_reason": _finish(done) if not first and piece is None else None}
+        out = {**base, "choices": [choice]}
+        if not first and piece is None:
+            out["kollama"] = _kollama(done)
+        return out
 
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+    def whole(response: Response) -> dict[str, Any]:
+        return {
+            "id": ident, "object": "chat.completion", "created": created, "model": body.model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": response.text, "refusal": None},
+                         "logprobs": None, "finish_reason": _finish(response)}],
+            "usage": _usage(response),
+            "kollama": _kollama(response),
+        }
 
-    response = await answer.collect(request)
-    if response is None:
-        return _client_gone()
-    return {
-        "id": ident, "object": "chat.completion", "created": created, "model": body.model,
-        "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": response.text, "refusal": None},
-                     "logprobs": None, "finish_reason": _finish(response)}],
-        "usage": _usage(response),
-        "kollama": _kollama(response),
-    }
+    return await _reply(request, body, answer, chunk, whole)
 
 
 @router.post("/completions", summary="Text completion of a raw prompt (no chat template)", responses=STREAMS)
@@ -155,34 +163,29 @@ async def completions(body: CompletionRequest, request: Request):
     answer = await _answer(request, body, lambda engine: engine.complete(prompt, params, log=state.options.log))
     ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
-    if body.stream:
-        def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
-                  usage: Response | None = None) -> dict[str, Any]:
-            base: dict[str, Any] = {"id": ident, "object": "text_completion", "created": created, "model": body.model}
-            if usage is not None:
-                return {**base, "choices": [], "usage": _usage(usage)}
-            text = prompt if first and body.echo else (piece or "")
-            finished = not first and piece is None
-            out = {**base, "choices": [{"index": 0, "text": text, "logprobs": None,
-                                        "finish_reason": _finish(done) if finished else None}]}
-            if finished:
-                out["kollama"] = _kollama(done)
-            return out
+    def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
+              usage: Response | None = None) -> dict[str, Any]:
+        base: dict[str, Any] = {"id": ident, "object": "text_completion", "created": created, "model": body.model}
+        if usage is not None:
+            return {**base, "choices": [], "usage": _usage(usage)}
+        text = prompt if first and body.echo else (piece or "")
+        finished = not first and piece is None
+        out = {**base, "choices": [{"index": 0, "text": text, "logprobs": None,
+                                    "finish_reason": _finish(done) if finished else None}]}
+        if finished:
+            out["kollama"] = _kollama(done)
+        return out
 
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+    def whole(response: Response) -> dict[str, Any]:
+        return {
+            "id": ident, "object": "text_completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "text": (prompt if body.echo else "") + response.text, "logprobs": None,
+                         "finish_reason": _finish(response)}],
+            "usage": _usage(response),
+            "kollama": _kollama(response),
+        }
 
-    response = await answer.collect(request)
-    if response is None:
-        return _client_gone()
-    return {
-        "id": ident, "object": "text_completion", "created": created, "model": body.model,
-        "choices": [{"index": 0, "text": (prompt if body.echo else "") + response.text, "logprobs": None,
-                     "finish_reason": _finish(response)}],
-        "usage": _usage(response),
-        "kollama": _kollama(response),
-    }
+    return await _reply(request, body, answer, chunk, whole)
 
 
 @router.post("/embeddings", summary="Embeddings from multilingual-e5-small (384 dimensions)")
