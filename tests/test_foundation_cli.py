@@ -69,3 +69,11 @@ def test_interactive_chat_with_slash_commands():
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+def test_engine_token_logprobs_prefer_the_grammatical_sentence(gemma3):
+    good = gemma3.token_logprobs("나는 어제 버스를 탔다.")
+    bad = gemma3.token_logprobs("나는 어제 버스를 태운다.")
+    assert good and all(lp <= 0 for _, lp in good)
+    assert "".join(tok for tok, _ in good).strip() == "나는 어제 버스를 탔다."  # BOS first: every token scored
+    assert sum(lp for _, lp in good) > sum(lp for _, lp in bad)

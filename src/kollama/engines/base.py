@@ -129,6 +129,13 @@ class Engine(ABC):
     def detokenize(self, tokens: list[int]) -> str:
         raise NotImplementedError(f"{type(self).__name__} cannot detokenize")
 
+    def token_logprobs(self, text: str) -> list[tuple[str, float]]:
+        """(token text, log-probability given everything before it) for each scored token of `text`."""
+        from kollama.errors import KollamaError
+
+        raise KollamaError(f"{self.name}: this backend gives no token log-probabilities",
+                           hint="use a local GGUF model (the llama.cpp engine)")
+
     @property
     def context_length(self) -> int:
         return 4096

@@ -103,6 +103,19 @@ class LlamaCppEngine(Engine):
     def detokenize(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
 
+    def token_logprobs(self, text: str) -> list[tuple[str, float]]:
+        """Scored with the eval scorer (batch API, sliding window past the context); BOS first when the
+        model has one, so every token of `text` gets a probability."""
+        from kollama.evaluate.loglikelihood import LlamaCppScorer
+
+        tokens = self.tokenize(text, add_bos=self.info.add_bos_token)
+        scorer = LlamaCppScorer(self)
+        try:
+            logprobs = scorer.token_logprobs(tokens)
+        finally:
+            scorer.close()
+        return [(self.detokenize([t]), float(lp)) for t, lp in zip(tokens[1:], logprobs)]
+
     @cached_property
     def vocabulary(self) -> Vocabulary:
         return vocabulary_of(self.llm)
