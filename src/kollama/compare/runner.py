@@ -158,7 +158,8 @@ class _LiveView:
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console)
         self.task = self.progress.add_task("compare", total=total)
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        # No refresh thread: it would wake every 250 ms and compete with llama.cpp's threads on a small CPU.
+        self.live = Live(self._render(), console=console, auto_refresh=False, transient=False)
 
     def _render(self) -> Group:
         table = Table("model", "lock", "answers", "fidelity", "checks", "tok/s", "failed", title="kollama compare")
@@ -178,7 +179,7 @@ class _LiveView:
         row["checks"] += all(record["checks"].values())
         row["tps"] += record["tokens_per_second"] or 0.0
         self.progress.update(self.task, advance=1, description=description)
-        self.live.update(self._render())
+        self.live.update(self._render(), refresh=True)
 
 
 def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = None,
