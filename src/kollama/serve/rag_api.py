@@ -23,13 +23,13 @@ router = APIRouter(prefix="/v1/rag", tags=["RAG"], responses={
 
 
 class SearchRequest(Loose):
-    query: str = Field(min_length=1, max_length=2000)
+    query: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="keywords or a question (not blank)")
     k: int = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
 
 class AskRequest(Loose):
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="the question (not blank)")
     model: str | None = Field(default=None, min_length=1, max_length=256)
     k: int = Field(default=5, ge=1, le=20)
     extractive: bool = False
