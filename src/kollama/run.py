@@ -9,7 +9,7 @@ from rich.console import Console
 
 from kollama.engines import Engine, GenerationParams, Response, load_engine
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import LockMode, parse_lock
+from kollama.korean.language_lock import parse_lock
 from kollama.korean.scripts import language
 
 console = Console(highlight=False)
