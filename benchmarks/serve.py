@@ -1,7 +1,9 @@
 """Serving throughput: `kollama serve` (lock on) against `python -m llama_cpp.server`, same model and settings.
 
 Short chat completions at 1, 4 and 16 concurrent clients; requests per second and p50/p95 latency,
-and the ratios kollama / llama_cpp.server, in one run. Both servers get the same GGUF, context size,
+and the ratios kollama / llama_cpp.server, in one run. Two workloads: `repeated` (4 questions asked
+over and over, as an FAQ bot sees) and `distinct` (every question different; only the chat template
+is shared), so the gain from kollama's per-slot prompt cache and from batched decoding show apart. Both servers get the same GGUF, context size,
 thread count, prompt, max_tokens, temperature and seed; kollama runs with the `script` lock.
 Targets (issue 7): >= 1.0x throughput at 1 client; >= 2x at 16 clients with no worse p95.
 
@@ -55,7 +57,13 @@ def start(command: list[str], url: str, health: str) -> subprocess.Popen:
     raise SystemExit(f"{command[:4]} did not start")
 
 
-def run_load(url: str, clients: int, requests: int, body: dict) -> dict[str, float]:
+def prompt_for(n: int, workload: str) -> str:
+    question = PROMPTS[n % len(PROMPTS)]
+    return question if workload == "repeated" else f"질문 {n}번. {question}"
+
+
+def run_load(url: str, clients: int, requests: int, body: dict, workload: str = "repeated",
+             offset: int = 0) -> dict[str, float]:
     """`requests` chat completions from `clients` threads; rps over the wall time, latency percentiles."""
     latencies: list[float] = []
     errors = 0
@@ -70,7 +78,7 @@ def run_load(url: str, clients: int, requests: int, body: dict) -> dict[str, flo
                     n = next(counter, None)
                 if n is None:
                     return
-                payload = {**body, "messages": [{"role": "user", "content": PROMPTS[n % len(PROMPTS)]}]}
+                payload = {**body, "messages": [{"role": "user", "content": prompt_for(offset + n, workload)}]}
                 started = time.perf_counter()
                 response = http.post("/v1/chat/completions", json=payload)
                 elapsed = time.perf_counter() - started
@@ -102,6 +110,7 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per level; the best counts")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--workloads", nargs="+", default=["repeated", "distinct"], choices=["repeated", "distinct"])
     args = parser.parse_args()
 
     path = str(resolve(args.model).path)
@@ -120,40 +129,47 @@ def main() -> None:
              str(kollama_port), "--max-concurrency", str(max(args.clients)), "--queue", str(4 * max(args.clients)),
              "--lock", "script", "--no-log"], kollama_url, "/health", {"lock": "script"}),
     }
-    results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in contenders}
+    results: dict[tuple[str, str], dict[int, dict[str, float]]] = {}
     console = Console()
     # both servers run at once and take turns per level and round (the order alternates), and each
     # keeps its best round: on a shared machine this cancels most of the background-load noise
     processes = [start(command, url, health) for command, url, health, _ in contenders.values()]
+    asked = 0  # distinct questions are never repeated, across levels and rounds
     try:
         for name, (_, url, _, extra) in contenders.items():
             run_load(url, 1, 2, {**body, **extra})  # warm-up: first request pays one-time costs
-        for clients in args.clients:
-            for round_ in range(args.rounds):
-                order = list(contenders.items())
-                for name, (_, url, _, extra) in (order if round_ % 2 == 0 else order[::-1]):
-                    console.print(f"[dim]{name}: {clients} clients x {args.requests} requests (round {round_ + 1})[/dim]")
-                    r = run_load(url, clients, args.requests, {**body, **extra})
-                    if clients not in results[name] or r["rps"] > results[name][clients]["rps"]:
-                        results[name][clients] = r
+        for workload in args.workloads:
+            for clients in args.clients:
+                for round_ in range(args.rounds):
+                    order = list(contenders.items())
+                    for name, (_, url, _, extra) in (order if round_ % 2 == 0 else order[::-1]):
+                        console.print(f"[dim]{workload}: {name}: {clients} clients x {args.requests} requests "
+                                      f"(round {round_ + 1})[/dim]")
+                        r = run_load(url, clients, args.requests, {**body, **extra}, workload, asked)
+                        asked += args.requests
+                        best = results.setdefault((workload, name), {})
+                        if clients not in best or r["rps"] > best[clients]["rps"]:
+                            best[clients] = r
     finally:
         for process in processes:
             process.terminate()
             process.wait(30)
 
-    table = Table(title=f"{args.model}, {args.max_tokens} tokens per answer, {args.requests} requests per level, "
-                        f"{args.threads} threads")
-    for column in ("clients", "server", "req/s", "p50 s", "p95 s", "errors"):
-        table.add_column(column)
-    base, ours = list(results)
-    for clients in args.clients:
-        for name in (base, ours):
-            r = results[name][clients]
-            table.add_row(str(clients), name, f"{r['rps']:.2f}", f"{r['p50']:.2f}", f"{r['p95']:.2f}", str(r["errors"]))
-        a, b = results[base][clients], results[ours][clients]
-        table.add_row("", "[bold]ratio kollama / llama_cpp.server[/bold]", f"[bold]{b['rps'] / a['rps']:.2f}x[/bold]",
-                      f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "")
-    console.print(table)
+    base, ours = list(contenders)
+    for workload in args.workloads:
+        table = Table(title=f"{workload} questions: {args.model}, {args.max_tokens} tokens per answer, "
+                            f"{args.requests} requests per level, {args.threads} threads")
+        for column in ("clients", "server", "req/s", "p50 s", "p95 s", "errors"):
+            table.add_column(column)
+        for clients in args.clients:
+            for name in (base, ours):
+                r = results[(workload, name)][clients]
+                table.add_row(str(clients), name, f"{r['rps']:.2f}", f"{r['p50']:.2f}", f"{r['p95']:.2f}",
+                              str(r["errors"]))
+            a, b = results[(workload, base)][clients], results[(workload, ours)][clients]
+            table.add_row("", "[bold]ratio kollama / llama_cpp.server[/bold]", f"[bold]{b['rps'] / a['rps']:.2f}x[/bold]",
+                          f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "")
+        console.print(table)
 
 
 if __name__ == "__main__":

@@ -133,3 +133,11 @@ def test_ollama_engine_unknown_model(ollama_compatible_server):
                      env={"OLLAMA_HOST": ollama_compatible_server})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no-such-model" in result.stderr
+
+
+def test_remote_engines_refuse_logprobs_with_a_clear_error(llama_server):
+    from kollama.errors import KollamaError
+
+    engine = load_engine(f"openai:{llama_server}#smol")
+    with pytest.raises(KollamaError, match="no token log-probabilities"):
+        engine.chat([{"role": "user", "content": "hi"}], GenerationParams(max_tokens=2, top_logprobs=0), log=False).result()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import httpx
@@ -88,6 +89,58 @@ def test_openai_model_list(oai):
     assert oai.models.retrieve("smollm2").id == "smollm2"
 
 
+def test_openai_logprobs_whole_and_streamed(oai):
+    args = dict(model="smollm2", messages=QUESTION, max_tokens=6, temperature=0, logprobs=True, top_logprobs=3)
+    whole = oai.chat.completions.create(**args)
+    content = whole.choices[0].logprobs.content
+    assert len(content) == whole.usage.completion_tokens == 6
+    assert bytes(b for entry in content for b in entry.bytes).decode() == whole.choices[0].message.content
+    for entry in content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 3
+        assert entry.top_logprobs[0].token == entry.token  # greedy: the chosen token is the likeliest
+    streamed = []
+    for chunk in oai.chat.completions.create(**args, stream=True):
+        if chunk.choices and chunk.choices[0].logprobs:
+            streamed += chunk.choices[0].logprobs.content
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in content]
+    plain = oai.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=2, temperature=0)
+    assert plain.choices[0].logprobs is None
+
+
+def test_legacy_completion_logprobs(oai):
+    response = oai.completions.create(model="smollm2", prompt="The capital of France is", max_tokens=4,
+                                      temperature=0, logprobs=2)
+    lp = response.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 4
+    assert "".join(lp.tokens) == response.choices[0].text
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    assert all(len(top) <= 2 and max(top.values()) >= chosen - 1e-6 for top, chosen in zip(lp.top_logprobs, lp.token_logprobs))
+
+
+def test_concurrent_requests_are_decoded_together(server):
+    """Every stream gets its first words before any of them ends: they share decode steps."""
+    first, done = {}, {}
+
+    def client(i):
+        body = {"model": "smollm2", "messages": [{"role": "user", "content": f"{i}: 이야기를 들려주세요."}],
+                "max_tokens": 48, "temperature": 0.9, "seed": i, "lock": "off", "stream": True}
+        with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=120) as r:
+            for line in r.iter_lines():
+                if i not in first and line.startswith("data: {"):
+                    choices = json.loads(line[6:])["choices"]
+                    if choices and choices[0]["delta"].get("content"):
+                        first[i] = time.monotonic()
+        done[i] = time.monotonic()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(first) == len(done) == 4
+    assert max(first.values()) < min(done.values())
+
+
 # --- Ollama client ------------------------------------------------------------------------------
 def test_ollama_chat_and_stream(oll):
     options = {"num_predict": 8, "temperature": 0, "seed": 5, "lock": "strict"}
@@ -98,6 +151,17 @@ def test_ollama_chat_and_stream(oll):
     parts = list(oll.chat(model="smollm2", messages=QUESTION, options=options, stream=True))
     assert parts[-1].done and not any(p.done for p in parts[:-1])
     assert "".join(p.message.content for p in parts) == whole.message.content
+
+
+def test_ollama_logprobs(oll):
+    response = oll.chat(model="smollm2", messages=QUESTION, options={"num_predict": 4, "temperature": 0},
+                        logprobs=True, top_logprobs=2)
+    assert len(response.logprobs) == response.eval_count
+    assert "".join(e.token for e in response.logprobs) == response.message.content
+    assert all(len(e.top_logprobs) == 2 and e.top_logprobs[0].logprob >= e.logprob - 1e-6 for e in response.logprobs)
+    streamed = [e for part in oll.generate(model="smollm2", prompt="한국의 수도는?", stream=True, logprobs=True,
+                                           options={"num_predict": 4, "temperature": 0}) for e in part.logprobs or []]
+    assert len(streamed) == 4
 
 
 def test_ollama_generate_with_a_base_model(oll):

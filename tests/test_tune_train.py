@@ -201,3 +201,50 @@ def test_pairs_then_dpo_on_the_sft_run_exports(sft_run, work):
     engine = load_engine(str(out))
     assert engine.chat([{"role": "user", "content": "안녕"}], GenerationParams(max_tokens=4), log=False).result().completion_tokens > 0
     engine.close()
+
+
+def test_report_measures_base_vs_tuned_with_compare_and_eval(sft_run, work):
+    suite = work / "heldout-mini.jsonl"
+    suite.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in [
+        {"id": "capital", "category": "fact", "prompt": "포르투갈의 수도는 어디인가요?", "checks": {"contains": "리스본"}},
+        {"id": "apple", "category": "fact", "prompt": "사과는 보통 무슨 색인가요?", "checks": {"min_chars": 5}},
+    ]) + "\n", encoding="utf-8")
+    out = ok(run_cli("tune", "report", str(sft_run), "--suite", str(suite), "--max-tokens", "16", "--limit", "6"))
+    report = json.loads((sft_run / "compare_report.json").read_text())
+    rows = {row["metric"]: row for row in report["metrics"]}
+    assert {"Korean fidelity pass", "answers in Korean", "check pass rate", "ko_grammar accuracy",
+            "ko_spelling accuracy"} <= set(rows)
+    for row in rows.values():
+        assert 0 <= row["base"] <= 1 and 0 <= row["tuned"] <= 1
+        assert row["change"] == pytest.approx(row["tuned"] - row["base"], abs=1e-3)
+    assert report["prompts"] == 2 and report["compare"]["base"]["answers"] == 2
+    # the numbers come from real runs: compare's own report and eval's accuracy over 6 items
+    results = json.loads((sft_run / "compare" / "results.json").read_text())
+    assert len(results["answers"]) == 4 and (sft_run / "compare" / "report.html").is_file()
+    assert all(round(acc * 6) == pytest.approx(acc * 6) for acc in report["accuracy"]["base"].values())
+    assert "check pass rate" in out and "ko_spelling accuracy" in out
+
+
+def test_qlora_without_cuda_is_refused_before_anything_loads(work):
+    result = run_cli("tune", "sft", "smollm2", "--data", str(work / "tiny.jsonl"), "--out", str(work / "qlora"),
+                     "--qlora", *TINY)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--qlora needs a CUDA GPU" in result.stderr
+    assert not (work / "qlora").exists()
+
+
+def test_two_processes_under_accelerate_launch_train_one_run(work):
+    """`accelerate launch` (here two CPU processes over gloo, as several GPUs would be) trains one run:
+    every step takes one batch per process, and only the first process writes."""
+    out = work / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "kollama", "tune", "sft", "smollm2",
+         "--data", str(work / "tiny.jsonl"), "--out", str(out), "--eval-split", "0", "--lr", "0.01", *TINY],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "KOLLAMA_TUNE_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.stdout.count('"kind": "sft"') == 1  # one summary, from the first process
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["processes"] == 2 and report["steps"] == 2 and report["train_examples"] == 8
+    assert [h["examples"] for h in report["history"]] == [4, 4]  # a batch of 2 from each process, every step
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()

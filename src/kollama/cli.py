@@ -133,6 +133,7 @@ def serve(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model to load at start: REF, or NAME=REF to serve REF (e.g. openai:URL#MODEL) as NAME. Repeatable.")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require 'Authorization: Bearer KEY' (default: $KOLLAMA_API_KEY).")] = None,
     max_concurrency: Annotated[int, typer.Option("--max-concurrency", help="Requests answered at once.")] = 4,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Answers decoded together in one llama.cpp batch per local model (default: --max-concurrency).")] = None,
     queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = 32,
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
@@ -152,7 +153,7 @@ def serve(
 
     parse_lock(lock)
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
-                           max_concurrency=max_concurrency, queue=queue, max_loaded=max_loaded,
+                           max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
                            log=not no_log,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from kollama.engines.base import Engine, Generation, GenerationParams, Response
+from kollama.engines.base import Engine, Generation, GenerationParams, Response, TokenLogprob, TokenPiece
 from kollama.models.reference import ModelRef, resolve
 
 
-def load_engine(model: str | ModelRef, n_ctx: int | None = None) -> Engine:
-    """The engine for a model reference: llama.cpp for local files, HTTP clients for servers."""
+def load_engine(model: str | ModelRef, n_ctx: int | None = None, parallel: int | None = None) -> Engine:
+    """The engine for a model reference: llama.cpp for local files, HTTP clients for servers.
+
+    `parallel` (servers): decode up to that many answers together on a local model.
+    """
     ref = resolve(model) if isinstance(model, str) else model
     if ref.kind == "gguf":
+        if parallel:
+            from kollama.engines.batched import BatchedLlamaCppEngine
+
+            return BatchedLlamaCppEngine(ref, n_ctx=n_ctx, parallel=parallel)
         from kollama.engines.llama_cpp import LlamaCppEngine
 
         return LlamaCppEngine(ref, n_ctx=n_ctx)
@@ -24,4 +31,4 @@ def load_engine(model: str | ModelRef, n_ctx: int | None = None) -> Engine:
     raise ValueError(f"no engine for model kind {ref.kind}")
 
 
-__all__ = ["Engine", "Generation", "GenerationParams", "Response", "load_engine"]
+__all__ = ["Engine", "Generation", "GenerationParams", "Response", "TokenLogprob", "TokenPiece", "load_engine"]

@@ -30,6 +30,29 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     lock: LockMode = LockMode.off
     lang: str = "ko"
+    top_logprobs: int | None = None  # None: no log-probabilities; 0: the chosen token's; n: and the n likeliest
+
+
+@dataclass
+class TokenLogprob:
+    """A generated token's raw bytes and log-probability (after the lock's mask, before temperature),
+    with the likeliest alternatives at that step."""
+
+    token: bytes
+    logprob: float
+    top: list[tuple[bytes, float]] = field(default_factory=list)
+    id: int | None = None  # the token id, where the backend knows it
+
+
+class TokenPiece(str):
+    """A text piece that also carries the log-probabilities of the tokens it came from."""
+
+    logprobs: list[TokenLogprob]
+
+    def __new__(cls, text: str, logprobs: list[TokenLogprob]) -> TokenPiece:
+        piece = super().__new__(cls, text)
+        piece.logprobs = logprobs
+        return piece
 
 
 @dataclass
@@ -47,6 +70,7 @@ class Response:
     finish_reason: str = "stop"
     prompt: str | Messages | None = None
     params: dict[str, Any] | None = None
+    logprobs: list[TokenLogprob] | None = None  # when asked for (GenerationParams.top_logprobs)
 
     @property
     def tokens_per_second(self) -> float:
@@ -107,6 +131,11 @@ class Generation:
 class Engine(ABC):
     """A loaded model. Subclasses: llama.cpp in-process, OpenAI-compatible HTTP, Ollama HTTP."""
 
+    #: several generations may run at once on one engine (from different threads)
+    concurrent: bool = False
+    #: the engine fills Response.logprobs when GenerationParams.top_logprobs is set
+    supports_logprobs: bool = False
+
     def locks_while_decoding(self, mode: LockMode) -> bool:
         """True when the backend can ban tokens for this lock mode; otherwise the lock detects and retries."""
         return False
@@ -157,6 +186,11 @@ class Engine(ABC):
         return Generation(self._run(prompt, params or GenerationParams(), log))
 
     def _run(self, request: str | Messages, params: GenerationParams, log: bool) -> Generator[str, None, Response]:
+        if params.top_logprobs is not None and not self.supports_logprobs:
+            from kollama.errors import KollamaError
+
+            raise KollamaError(f"{self.name}: this backend gives no token log-probabilities",
+                               hint="leave out logprobs, or use a local GGUF model")
         if params.lock != LockMode.off and not self.locks_while_decoding(params.lock):
             response = yield from self._retry_until_faithful(request, params)
         else:
@@ -172,6 +206,7 @@ class Engine(ABC):
         start = time.perf_counter()
         ttft = None
         parts: list[str] = []
+        logprobs: list[TokenLogprob] | None = [] if params.top_logprobs is not None else None
         stream = self._stream(request, params)
         try:
             while True:
@@ -179,6 +214,8 @@ class Engine(ABC):
                 if ttft is None:
                     ttft = time.perf_counter() - start
                 parts.append(piece)
+                if logprobs is not None and isinstance(piece, TokenPiece):
+                    logprobs.extend(piece.logprobs)
                 yield piece
         except StopIteration as stop:
             stats: StreamStats = stop.value
@@ -196,6 +233,7 @@ class Engine(ABC):
             finish_reason=stats.finish_reason,
             prompt=request,
             params={k: (v.value if isinstance(v, LockMode) else v) for k, v in asdict(params).items()},
+            logprobs=logprobs,
         )
 
     def _retry_until_faithful(

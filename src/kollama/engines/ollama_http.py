@@ -13,6 +13,8 @@ from kollama.models.reference import ModelRef
 
 
 class OllamaEngine(Engine):
+    concurrent = True  # the client is thread-safe; the Ollama server queues or batches requests itself
+
     def __init__(self, ref: ModelRef, timeout: float = 600.0):
         super().__init__(ref)
         from ollama import Client

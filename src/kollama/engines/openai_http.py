@@ -21,6 +21,8 @@ BAN_BIAS = -100  # the most negative bias the OpenAI API accepts; llama-server a
 
 
 class OpenAIEngine(Engine):
+    concurrent = True  # the client is thread-safe; the server (vLLM...) batches concurrent requests itself
+
     def __init__(self, ref: ModelRef, timeout: float = 600.0):
         super().__init__(ref)
         from openai import OpenAI

@@ -52,7 +52,8 @@ class Answer:
     def _work(self) -> None:
         started = time.perf_counter()
         try:
-            with self.entry.lock:
+            exclusive = contextlib.nullcontext() if self.entry.engine.concurrent else self.entry.lock
+            with exclusive:
                 if self._cancelled.is_set():
                     return
                 generation = self._make(self.entry.engine)

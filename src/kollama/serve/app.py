@@ -19,7 +19,8 @@ def create_app(options: ServeOptions, pool: ModelPool | None = None) -> FastAPI:
     """An app for these options; pass a pool to reuse models already loaded (tests, embedding)."""
     from kollama.serve import ollama_api, openai_api, web
 
-    pool = pool or ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx)
+    pool = pool or ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx,
+                                 parallel=options.decode_slots)
     state = ServerState(options=options, pool=pool, limiter=Limiter(options.max_concurrency, options.queue))
 
     @asynccontextmanager

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama import __version__
 from kollama.engines import Engine, Generation, Response
+from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
 from kollama.serve.embeddings import E5_DIM, E5_NAMES, Embedder
 from kollama.serve.errors import OLLAMA_ERRORS, ApiError
@@ -41,11 +42,11 @@ def _ns(seconds: float | None) -> int:
     return int((seconds or 0.0) * 1e9)
 
 
-def _params(state: ServerState, options: OllamaOptions | None, lock: str | None, lang: str | None):
-    o = options or OllamaOptions()
+def _params(state: ServerState, body: OllamaChatRequest | OllamaGenerateRequest):
+    o = body.options or OllamaOptions()
     return generation_params(state, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
                              repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
-                             lock=o.lock or lock, lang=o.lang or lang)
+                             lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
 
 
 def _refuse_embedding_model(model: str) -> None:
@@ -69,6 +70,21 @@ def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
 
 
 Line = Callable[[str, Response | None], dict[str, Any]]  # (text, final response or None) -> one reply object
+
+
+def _with_logprobs(line: Line, wanted: bool) -> Line:
+    """Streamed lines carry their pieces' log-probabilities; a whole answer carries all of them."""
+    if not wanted:
+        return line
+
+    def with_logprobs(text: str, done: Response | None) -> dict[str, Any]:
+        out = line(text, done)
+        entries = logprobs.of_piece(text) or (done.logprobs if done is not None and text else None)
+        if entries:
+            out["logprobs"] = logprobs.ollama(entries)
+        return out
+
+    return with_logprobs
 
 
 async def _ndjson(answer: Answer, line: Line) -> AsyncIterator[str]:
@@ -117,7 +133,7 @@ async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[st
 async def chat(body: OllamaChatRequest, request: Request):
     state = state_of(request)
     _refuse_embedding_model(body.model)
-    params = _params(state, body.options, body.lock, body.lang)
+    params = _params(state, body)
     n_ctx = body.options.num_ctx if body.options else None
     if not body.messages:
         return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
@@ -132,14 +148,14 @@ async def chat(body: OllamaChatRequest, request: Request):
             out.update(_stats(done, load_seconds))
         return out
 
-    return await _reply(request, body.stream, answer, line)
+    return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
 
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
 async def generate(body: OllamaGenerateRequest, request: Request):
     state = state_of(request)
     _refuse_embedding_model(body.model)
-    params = _params(state, body.options, body.lock, body.lang)
+    params = _params(state, body)
     n_ctx = body.options.num_ctx if body.options else None
     if not body.prompt:
         return {**await _load_only(request, body.model, n_ctx), "response": ""}
@@ -160,7 +176,7 @@ async def generate(body: OllamaGenerateRequest, request: Request):
             out.update(_stats(done, load_seconds))
         return out
 
-    return await _reply(request, body.stream, answer, line)
+    return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
 
 
 def _tag(name: str) -> str:

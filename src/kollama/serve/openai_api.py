@@ -16,11 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama.engines import Engine, Generation, Response
+from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import (ChatCompletionRequest, CompletionRequest, ContentPart, EmbeddingRequest,
-                                   KollamaExtras, SamplingFields)
+                                   KollamaExtras)
 from kollama.serve.state import ServerState, generation_params, state_of
 
 router = APIRouter(prefix="/v1", responses=OPENAI_ERRORS, tags=["OpenAI-compatible"])
@@ -42,12 +43,13 @@ def _text(content: str | list[ContentPart] | None) -> str:
     return "".join(part.text for part in content)
 
 
-def _params(state: ServerState, body: SamplingFields, max_tokens: int | None):
+def _params(state: ServerState, body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None):
     if Embedder.serves(body.model):
         raise ApiError(404, f"'{body.model}' is an embedding model, not a chat model: use /v1/embeddings", code="model_not_found", param="model")
     lock, lang = kollama_extras(body)
     return generation_params(state, temperature=body.temperature, top_p=body.top_p, max_tokens=max_tokens,
-                             seed=body.seed, stop=body.stop, lock=lock, lang=lang)
+                             seed=body.seed, stop=body.stop, lock=lock, lang=lang,
+                             top_logprobs=body.wanted_logprobs())
 
 
 def _usage(response: Response | None) -> dict[str, int]:
@@ -135,7 +137,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
             delta = {"content": piece}
         else:
             delta = {}
-        choice = {"index": 0, "delta": delta, "logprobs": None,
+        wanted = piece is not None and params.top_logprobs is not None
+        choice = {"index": 0, "delta": delta, "logprobs": logprobs.openai_chat(logprobs.of_piece(piece)) if wanted else None,
                   "finish_reason": _finish(done) if not first and piece is None else None}
         out = {**base, "choices": [choice]}
         if not first and piece is None:
@@ -147,7 +150,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
             "id": ident, "object": "chat.completion", "created": created, "model": body.model,
             "system_fingerprint": None,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": response.text, "refusal": None},
-                         "logprobs": None, "finish_reason": _finish(response)}],
+                         "logprobs": logprobs.openai_chat(response.logprobs) if response.logprobs is not None else None,
+                         "finish_reason": _finish(response)}],
             "usage": _usage(response),
             "kollama": _kollama(response),
         }
@@ -162,6 +166,7 @@ async def completions(body: CompletionRequest, request: Request):
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     answer = await _answer(request, body, lambda engine: engine.complete(prompt, params, log=state.options.log))
     ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    offset = [len(prompt) if body.echo else 0]  # characters streamed so far: each chunk's text_offset starts there
 
     def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
               usage: Response | None = None) -> dict[str, Any]:
@@ -170,7 +175,11 @@ async def completions(body: CompletionRequest, request: Request):
             return {**base, "choices": [], "usage": _usage(usage)}
         text = prompt if first and body.echo else (piece or "")
         finished = not first and piece is None
-        out = {**base, "choices": [{"index": 0, "text": text, "logprobs": None,
+        lp = None
+        if piece is not None and params.top_logprobs is not None:
+            lp = logprobs.openai_completion(logprobs.of_piece(piece), offset[0])
+            offset[0] += len(piece)
+        out = {**base, "choices": [{"index": 0, "text": text, "logprobs": lp,
                                     "finish_reason": _finish(done) if finished else None}]}
         if finished:
             out["kollama"] = _kollama(done)
@@ -179,7 +188,9 @@ async def completions(body: CompletionRequest, request: Request):
     def whole(response: Response) -> dict[str, Any]:
         return {
             "id": ident, "object": "text_completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "text": (prompt if body.echo else "") + response.text, "logprobs": None,
+            "choices": [{"index": 0, "text": (prompt if body.echo else "") + response.text,
+                         "logprobs": (logprobs.openai_completion(response.logprobs, len(prompt) if body.echo else 0)
+                                      if response.logprobs is not None else None),
                          "finish_reason": _finish(response)}],
             "usage": _usage(response),
             "kollama": _kollama(response),

@@ -55,7 +55,12 @@ class ServeOptions:
     lock: str = "script"  # for requests that do not say
     reports: list[Path] = field(default_factory=lambda: [Path("kollama-report")])  # compare report folders
     ctx: int | None = None
+    parallel: int | None = None  # answers decoded together per local model (default: max_concurrency)
     log: bool = True
+
+    @property
+    def decode_slots(self) -> int:
+        return self.parallel or self.max_concurrency
 
     def __post_init__(self) -> None:
         if self.api_key is None:
@@ -67,6 +72,8 @@ class ServeOptions:
             raise KollamaError(f"--port {self.port} is not a TCP port", hint="use 1-65535")
         if self.max_concurrency < 1 or self.queue < 0 or self.max_loaded < 1 or self.max_tokens < 1:
             raise KollamaError("--max-concurrency, --max-loaded and --max-tokens must be at least 1, --queue at least 0")
+        if self.parallel is not None and not 1 <= self.parallel <= 64:
+            raise KollamaError(f"--parallel {self.parallel} is out of range", hint="use 1-64 (default: --max-concurrency)")
         if not is_loopback(self.host) and not self.api_key:
             raise KollamaError(
                 f"refusing to listen on {self.host} without an API key: anyone on the network could use the models",

@@ -32,8 +32,8 @@ class Loaded:
     offered: Offered
     engine: Engine
     n_ctx: int | None
-    # one llama.cpp context is not thread-safe: generations on one model take turns, always on the
-    # same OS thread (llama.cpp's OpenMP keeps a spinning thread team per calling thread; fresh
+    # one llama.cpp context is not thread-safe: without batching, generations on one model take turns,
+    # always on the same OS thread (llama.cpp's OpenMP keeps a spinning thread team per calling thread; fresh
     # threads per request leave idle teams burning CPU and slow decoding several times over)
     lock: threading.Lock = field(default_factory=threading.Lock)
     worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model"))
@@ -70,10 +70,11 @@ def offered_models(named: dict[str, str]) -> dict[str, Offered]:
 
 
 class ModelPool:
-    def __init__(self, named: dict[str, str], max_loaded: int = 2, n_ctx: int | None = None):
+    def __init__(self, named: dict[str, str], max_loaded: int = 2, n_ctx: int | None = None, parallel: int = 4):
         self.named = named
         self.max_loaded = max_loaded
         self.n_ctx = n_ctx
+        self.parallel = parallel
         self.offered = offered_models(named)
         self.loaded: dict[tuple[str, int | None], Loaded] = {}
         self._loading: dict[tuple[str, int | None], asyncio.Lock] = {}
@@ -119,8 +120,11 @@ class ModelPool:
         with self._mutex:
             if key in self.loaded:
                 return self.loaded[key]
-        engine = load_engine(offered.ref, n_ctx=n_ctx)
-        entry = Loaded(offered, engine, n_ctx)
+        engine = load_engine(offered.ref, n_ctx=n_ctx, parallel=self.parallel)
+        # a batching engine takes several answers at once: each has a reader thread (waiting on its
+        # tokens, never calling llama.cpp); the others answer one at a time on their one thread
+        readers = self.parallel if engine.concurrent else 1
+        entry = Loaded(offered, engine, n_ctx, worker=ThreadPoolExecutor(readers, thread_name_prefix="model"))
         with self._mutex:
             self.loaded[key] = entry
         self._evict()

@@ -39,6 +39,19 @@ class KollamaExtras(Loose):
     extra_body: ExtraBody | None = Field(default=None, description="may carry lock and lang")
 
 
+class LogprobFields(Loose):
+    """OpenAI chat's and Ollama's spelling: a switch and a count."""
+
+    logprobs: bool | None = Field(default=None, description="log-probability of each generated token (local models)")
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="and the n likeliest tokens at each step")
+
+    def wanted_logprobs(self) -> int | None:
+        """None: no log-probabilities; n: the chosen token's and the n likeliest (top_logprobs implies logprobs)."""
+        if self.logprobs is False:
+            return None
+        return self.top_logprobs if self.top_logprobs is not None else (0 if self.logprobs else None)
+
+
 # --- OpenAI -------------------------------------------------------------------------------------
 class ContentPart(Loose):
     type: Literal["text"] = Field(description="only text parts are supported")
@@ -67,14 +80,12 @@ class SamplingFields(KollamaExtras):
     stream_options: StreamOptions | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    logprobs: Literal[False] | None = Field(default=None, description="not available")
     user: str | None = Field(default=None, max_length=256)
 
 
-class ChatCompletionRequest(SamplingFields):
+class ChatCompletionRequest(LogprobFields, SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1, max_length=512)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    top_logprobs: Literal[0] | None = Field(default=None, description="not available")
 
 
 class CompletionRequest(SamplingFields):
@@ -82,6 +93,11 @@ class CompletionRequest(SamplingFields):
         min_length=1, max_length=1)] = Field(
         description="one prompt (a list of one string is accepted)")
     echo: bool = False
+    logprobs: int | None = Field(default=None, ge=0, le=5,
+                                 description="log-probabilities of generated tokens and of the n likeliest (local models)")
+
+    def wanted_logprobs(self) -> int | None:
+        return self.logprobs
     suffix: str | None = Field(default=None, max_length=0, description="fill-in-the-middle is not supported")
 
 
@@ -123,7 +139,7 @@ class OllamaMessage(Loose):
 KeepAlive = str | int | float | None
 
 
-class OllamaChatRequest(Loose):
+class OllamaChatRequest(LogprobFields):
     model: str = Field(min_length=1, max_length=256)
     messages: list[OllamaMessage] = Field(default_factory=list, max_length=512)
     stream: bool = True
@@ -134,7 +150,7 @@ class OllamaChatRequest(Loose):
     lang: LangCode | None = Lang
 
 
-class OllamaGenerateRequest(Loose):
+class OllamaGenerateRequest(LogprobFields):
     model: str = Field(min_length=1, max_length=256)
     prompt: str = ""
     system: str | None = None

@@ -16,7 +16,7 @@ def serve(options: ServeOptions) -> None:
     from kollama.serve.pool import ModelPool
 
     options.check()
-    pool = ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx)
+    pool = ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx, parallel=options.decode_slots)
     with console.status(f"loading {', '.join(options.models) or 'no models'}..."):
         pool.preload()
     app = create_app(options, pool)

@@ -34,7 +34,8 @@ def state_of(request: Request) -> ServerState:
 
 def generation_params(state: ServerState, *, temperature: float | None, top_p: float | None, max_tokens: int | None,
                       seed: int | None, stop: str | list[str] | None, lock: str | None, lang: str | None,
-                      top_k: int | None = None, repeat_penalty: float | None = None) -> GenerationParams:
+                      top_k: int | None = None, repeat_penalty: float | None = None,
+                      top_logprobs: int | None = None) -> GenerationParams:
     """Request fields -> GenerationParams: defaults filled, max_tokens capped by the server, lang checked."""
     defaults = GenerationParams()
     cap = state.options.max_tokens
@@ -51,4 +52,5 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
         stop=[s for s in stops if s],
         lock=parse_lock(lock or state.options.lock),
         lang=lang,
+        top_logprobs=top_logprobs,
     )

@@ -48,10 +48,12 @@ def resolve_base(model: str) -> Base:
     return Base(ref, ref.path, info)
 
 
-def load_model(base: Base, dtype: str = "auto"):
-    """The de-quantised PyTorch model (cached), in float32 on CPU or bfloat16 on CUDA."""
+def load_model(base: Base, dtype: str = "auto", qlora: bool = False):
+    """The de-quantised PyTorch model (cached), in float32 on CPU or bfloat16 on CUDA (4-bit NF4 with qlora)."""
     import torch
     from transformers import AutoModelForCausalLM
+
+    from kollama.tune.devices import local_device, qlora_config
 
     cache = subdir("tune") / "base" / base.identity.replace(":", "-")
     torch_dtype = resolve_dtype(dtype)
@@ -64,10 +66,14 @@ def load_model(base: Base, dtype: str = "auto"):
             tmp.rename(cache)
         except OSError:  # another process cached the same base first
             shutil.rmtree(tmp, ignore_errors=True)
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = AutoModelForCausalLM.from_pretrained(str(cache), quantization_config=qlora_config(),
+                                                     device_map={"": local_device()}, dtype=torch.bfloat16)
+        return prepare_model_for_kbit_training(model)
     model = AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch_dtype)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
-    return model
+    return model.to(local_device())
 
 
 def save_plain(model, directory: Path) -> None:

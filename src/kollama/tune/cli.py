@@ -66,6 +66,7 @@ def sft_cmd(
     save_every: Annotated[int, typer.Option("--save-every")] = 50,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
     compare: Annotated[bool, typer.Option("--compare", help="Afterwards, compare base vs tuned on held-out prompts.")] = False,
 ) -> None:
     """LoRA supervised fine-tuning on the CPU (or CUDA when present); loss only on the answers."""
@@ -73,11 +74,13 @@ def sft_cmd(
 
     settings = _settings(lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, max_steps=max_steps,
                          batch_size=batch_size, grad_accum=grad_accum, max_len=max_len, eval_split=eval_split,
-                         eval_every=eval_every, save_every=save_every, seed=seed)
+                         eval_every=eval_every, save_every=save_every, seed=seed, qlora=qlora)
     report = run_sft(base, data, out, settings, resume=resume)
+    if report is None:  # not the first process under `accelerate launch`: it writes and reports
+        return
     _echo_json(_summary(report))
     if compare:
-        _report(out, None, 96)
+        _report(out)
 
 
 @tune_app.command("dpo")
@@ -93,13 +96,16 @@ def dpo_cmd(
     max_len: Annotated[int, typer.Option("--max-len")] = 256,
     save_every: Annotated[int, typer.Option("--save-every")] = 50,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
 ) -> None:
     """DPO on a fresh LoRA adapter, with the adapter-disabled model as the reference."""
     from kollama.tune.dpo import run_dpo
 
     settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
-                         max_len=max_len, save_every=save_every, eval_split=0.0)
-    _echo_json(_summary(run_dpo(start, data, out, settings, resume=resume)))
+                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    report = run_dpo(start, data, out, settings, resume=resume)
+    if report is not None:  # None: not the first process under `accelerate launch`
+        _echo_json(_summary(report))
 
 
 @tune_app.command("pairs")
@@ -131,23 +137,27 @@ def export_cmd(
     result = export_run(run_dir, out, quant=quant, adapter_only=adapter_only)
     if verify and not adapter_only:
         from kollama.tune.logprobs import compare
-        from kollama.tune.report import HELDOUT, load_prompts
+        from kollama.compare.suites import load_suite
+        from kollama.tune.report import HELDOUT
 
-        result["verify"] = compare(run_dir, out, load_prompts(HELDOUT)[:3])
+        result["verify"] = compare(run_dir, out, [p.prompt for p in load_suite(str(HELDOUT)).prompts[:3]])
     _echo_json(result)
 
 
-def _report(run_dir: Path, prompts: Path | None, max_tokens: int) -> None:
-    from kollama.tune.report import print_report, tune_report
+def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks: list[str] | None = None,
+            limit: int | None = None) -> None:
+    from kollama.tune.report import EVAL_TASKS, print_report, tune_report
 
-    print_report(tune_report(run_dir, prompts, max_tokens=max_tokens))
+    print_report(tune_report(run_dir, suite, max_tokens=max_tokens, tasks=tuple(tasks or EVAL_TASKS), limit=limit))
 
 
 @tune_app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    prompts: Annotated[Path | None, typer.Option(help="JSONL of {\"prompt\": ...}; default: held-out Korean prompts.")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", "--prompts", help="Compare suite (name, YAML or JSONL); default: held-out Korean prompts.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 96,
+    task: Annotated[list[str] | None, typer.Option("--task", help="Eval task (repeatable); default: ko_grammar, ko_spelling.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items of each eval task.")] = None,
 ) -> None:
-    """Base vs tuned: Korean language fidelity on held-out prompts (lock off) and the training loss."""
-    _report(run_dir, prompts, max_tokens)
+    """Base vs tuned with `kollama compare` (fidelity, checks) and `kollama eval` (accuracy); also DIR/compare/report.html."""
+    _report(run_dir, suite, max_tokens, task, limit)

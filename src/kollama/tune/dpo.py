@@ -13,6 +13,7 @@ from typing import Any
 
 from kollama.errors import KollamaError
 from kollama.tune.base_model import load_model, resolve_base
+from kollama.tune.devices import check_qlora, placement, unwrap
 from kollama.tune.datasets import load_pairs
 from kollama.tune.encoding import IGNORE, ChatEncoder, Encoded
 from kollama.tune.sft import RUN_FILE, collate, prepare_out, read_run, write_run
@@ -46,11 +47,15 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: flo
     return -F.logsigmoid(beta * margin).mean()
 
 
-def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
-    """Train a preference adapter on top of a base GGUF or a finished SFT run directory."""
+def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings,
+            resume: bool = False) -> dict[str, Any] | None:
+    """Train a preference adapter on top of a base GGUF or a finished SFT run directory (None on
+    the processes after the first under `accelerate launch`)."""
     import torch
     from peft import PeftModel
 
+    if settings.qlora:
+        check_qlora()
     prior: list[str] = []
     if Path(start).is_dir() and (Path(start) / RUN_FILE).is_file():
         run = read_run(start)
@@ -68,7 +73,8 @@ def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettin
     if not encoded:
         raise KollamaError(f"no pair in {data} fits --max-len {settings.max_len}", hint="raise --max-len")
     checkpoints = prepare_out(out, "+".join([base.identity, *prior]), resume)
-    model = load_model(base, settings.dtype)
+    place = placement()
+    model = load_model(base, settings.dtype, settings.qlora)
     for adapter in prior:
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     model = add_lora(model, settings)
@@ -80,16 +86,18 @@ def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettin
         rejected = [encoded[i][1] for i in indices]
         ids, mask, labels = collate(chosen + rejected, pad_id, device)
         policy = sequence_logprobs(m, ids, mask, labels)
-        with torch.no_grad(), m.disable_adapter():
-            reference = sequence_logprobs(m, ids, mask, labels)
+        with torch.no_grad(), unwrap(m).disable_adapter():
+            reference = sequence_logprobs(unwrap(m), ids, mask, labels)
         n = len(indices)
         return dpo_loss(policy[:n], policy[n:], reference[:n], reference[n:], settings.beta)
 
     lengths = [max(len(c.input_ids), len(r.input_ids)) for c, r in encoded]
-    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label="dpo")
+    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label="dpo", place=place)
+    if not place.is_main:
+        return None
     model.save_pretrained(out / "adapter")
     write_run(out, base, kind="dpo", adapters=[*map(Path, prior), out / "adapter"], settings=settings)
     return write_report(out, state, {
         "kind": "dpo", "base": str(base.path), "base_identity": base.identity, "start": start, "data": str(data),
-        "pairs": len(encoded), "device": device, "settings": asdict(settings),
+        "pairs": len(encoded), "device": device, "processes": place.processes, "settings": asdict(settings),
     })

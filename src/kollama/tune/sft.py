@@ -10,6 +10,7 @@ from typing import Any
 from kollama.errors import KollamaError
 from kollama.tune.base_model import Base, load_model, resolve_base
 from kollama.tune.datasets import load_chats
+from kollama.tune.devices import check_qlora, placement
 from kollama.tune.encoding import IGNORE, ChatEncoder, Encoded
 from kollama.tune.trainer import (
     Checkpoints,
@@ -59,10 +60,16 @@ def prepare_out(out: Path, identity: str, resume: bool) -> Checkpoints:
     return checkpoints
 
 
-def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
-    """Train a LoRA adapter on `data`; writes adapter/, checkpoints, tune.json, train_report.json, loss.png."""
+def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSettings,
+            resume: bool = False) -> dict[str, Any] | None:
+    """Train a LoRA adapter on `data`; writes adapter/, checkpoints, tune.json, train_report.json, loss.png.
+
+    Under `accelerate launch` every process trains and the first one writes; the others return None.
+    """
     import torch
 
+    if settings.qlora:
+        check_qlora()
     base = resolve_base(base_ref)
     out, data = Path(out), Path(data)
     encoder = ChatEncoder(base.path)
@@ -70,7 +77,8 @@ def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSet
     checkpoints = prepare_out(out, base.identity, resume)
     train_set, eval_set = split_eval(examples, settings.eval_split, settings.seed)
     pad_id = encoder.eos_id
-    model = add_lora(load_model(base, settings.dtype), settings)
+    place = placement()
+    model = add_lora(load_model(base, settings.dtype, settings.qlora), settings)
     device = str(next(model.parameters()).device)
 
     def batch_loss(m, indices: list[int]):
@@ -89,13 +97,16 @@ def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSet
         return total / count
 
     state = train(model, batch_loss, eval_loss if eval_set else None, [len(e.input_ids) for e in train_set],
-                  settings, checkpoints, resume, label="sft")
+                  settings, checkpoints, resume, label="sft", place=place)
+    if not place.is_main:
+        return None
     model.save_pretrained(out / "adapter")
     write_run(out, base, kind="sft", adapters=[out / "adapter"], settings=settings)
     return write_report(out, state, {
         "kind": "sft", "base": str(base.path), "base_identity": base.identity, "data": str(data), "format": fmt,
         "train_examples": len(train_set), "eval_examples": len(eval_set),
-        "trained_tokens": sum(e.trained_tokens for e in train_set), "device": device, "settings": asdict(settings),
+        "trained_tokens": sum(e.trained_tokens for e in train_set), "device": device, "processes": place.processes,
+        "settings": asdict(settings),
     })
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.tune.devices import Placement
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainSettings:
     seed: int = 0
     beta: float = 0.1  # DPO only
     dtype: str = "auto"
+    qlora: bool = False  # 4-bit NF4 base (CUDA + bitsandbytes)
 
 
 def add_lora(model, settings: TrainSettings):
@@ -60,9 +62,13 @@ def split_eval(items: list, fraction: float, seed: int) -> tuple[list, list]:
     return [items[i] for i in order[n_eval:]], [items[i] for i in order[:n_eval]]
 
 
-def plan_batches(lengths: Sequence[int], settings: TrainSettings, total_steps: int) -> list[list[int]]:
-    """Index batches for the whole run: per epoch a seeded shuffle, length-grouped in windows of 16 batches."""
-    per_step = settings.grad_accum
+def plan_batches(lengths: Sequence[int], settings: TrainSettings, total_steps: int,
+                 processes: int = 1) -> list[list[int]]:
+    """Index batches for the whole run: per epoch a seeded shuffle, length-grouped in windows of 16 batches.
+
+    A step takes grad_accum batches per process; process r of N takes every N-th batch from r.
+    """
+    per_step = settings.grad_accum * processes
     needed = total_steps * per_step
     batches: list[list[int]] = []
     epoch = 0
@@ -81,14 +87,14 @@ def plan_batches(lengths: Sequence[int], settings: TrainSettings, total_steps: i
     return batches[:needed]
 
 
-def steps_for(n_train: int, settings: TrainSettings) -> int:
+def steps_for(n_train: int, settings: TrainSettings, processes: int = 1) -> int:
     if settings.max_steps:
         return settings.max_steps
-    per_epoch = math.ceil(n_train / (settings.batch_size * settings.grad_accum))
+    per_epoch = math.ceil(n_train / (settings.batch_size * settings.grad_accum * processes))
     return max(1, math.ceil(per_epoch * settings.epochs))
 
 
-def choose_threads() -> int:
+def choose_threads(processes: int = 1) -> int:
     """CPU threads for torch: all cores on a quiet machine, one when others keep them busy.
 
     Measured on 2 shared cores at load 12: one thread ran a SmolLM2 step in 25 s, two threads in
@@ -98,6 +104,8 @@ def choose_threads() -> int:
     if os.environ.get("KOLLAMA_TUNE_THREADS"):
         return max(1, int(os.environ["KOLLAMA_TUNE_THREADS"]))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if processes > 1:  # several training processes share the cores
+        return max(1, cores // processes)
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return cores if busy < cores * 0.75 else max(1, cores - round(busy))
 
@@ -177,9 +185,16 @@ LossFn = Callable[[Any, list[int]], Any]  # (model, example indices) -> scalar l
 
 
 def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: Sequence[int],
-          settings: TrainSettings, checkpoints: Checkpoints, resume: bool, label: str) -> RunState:
-    """Run the optimisation with a progress bar; returns the history of losses and evals."""
+          settings: TrainSettings, checkpoints: Checkpoints, resume: bool, label: str,
+          place: Placement | None = None) -> RunState:
+    """Run the optimisation with a progress bar; returns the history of losses and evals.
+
+    `loss_fn` gets the model as it trains (DDP-wrapped under several processes); `eval_fn` runs on
+    the first process only. Checkpoints and the progress bar are the first process's too.
+    """
     import torch
+
+    from kollama.tune.devices import placement
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -189,11 +204,12 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
         TimeRemainingColumn,
     )
 
+    place = place or placement()
     torch.manual_seed(settings.seed)
     if not torch.cuda.is_available():
-        torch.set_num_threads(choose_threads())
-    total = steps_for(len(lengths), settings)
-    batches = plan_batches(lengths, settings, total)
+        torch.set_num_threads(choose_threads(place.processes))
+    total = steps_for(len(lengths), settings, place.processes)
+    batches = plan_batches(lengths, settings, total, place.processes)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     warmup = min(settings.warmup_steps, max(0, total - 1))
@@ -206,32 +222,40 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
             raise KollamaError(f"{checkpoints.out} already holds a run ({latest.name})",
                                hint="pass --resume to continue it, or choose a new --out directory")
         state = checkpoints.restore(latest, model, optimizer, scheduler)
+    trained, optimizer = place.prepare(model, optimizer)
     model.train()
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=stderr_console()) as progress:
+    per_step = settings.grad_accum * place.processes
+    with Progress(*columns, console=stderr_console(), disable=not place.is_main) as progress:
         task = progress.add_task(label, total=total, completed=state.step, info="")
         while state.step < total:
             started = time.perf_counter()
-            loss_sum = 0.0
-            for micro in batches[state.step * settings.grad_accum:(state.step + 1) * settings.grad_accum]:
-                loss = loss_fn(model, micro) / settings.grad_accum
-                loss.backward()
+            loss_sum, examples = 0.0, 0
+            for micro in batches[state.step * per_step + place.rank:(state.step + 1) * per_step:place.processes]:
+                loss = loss_fn(trained, micro) / settings.grad_accum
+                place.backward(loss)
                 loss_sum += float(loss.detach())
+                examples += len(micro)
+            if place.processes > 1:  # the report shows the loss and examples over every process's batches
+                loss_sum = float(place.accelerator.reduce(torch.tensor(loss_sum, device=place.device), "mean"))
+                examples = int(place.accelerator.reduce(torch.tensor(examples, device=place.device), "sum"))
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
             state.seconds += time.perf_counter() - started
-            state.history.append({"step": state.step, "loss": round(loss_sum, 5), "lr": scheduler.get_last_lr()[0]})
-            if eval_fn is not None and (state.step % settings.eval_every == 0 or state.step == total):
+            state.history.append({"step": state.step, "loss": round(loss_sum, 5), "lr": scheduler.get_last_lr()[0],
+                                  "examples": examples})
+            if place.is_main and eval_fn is not None and (state.step % settings.eval_every == 0 or state.step == total):
                 state.evals.append({"step": state.step, "eval_loss": round(eval_fn(), 5)})
                 model.train()
-            if state.step % settings.save_every == 0 or state.step == total:
+            if place.is_main and (state.step % settings.save_every == 0 or state.step == total):
                 checkpoints.save(model, optimizer, scheduler, state)
             info = f"loss {loss_sum:.3f}" + (f" · eval {state.evals[-1]['eval_loss']:.3f}" if state.evals else "")
             progress.update(task, completed=state.step, info=info)
+    place.wait()
     return state
 
 

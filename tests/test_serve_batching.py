@@ -1,0 +1,153 @@
+"""Continuous batching: several answers decoded together in one llama.cpp context must each stay
+the answer to its own prompt, keep the lock, stop where asked, and report true log-probabilities."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kollama.engines import GenerationParams, load_engine
+from kollama.engines.batched import TextAssembler
+from kollama.evaluate.loglikelihood import LlamaCppScorer
+from kollama.korean.language_lock import LockMode
+from test_foundation_lock import INVITING_PROMPTS, _foreign_chars
+
+PROMPTS = ["대한민국의 수도는", "The capital of France is", "1, 2, 3, 4, 5,", "김치를 만들려면 먼저",
+           "Once upon a time", "오늘 날씨가"]
+NEAR_TIE = 0.5  # nats: llama.cpp's rounding depends on the batch shape, so greedy may flip only at near-ties
+
+
+@pytest.fixture(scope="module")
+def batched():
+    engine = load_engine("smollm2", n_ctx=1024, parallel=6)
+    yield engine
+    engine.close()
+
+
+def _together(engine, prompts, params, chat=False):
+    results, errors = {}, []
+
+    def one(i):
+        try:
+            request = [{"role": "user", "content": prompts[i]}] if chat else prompts[i]
+            call = engine.chat if chat else engine.complete
+            results[i] = call(request, params(i), log=False).result()
+        except Exception as exc:  # surfaced below, with the others' results
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return [results[i] for i in range(len(prompts))]
+
+
+def test_concurrent_answers_are_each_the_answer_to_their_own_prompt(batched):
+    params = GenerationParams(temperature=0, max_tokens=16, repeat_penalty=1.0, top_logprobs=2)
+    alone = [batched.complete(p, params, log=False).result() for p in PROMPTS]
+    together = _together(batched, PROMPTS, lambda i: params)
+    identical = 0
+    for a, b in zip(alone, together):
+        ids_a, ids_b = [t.id for t in a.logprobs], [t.id for t in b.logprobs]
+        if ids_a == ids_b:
+            identical += 1
+            continue
+        k = next(i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y)
+        gap = a.logprobs[k].top[0][1] - a.logprobs[k].top[1][1]
+        assert gap < NEAR_TIE, f"diverged at token {k} where the model was sure ({gap:.2f} nats): {a.text!r} / {b.text!r}"
+    assert identical >= len(PROMPTS) - 2
+    assert together[2].text.startswith(" 6, 7, 8")  # a confident continuation is never disturbed
+
+
+def test_every_concurrent_answer_keeps_the_lock(batched):
+    params = lambda i: GenerationParams(temperature=1.0, seed=31 + i, max_tokens=32, lock=LockMode.script)  # noqa: E731
+    answers = _together(batched, INVITING_PROMPTS[:6], params, chat=True)
+    for prompt, answer in zip(INVITING_PROMPTS, answers):
+        assert "\ufffd" not in answer.text and _foreign_chars(answer.text) == [], (prompt, answer.text)
+        assert answer.lock_enforcement == "decoding"
+
+
+def test_logprobs_match_a_direct_computation_from_the_logits(batched):
+    prompt = "The capital of France is"
+    r = batched.complete(prompt, GenerationParams(temperature=0, max_tokens=12, repeat_penalty=1.0, top_logprobs=3),
+                         log=False).result()
+    assert len(r.logprobs) == r.completion_tokens == 12
+    assert b"".join(t.token for t in r.logprobs).decode() == r.text
+    for t in r.logprobs:
+        assert t.top[0][0] == t.token  # greedy: the chosen token is the likeliest
+        assert [lp for _, lp in t.top] == sorted((lp for _, lp in t.top), reverse=True)
+        assert sum(np.exp(lp) for _, lp in t.top) <= 1 + 1e-6
+    tokens = batched.tokenize(prompt, add_bos=batched.info.add_bos_token)
+    scorer = LlamaCppScorer(batched)
+    try:
+        direct = scorer.token_logprobs(tokens + [t.id for t in r.logprobs])[len(tokens) - 1:]
+    finally:
+        scorer.close()
+    assert np.abs(direct - np.array([t.logprob for t in r.logprobs])).max() < 0.25  # measured 0.07 (batch-shape rounding)
+
+
+def test_stop_strings_and_max_tokens_end_the_answer(batched):
+    whole = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16), log=False).result()
+    assert whole.text.startswith(" 6, 7, 8") and whole.finish_reason == "length" and whole.completion_tokens == 16
+    cut = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16, stop=[" 8"]),
+                           log=False).result()
+    assert cut.text == " 6, 7," and cut.finish_reason == "stop" and cut.completion_tokens < 16
+
+
+def test_a_closed_generation_frees_its_slot_at_once(batched):
+    generation = batched.complete("Once upon a time", GenerationParams(temperature=1.0, max_tokens=400, seed=1),
+                                  log=False)
+    pieces = iter(generation)
+    next(pieces), next(pieces)
+    assert batched.scheduler.active == 1
+    generation.close()
+    deadline = time.monotonic() + 5
+    while batched.scheduler.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batched.scheduler.active == 0
+
+
+def test_more_requests_than_slots_wait_their_turn(batched):
+    prompts = [f"{n}, {n + 1}, {n + 2}," for n in range(10, 19)]  # 9 requests, 6 slots
+    answers = _together(batched, prompts, lambda i: GenerationParams(temperature=0, max_tokens=4))
+    for n, answer in zip(range(10, 19), answers):
+        assert answer.text.startswith(f" {n + 3}"), answer.text
+
+
+def test_a_prompt_that_starts_like_an_earlier_one_reuses_its_cached_prefix(batched):
+    params = GenerationParams(temperature=0, max_tokens=6)
+    first = batched.complete("1, 2, 3, 4, 5,", params, log=False).result()
+    before = batched.scheduler.reused_tokens
+    again = batched.complete("1, 2, 3, 4, 5,", params, log=False).result()
+    prompt_tokens = len(batched.tokenize("1, 2, 3, 4, 5,", add_bos=batched.info.add_bos_token))
+    assert batched.scheduler.reused_tokens - before == prompt_tokens - 1  # all but the last prompt token
+    assert again.text == first.text
+    # a conversation's next turn starts with the previous turn's prompt and answer
+    turn = [{"role": "user", "content": "한국의 수도는 어디인가요?"}]
+    answer = batched.chat(turn, GenerationParams(temperature=0, max_tokens=8), log=False).result()
+    before = batched.scheduler.reused_tokens
+    history = turn + [{"role": "assistant", "content": answer.text}, {"role": "user", "content": "인구는요?"}]
+    batched.chat(history, GenerationParams(temperature=0, max_tokens=4), log=False).result()
+    assert batched.scheduler.reused_tokens - before >= answer.prompt_tokens
+
+
+# --- text assembly (pure) ---------------------------------------------------------------------------------
+def test_split_characters_wait_for_their_last_byte():
+    text = TextAssembler([])
+    han = "한".encode()
+    assert text.feed(han[:1]) == "" and text.feed(han[1:2]) == "" and text.feed(han[2:] + b"!") == "한!"
+    assert text.feed("국".encode()[:2]) == "" and text.flush() == ""  # cut off by max_tokens: dropped, not U+FFFD
+
+
+def test_a_stop_string_split_across_tokens_is_held_back_then_cut():
+    text = TextAssembler(["###"])
+    assert text.feed(b"answer #") == "answer "
+    assert text.feed(b"#") == ""
+    assert text.feed(b"# more") == "" and text.stopped
+    text = TextAssembler(["###"])
+    assert text.feed(b"a #") == "a " and text.feed(b" b") == "# b" and text.flush() == ""
