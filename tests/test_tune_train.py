@@ -233,13 +233,13 @@ def test_qlora_without_cuda_is_refused_before_anything_loads(work):
     assert not (work / "qlora").exists()
 
 
-def test_two_processes_under_accelerate_launch_train_one_run(work):
-    """`accelerate launch` (here two CPU processes over gloo, as several GPUs would be) trains one run:
-    every step takes one batch per process, and only the first process writes."""
+def test_two_processes_under_a_distributed_launcher_train_one_run(work):
+    """Several processes (here two CPU processes over gloo, started by torchrun as `accelerate launch
+    --multi_gpu` starts GPU processes) train one run: every step takes one batch per process, and
+    only the first process writes."""
     out = work / "ddp"
     result = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "kollama", "tune", "sft", "smollm2",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "kollama", "tune", "sft", "smollm2",
          "--data", str(work / "tiny.jsonl"), "--out", str(out), "--eval-split", "0", "--lr", "0.01", *TINY],
         capture_output=True, text=True, timeout=900, env={**os.environ, "KOLLAMA_TUNE_THREADS": "1"})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]

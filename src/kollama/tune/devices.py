@@ -1,8 +1,8 @@
-"""Where training runs: the CPU, one CUDA GPU, or several processes started by `accelerate launch`.
+"""Where training runs: the CPU, one CUDA GPU, or several processes started by a launcher.
 
 The same command works everywhere. Alone it trains in one process (CUDA when present, bf16 there).
-Under `accelerate launch --num_processes N` (GPUs, or `--cpu` for several CPU processes over gloo)
-each process takes its own share of every step's batches and gradients are averaged by
+Under `accelerate launch --multi_gpu --num_processes N` (or `torchrun --nproc_per_node N`, which also
+runs several CPU processes over gloo) each process takes its own share of every step's batches and gradients are averaged by
 DistributedDataParallel; only the first process writes checkpoints, the adapter and the report.
 QLoRA (4-bit NF4 base through bitsandbytes) needs CUDA and is refused up front without it.
 """
@@ -50,7 +50,7 @@ def placement() -> Placement:
 
 
 def local_device() -> str:
-    """The device this process loads the model onto (its own GPU under accelerate launch)."""
+    """The device this process loads the model onto (its own GPU under a launcher)."""
     import torch
 
     if torch.cuda.is_available():
