@@ -56,7 +56,7 @@ def test_empty_files(tmp_path):
 def test_invalid_json_line(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text('{"sentence": "좋다", "label": 1}\n{"sentence": \n', encoding="utf-8")
-    _fails(run_cli("eval", "gemma3", "--task", "kobest_sentineg", "--data", str(data)), "line 2", "JSON")
+    _fails(run_cli("eval", "gemma3", "--task", "kobest_sentineg", "--data", str(data)), ":2:", "JSON")
 
 
 def test_sentence_longer_than_context_uses_sliding_window():

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.json_records import read_json_records
 
 SPLIT_PREFERENCE = ("test", "validation", "train")
 
@@ -45,29 +45,7 @@ def load_docs(path: str | Path, split: str | None = None) -> list[Doc]:
 
 
 def _load_json(p: Path) -> list[Doc]:
-    text = p.read_text(encoding="utf-8-sig")
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise KollamaError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        return [Doc(_as_object(row, p, f"item {i + 1}"), f"item {i + 1}") for i, row in enumerate(rows)]
-    docs = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise KollamaError(f"{p} line {n}: not valid JSON ({exc.msg})", hint="each line must be one JSON object") from exc
-        docs.append(Doc(_as_object(row, p, f"line {n}"), f"line {n}"))
-    return docs
-
-
-def _as_object(row: Any, p: Path, where: str) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise KollamaError(f"{p} {where}: expected a JSON object, got {type(row).__name__}")
-    return row
+    return [Doc(record.fields, record.where) for record in read_json_records(p)]
 
 
 def _load_csv(p: Path, delimiter: str) -> list[Doc]:

@@ -98,7 +98,7 @@ def _client_gone() -> JSONResponse:
                                    "param": None, "code": "client_closed"}}, status_code=499)
 
 
-async def _answer(request: Request, body: SamplingFields, make: Callable[[Engine], Generation]) -> Answer:
+async def _answer(request: Request, body: ChatCompletionRequest | CompletionRequest, make: Callable[[Engine], Generation]) -> Answer:
     state = state_of(request)
     return await start_answer(state.pool, state.limiter, body.model, None, make, request)
 

@@ -7,12 +7,12 @@ Alpaca (`instruction/input/output`), KoAlpaca v1.1 (`instruction/output`), Share
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.json_records import read_json_records
 
 Messages = list[dict[str, str]]
 FORMATS = ("alpaca", "koalpaca", "sharegpt", "chatml", "dpo")
@@ -34,28 +34,9 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise KollamaError(f"dataset {path} not found", hint="pass a JSONL file with one record per line")
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise KollamaError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        records = list(enumerate(items, 1))
-    else:
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise KollamaError(f"{path}:{number}: not valid JSON ({exc.msg})",
-                                   hint="each line must be one JSON object") from exc
+    records = [(record.number, record.fields) for record in read_json_records(path)]
     if not records:
         raise KollamaError(f"dataset {path} is empty")
-    for number, record in records:
-        if not isinstance(record, dict):
-            raise KollamaError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
     return records
 
 
