@@ -66,12 +66,13 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
              offset: int = 0) -> dict[str, float]:
     """`requests` chat completions from `clients` threads; rps over the wall time, latency percentiles."""
     latencies: list[float] = []
+    tokens = 0  # completion tokens, so unequal work (one server stopping early) shows
     errors = 0
     counter = iter(range(requests))
     lock = threading.Lock()
 
     def client() -> None:
-        nonlocal errors
+        nonlocal errors, tokens
         with httpx.Client(base_url=url, timeout=600) as http:
             while True:
                 with lock:
@@ -85,6 +86,7 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
                 with lock:
                     if response.status_code == 200:
                         latencies.append(elapsed)
+                        tokens += response.json()["usage"]["completion_tokens"]
                     else:
                         errors += 1
 
@@ -98,7 +100,7 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))] if latencies else float("nan")
     return {"rps": len(latencies) / wall, "p50": statistics.median(latencies) if latencies else float("nan"),
-            "p95": p95, "errors": errors}
+            "p95": p95, "errors": errors, "tokens": tokens / max(1, len(latencies))}
 
 
 def main() -> None:
@@ -159,17 +161,22 @@ def main() -> None:
     for workload in args.workloads:
         table = Table(title=f"{workload} questions: {args.model}, {args.max_tokens} tokens per answer, "
                             f"{args.requests} requests per level, {args.threads} threads")
-        for column in ("clients", "server", "req/s", "p50 s", "p95 s", "errors"):
+        for column in ("clients", "server", "req/s", "p50 s", "p95 s", "tokens/answer", "errors"):
             table.add_column(column)
         for clients in args.clients:
             for name in (base, ours):
                 r = results[(workload, name)][clients]
                 table.add_row(str(clients), name, f"{r['rps']:.2f}", f"{r['p50']:.2f}", f"{r['p95']:.2f}",
-                              str(r["errors"]))
+                              f"{r['tokens']:.1f}", str(r["errors"]))
             a, b = results[(workload, base)][clients], results[(workload, ours)][clients]
             table.add_row("", "[bold]ratio kollama / llama_cpp.server[/bold]", f"[bold]{b['rps'] / a['rps']:.2f}x[/bold]",
-                          f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "")
+                          f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "", "")
         console.print(table)
+        unequal = [c for c in args.clients if abs(results[(workload, base)][c]["tokens"] - results[(workload, ours)][c]["tokens"])
+                   > 0.2 * max(1.0, results[(workload, ours)][c]["tokens"])]
+        if unequal:
+            console.print(f"[red]the servers generated different amounts of text at {unequal} clients "
+                          "(one stops early, e.g. a chat template ending the turn at once): the ratios compare unequal work[/red]")
 
 
 if __name__ == "__main__":
