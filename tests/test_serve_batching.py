@@ -136,6 +136,33 @@ def test_a_prompt_that_starts_like_an_earlier_one_reuses_its_cached_prefix(batch
     assert batched.scheduler.reused_tokens - before >= answer.prompt_tokens
 
 
+def test_unloading_the_model_answers_running_and_waiting_requests_with_an_error():
+    from kollama.errors import KollamaError
+
+    engine = load_engine("smollm2", n_ctx=512, parallel=1)
+    outcomes: dict[str, object] = {}
+
+    def ask(name):
+        try:
+            outcomes[name] = engine.complete("Once upon a time", GenerationParams(max_tokens=400, seed=1),
+                                             log=False).result()
+        except KollamaError as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in ("running", "waiting")]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while engine.scheduler.active == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    engine.close()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a request was left waiting forever"
+    assert all(isinstance(o, KollamaError) and "unloaded" in str(o) for o in outcomes.values()), outcomes
+
+
 # --- text assembly (pure) ---------------------------------------------------------------------------------
 def test_split_characters_wait_for_their_last_byte():
     text = TextAssembler([])

@@ -136,8 +136,16 @@ class BatchScheduler:
             except Exception as exc:  # never leave a reader waiting forever
                 for slot in list(self._slots.values()):
                     self._finish(slot, error=exc)
+        gone = KollamaError("the model was unloaded", hint="send the request again")
         for slot in list(self._slots.values()):
-            self._finish(slot, error=KollamaError("the model was unloaded", hint="send the request again"))
+            self._finish(slot, error=gone)
+        while True:  # requests still waiting for a slot get the same answer
+            try:
+                job = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.events.put(("error", gone))
 
     def _admit(self) -> bool:
         """Move waiting jobs into free slots; block while there is nothing to do. False: stop."""
