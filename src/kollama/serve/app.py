@@ -20,7 +20,7 @@ def create_app(options: ServeOptions, pool: ModelPool | None = None) -> FastAPI:
     from kollama.serve import ollama_api, openai_api, web
 
     pool = pool or ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx,
-                                 parallel=options.decode_slots)
+                             parallel=options.decode_slots)
     state = ServerState(options=options, pool=pool, limiter=Limiter(options.max_concurrency, options.queue))
 
     @asynccontextmanager

@@ -21,9 +21,13 @@ def _entry(token: bytes, logprob: float) -> dict[str, Any]:
     return {"token": _text(token), "logprob": round(logprob, 6), "bytes": list(token)}
 
 
+def ollama(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """One object per token: text, log-probability, bytes and the likeliest alternatives."""
+    return [{**_entry(e.token, e.logprob), "top_logprobs": [_entry(t, lp) for t, lp in e.top]} for e in entries]
+
+
 def openai_chat(entries: list[TokenLogprob]) -> dict[str, Any]:
-    return {"content": [{**_entry(e.token, e.logprob), "top_logprobs": [_entry(t, lp) for t, lp in e.top]}
-                        for e in entries], "refusal": None}
+    return {"content": ollama(entries), "refusal": None}  # the same per-token objects as Ollama's
 
 
 def openai_completion(entries: list[TokenLogprob], offset: int = 0) -> dict[str, Any]:
@@ -37,6 +41,3 @@ def openai_completion(entries: list[TokenLogprob], offset: int = 0) -> dict[str,
             "top_logprobs": [{_text(t): round(lp, 6) for t, lp in e.top} for e in entries],
             "text_offset": text_offset}
 
-
-def ollama(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
-    return [{**_entry(e.token, e.logprob), "top_logprobs": [_entry(t, lp) for t, lp in e.top]} for e in entries]

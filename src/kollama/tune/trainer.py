@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
-from kollama.tune.devices import Placement
+from kollama.tune.devices import Placement, placement
 
 
 @dataclass
@@ -193,8 +193,6 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
     the first process only. Checkpoints and the progress bar are the first process's too.
     """
     import torch
-
-    from kollama.tune.devices import placement
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
