@@ -106,8 +106,28 @@ def choose_threads(processes: int = 1) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if processes > 1:  # several training processes share the cores
         return max(1, cores // processes)
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    busy = busy_cores()
     return cores if busy < cores * 0.75 else max(1, cores - round(busy))
+
+
+def busy_cores(window: float = 0.5) -> float:
+    """How many cores other work keeps busy right now (from /proc/stat over `window` seconds).
+
+    Not the load average: its minute-long memory would still count a job that just ended.
+    """
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cores = os.cpu_count() or 1
+    return cores * (1 - (idle1 - idle0) / max(1, total1 - total0))
 
 
 def stderr_console():
@@ -225,7 +245,8 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TimeRemainingColumn()]
     per_step = settings.grad_accum * place.processes
-    with Progress(*columns, console=stderr_console(), disable=not place.is_main) as progress:
+    # no refresh thread: a Python thread waking 10 times a second slows torch's spinning CPU threads
+    with Progress(*columns, console=stderr_console(), disable=not place.is_main, auto_refresh=False) as progress:
         task = progress.add_task(label, total=total, completed=state.step, info="")
         while state.step < total:
             started = time.perf_counter()
@@ -252,7 +273,7 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
             if place.is_main and (state.step % settings.save_every == 0 or state.step == total):
                 checkpoints.save(model, optimizer, scheduler, state)
             info = f"loss {loss_sum:.3f}" + (f" · eval {state.evals[-1]['eval_loss']:.3f}" if state.evals else "")
-            progress.update(task, completed=state.step, info=info)
+            progress.update(task, completed=state.step, info=info, refresh=True)
     place.wait()
     return state
 
