@@ -17,14 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama import __version__
-from kollama.engines import Engine, Generation, Response
+from kollama.engines import Engine, Generation, GenerationParams, Response
 from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
 from kollama.serve.embeddings import E5_DIM, E5_NAMES, Embedder
 from kollama.serve.errors import OLLAMA_ERRORS, ApiError
 from kollama.serve.pool import Offered
 from kollama.serve.schemas import (OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
-                                   OllamaGenerateRequest, OllamaOptions, OllamaShowRequest)
+                                   OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
 
 router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
@@ -42,17 +42,19 @@ def _ns(seconds: float | None) -> int:
     return int((seconds or 0.0) * 1e9)
 
 
-def _params(state: ServerState, body: OllamaChatRequest | OllamaGenerateRequest):
+def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerState, GenerationParams, int | None]:
+    """The server state, the sampling parameters and the context size a chat or generate request asks for.
+
+    Images and JSON mode are refused by the request schema; an embedding model cannot chat.
+    """
+    state = state_of(request)
+    if Embedder.serves(body.model):
+        raise ApiError(404, f"\"{body.model}\" is an embedding model: it does not support chat or generate")
     o = body.options or OllamaOptions()
-    return generation_params(state, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
-                             repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
-                             lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
-
-
-def _refuse_embedding_model(model: str) -> None:
-    """Images and JSON mode are refused by the request schema; an embedding model cannot chat."""
-    if Embedder.serves(model):
-        raise ApiError(404, f"\"{model}\" is an embedding model: it does not support chat or generate")
+    params = generation_params(state, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
+                               repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
+                               lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
+    return state, params, o.num_ctx
 
 
 def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
@@ -131,10 +133,7 @@ async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[st
 
 @router.post("/chat", summary="Chat (NDJSON stream unless stream=false)", responses=STREAMS)
 async def chat(body: OllamaChatRequest, request: Request):
-    state = state_of(request)
-    _refuse_embedding_model(body.model)
-    params = _params(state, body)
-    n_ctx = body.options.num_ctx if body.options else None
+    state, params, n_ctx = _prepare(request, body)
     if not body.messages:
         return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
     messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
@@ -153,10 +152,7 @@ async def chat(body: OllamaChatRequest, request: Request):
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
 async def generate(body: OllamaGenerateRequest, request: Request):
-    state = state_of(request)
-    _refuse_embedding_model(body.model)
-    params = _params(state, body)
-    n_ctx = body.options.num_ctx if body.options else None
+    state, params, n_ctx = _prepare(request, body)
     if not body.prompt:
         return {**await _load_only(request, body.model, n_ctx), "response": ""}
 

@@ -139,9 +139,10 @@ class OllamaMessage(Loose):
 KeepAlive = str | int | float | None
 
 
-class OllamaChatRequest(LogprobFields):
+class OllamaGenerationRequest(LogprobFields):
+    """What /api/chat and /api/generate share."""
+
     model: str = Field(min_length=1, max_length=256)
-    messages: list[OllamaMessage] = Field(default_factory=list, max_length=512)
     stream: bool = True
     options: OllamaOptions | None = None
     format: NoFormat = Field(default=None, description="JSON mode is not supported")
@@ -150,18 +151,15 @@ class OllamaChatRequest(LogprobFields):
     lang: LangCode | None = Lang
 
 
-class OllamaGenerateRequest(LogprobFields):
-    model: str = Field(min_length=1, max_length=256)
+class OllamaChatRequest(OllamaGenerationRequest):
+    messages: list[OllamaMessage] = Field(default_factory=list, max_length=512)
+
+
+class OllamaGenerateRequest(OllamaGenerationRequest):
     prompt: str = ""
     system: str | None = None
     raw: bool = False
-    stream: bool = True
     images: list[str] | None = Field(default=None, max_length=0, description="images are not supported")
-    options: OllamaOptions | None = None
-    format: NoFormat = Field(default=None, description="JSON mode is not supported")
-    keep_alive: KeepAlive = None
-    lock: LockName | None = None
-    lang: LangCode | None = Lang
 
 
 class OllamaShowRequest(Loose):
