@@ -36,7 +36,7 @@ import numpy as np
 from kollama.engines.base import GenerationParams, Messages, StreamStats, TokenLogprob, TokenPiece
 from kollama.engines.llama_cpp import LlamaCppEngine
 from kollama.errors import KollamaError
-from kollama.evaluate.loglikelihood import common_prefix
+from kollama.evaluate.loglikelihood import common_prefix, log_normaliser
 from kollama.korean.language_lock import LockMasks, LockMode, LockState
 from kollama.models.reference import ModelRef
 
@@ -239,8 +239,7 @@ class BatchScheduler:
             np.copyto(row, -np.inf, where=~slot.lock.allowed())
         logprob = None
         if job.top_logprobs is not None:
-            peak = float(row.max())
-            log_z = float(np.log(np.exp(row - peak).sum(dtype=np.float64))) + peak
+            log_z = float(log_normaliser(row))
         token = lib.llama_sampler_sample(slot.sampler, self._ctx, index)
         if job.top_logprobs is not None:
             top: list[tuple[int, float]] = []

@@ -41,11 +41,16 @@ class Result:
     is_greedy: bool
 
 
+def log_normaliser(logits: np.ndarray) -> np.ndarray:
+    """log sum exp of each row (the last axis), in float64: subtract it from a logit to get a log-probability."""
+    peak = logits.max(axis=-1, keepdims=True)
+    shifted = np.exp(logits - peak)  # float32 exp, float64 sum: 262k terms stay exact to ~1e-6
+    return np.log(shifted.sum(axis=-1, dtype=np.float64)) + peak[..., 0].astype(np.float64)
+
+
 def log_softmax_at(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Log-probability of `targets[i]` under row i of `logits`, and whether it is the row's argmax."""
-    peak = logits.max(axis=1)
-    shifted = np.exp(logits - peak[:, None])  # float32 exp, float64 sum: 262k terms stay exact to ~1e-6
-    log_z = np.log(shifted.sum(axis=1, dtype=np.float64)) + peak.astype(np.float64)
+    log_z = log_normaliser(logits)
     idx = np.arange(len(targets))
     target_arr = np.asarray(targets)
     return logits[idx, target_arr].astype(np.float64) - log_z, logits.argmax(axis=1) == target_arr
