@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 REPORT ?= kollama-report
 
-.PHONY: setup setup-all system-deps compare test bench clean
+.PHONY: setup setup-all system-deps compare test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ compare: setup
 # pytest exits 5 when it collects no tests; that is a failure of the suite, not a pass, so it is reported.
 test: setup-all system-deps
 	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+# The quick loop: pure-Python units and in-process tests, no `slow` ones (under 2 minutes).
+test-fast: setup-all
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 bench: setup-all
