@@ -59,5 +59,8 @@ def is_proper_noun(word: str) -> bool:
 
 @lru_cache(maxsize=1)
 def lcb_words() -> frozenset[str]:
-    """LCB's WPR vocabulary from our list: entries entirely in lower case and longer than 3 characters."""
-    return frozenset(w for w in word_list().entries if w.islower() and len(w) >= LCB_MIN_WORD_LENGTH)
+    """LCB's WPR vocabulary: entries entirely in lower case and longer than 3 characters, from our list, or from
+    `$KOLLAMA_LCB_WORDS` (LCB's own `words` file, for a user who has it and wants LCB's numbers to the word)."""
+    override = os.environ.get("KOLLAMA_LCB_WORDS")
+    entries = Path(override).read_text(encoding="utf-8").split() if override else word_list().entries
+    return frozenset(w for w in entries if w.islower() and len(w) >= LCB_MIN_WORD_LENGTH)
