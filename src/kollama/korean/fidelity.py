@@ -8,10 +8,10 @@ and the lock's tests. LCB's own metric (`kollama.korean.lcb`) is reported beside
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from kollama.korean import policy as rules
@@ -186,13 +186,6 @@ def _repeated_names(words: list[re.Match]) -> frozenset[str]:
     return frozenset(w.lower() for w, n in counts.items() if n >= 2)
 
 
-@lru_cache(maxsize=1)
-def _langid():
-    import py3langid
-
-    return py3langid
-
-
 def _dominant(letters: Counter, text: str) -> str:
     if not letters:
         return ""
@@ -212,7 +205,9 @@ def _dominant(letters: Counter, text: str) -> str:
     candidates = _LANGID_CANDIDATES.get(family)
     if not candidates:
         return "und"
-    for code, _score in _langid().rank(text):
+    from kollama.korean.lcb import rank_languages  # fastText lid.176, already loaded for LCB's verdict
+
+    for code in rank_languages(text):
         if code in candidates:
             return code
     return candidates[0]
@@ -313,10 +308,14 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
     contexts = _phrase_contexts(analysed, words, prompt_words, repeated)
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
-    for start, end in _line_spans(analysed):
-        line_words = [m for m in words if start <= m.start() < end]
-        if not line_words:
-            continue
+    by_line: dict[int, list[re.Match]] = {}
+    line_starts = [start for start, _ in _line_spans(analysed)]
+    for match in words:
+        by_line.setdefault(bisect.bisect_right(line_starts, match.start()) - 1, []).append(match)
+    for index, line_words in by_line.items():
+        start = line_starts[index]
+        end = analysed.find("\n", start)
+        end = len(analysed) if end < 0 else end
         tokens = [m.group(0) for m in line_words]
         target_tokens = sum(1 for tok in analysed[start:end].split() if any(is_target_letter(ch) for ch in tok))
         from_prompt_title = all(t.lower() in prompt_words for t in tokens) and all(

@@ -50,6 +50,11 @@ def detect_line(line: str) -> str:
     return best[0]["lang"]
 
 
+def rank_languages(text: str, k: int = 10) -> list[str]:
+    """fastText lid.176's k most likely languages for a whole text (newlines joined), best first."""
+    return [hit["lang"] for hit in _detector().detect(text, model="lite", k=k)]
+
+
 def normalize(text: str) -> str:
     text = text.split("\nQ:")[0].strip()
     return text.translate(_DELETE_PUNCTUATION).replace("—", " ")
