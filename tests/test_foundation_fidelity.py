@@ -140,5 +140,5 @@ def test_llama32_prompt_words_are_not_flagged():
     flagged = " ".join(s.text for s in report.foreign)
     assert "Large" not in flagged and "Model" not in flagged and "LLM" not in flagged
     assert {"Large", "Language", "Model"} <= {s.text for s in report.exempt if s.why == "prompt"}
-    # without the prompt, `Large Language Model` is still a name (a Title Case run), never code-switching
-    assert "Language" not in " ".join(_flagged_texts(LLAMA32_ANSWER))
+    # the prompt is what makes it fine: without it, a run of ordinary English words is code-switching
+    assert "Language" in " ".join(_flagged_texts(LLAMA32_ANSWER))

@@ -21,7 +21,7 @@ from kollama.korean.scripts import COMMON, language, script_of
 _LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+(?:['’][A-Za-z]+)*")
 # Two Latin words belong to one phrase when only spaces, a hyphen, '&' or '.' in an abbreviation separate them.
 _PHRASE_GAP = re.compile(r"[ \t]?[-&]?[ \t]?")
-_LABEL = re.compile(r"^[\s#>*_\-+\d.)]*((?:[A-Za-z][A-Za-z'’]*[ \t]?){1,3}?)[*_\s]*:[*_]*(?=\s|$)")
+_LABEL = re.compile(r"^[ \t#>*_\-+\d.)]*((?:[A-Za-z][A-Za-z'’]*[ \t]?){1,3}?)[*_ \t]*:[*_]*(?=\s|$)", re.M)
 _SCRIPT_TO_LANG = {"hangul": "ko", "thai": "th", "devanagari": "hi", "hebrew": "he", "greek": "el"}
 _LANGID_CANDIDATES = {
     "latin": ("en", "es", "fr", "de", "it", "pt", "pl", "nl", "tr", "id", "sw", "vi", "ms", "ro", "cs", "sv",
@@ -164,26 +164,44 @@ def _is_named(word: str) -> bool:
     return word[:1].isupper() or word.isupper() or any(ch.isdigit() for ch in word)
 
 
-def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str],
-                     repeated: frozenset[str]) -> dict[int, rules.WordContext]:
+def _namey(word: str, prompt_words: frozenset[str]) -> bool:
+    """A word that only a name would be: a proper noun, not English, an acronym, digits, camel case, the prompt's."""
+    return (any(ch.isdigit() for ch in word) or word.isupper() or bool(re.search(r"[a-z][A-Z]", word))
+            or (not rules.is_function_word(word) and (rules.is_proper_noun(word) or not rules.is_english_word(word)))
+            or rules.in_prompt(word, prompt_words))
+
+
+def _spelled_as_name(word: str) -> bool:
+    """Acronym, digits, camel case, or not an English word: `SAP Concur:` is a name, not a label."""
+    return (any(ch.isdigit() for ch in word) or (word.isupper() and len(word) > 1)
+            or bool(re.search(r"[a-z][A-Z]", word)) or not rules.is_english_word(word))
+
+
+def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
+                     is_target_letter) -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
         named = [_is_named(t) and not rules.is_function_word(t) for t in tokens]
         inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
                              for i, (t, n) in enumerate(zip(tokens, named)))
-        title = len(tokens) >= 2 and sum(named) >= 2 and inner_function
+        title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
+                 and any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n))
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
                        and tokens[1].islower())
+            glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
+                match.start() > 0 and is_target_letter(text[match.start() - 1]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
-                                                        species_after_genus=species)
+                                                        species_after_genus=species, glued_to_target=glued)
     return contexts
 
 
 def _repeated_names(words: list[re.Match]) -> frozenset[str]:
-    counts = Counter(m.group(0) for m in words if m.group(0)[:1].isupper() and not rules.is_function_word(m.group(0)))
-    return frozenset(w.lower() for w, n in counts.items() if n >= 2)
+    """Words the text writes capitalised at least twice and never in lower case."""
+    capitalised = Counter(m.group(0).lower() for m in words if m.group(0)[:1].isupper())
+    lower = {m.group(0) for m in words if m.group(0).islower()}
+    return frozenset(w for w, n in capitalised.items() if n >= 2 and w not in lower and not rules.is_function_word(w))
 
 
 def _dominant(letters: Counter, text: str) -> str:
@@ -254,6 +272,11 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
 
     foreign, symbols = _script_spans(analysed, allowed)
     exempt.extend(symbols)
+    prompt_text = " ".join(p for p in (prompt, system) if p)
+    if prompt_text:  # Han, kana or IPA the prompt itself used
+        quoted = [s for s in foreign if analysed[s.start:s.end].strip() and analysed[s.start:s.end].strip() in prompt_text]
+        exempt.extend(ExemptSpan(text[s.start:s.end], "prompt", s.start, s.end) for s in quoted)
+        foreign = [s for s in foreign if s not in quoted]
     if asked:
         for span in _script_spans(analysed, frozenset(target.scripts))[0]:
             if span.script in allowed:
@@ -305,7 +328,7 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
                  foreign: list[ForeignSpan], exempt: list[ExemptSpan]) -> int:
     """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
     repeated = _repeated_names(words)
-    contexts = _phrase_contexts(analysed, words, prompt_words, repeated)
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter)
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
     by_line: dict[int, list[re.Match]] = {}
@@ -318,7 +341,7 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
         end = len(analysed) if end < 0 else end
         tokens = [m.group(0) for m in line_words]
         target_tokens = sum(1 for tok in analysed[start:end].split() if any(is_target_letter(ch) for ch in tok))
-        from_prompt_title = all(t.lower() in prompt_words for t in tokens) and all(
+        from_prompt_title = all(rules.in_prompt(t, prompt_words) for t in tokens) and all(
             _is_named(t) or rules.is_function_word(t) for t in tokens)
         if (len(tokens) >= 3 and len(tokens) > target_tokens and rules.looks_like_sentence(tokens)
                 and not from_prompt_title):
@@ -332,8 +355,8 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
         if label and label.group(1).strip():
             head = label.group(1).strip().split()
             last = head[-1]
-            if (len(last) > 1 and rules.is_english_word(last) and not rules.is_proper_noun(last) and not last.isupper()
-                    and last.lower() not in prompt_words):
+            if (len(last) > 1 and rules.is_english_word(last) and not rules.is_proper_noun(last)
+                    and not rules.in_prompt(last, prompt_words) and not any(_spelled_as_name(w) for w in head)):
                 s = label.start(1)
                 foreign.append(ForeignSpan("", rules.KIND_LABEL, "latin", s, s + len(label.group(1).rstrip()),
                                            "an English label in front of the text"))

@@ -77,7 +77,7 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                         r"gguf|bin|exe|dll|so|log|ini|cfg|toml|sql|db)\b", re.I)),
     ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]{0,40}\)")),  # print(), len(x), np.mean(a)
     ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
-    ("code", re.compile(r"^(?: {4}|\t).*$", re.M)),  # indented code line
+    ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
 )
 
 
@@ -97,13 +97,25 @@ def exempt_regions(text: str) -> list[tuple[int, int, str]]:
 _LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+(?:['’][A-Za-z]+)?")
 
 
+def _word_keys(word: str) -> tuple[str, str]:
+    """A word as the prompt test compares it: lower case, one apostrophe, and without a possessive 's."""
+    lower = word.lower().replace("’", "'")
+    return lower, re.sub(r"'s$", "", lower)
+
+
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching."""
     words: set[str] = set()
     for prompt in prompts:
         if prompt:
-            words.update(w.lower() for w in _LATIN_WORD.findall(prompt))
+            for word in _LATIN_WORD.findall(prompt):
+                words.update(_word_keys(word))
     return frozenset(words)
+
+
+def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
+    """The prompt used this word (`Reputation's` matches `Reputation’s`, `tasks` matches `tasks`)."""
+    return any(key in vocabulary for key in _word_keys(word))
 
 
 def asked_languages(*prompts: str | None) -> frozenset[str]:
@@ -124,7 +136,7 @@ def asked_languages(*prompts: str | None) -> frozenset[str]:
 
 
 # --- parentheses and quotes ------------------------------------------------------------------------------
-_PARENS = re.compile(r"\(([^()\n]{1,200})\)")
+_PARENS = re.compile(r"\(([^()\n]{1,200})(?:\)|\Z)")  # also a gloss cut off by the end of the answer
 _QUOTES = re.compile(r"\"([^\"\n]{1,400})\"|“([^”\n]{1,400})”|‘([^’\n]{1,400})’|(?<![A-Za-z])'([^'\n]{1,400})'(?![A-Za-z])"
                      r"|「([^」\n]{1,400})」|『([^』\n]{1,400})』|《([^》\n]{1,400})》|〈([^〉\n]{1,400})〉|«([^»\n]{1,400})»")
 
@@ -136,20 +148,32 @@ def _word_count(text: str) -> int:
 def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int]]:
     """Parenthesised glosses in either direction, as (start, end) of the foreign part.
 
-    `실사(due diligence)`, `법의학(法醫學)`: short foreign text in parentheses right after a target-language word.
+    `실사(due diligence)`, `법의학(法醫學)`, `CRM(Customer Relationship Management)`: short foreign text in parentheses
+    right after a target-language word (or an acronym it spells out); `(Limited Liability Company, 유한책임회사)`:
+    each comma-separated part is either target-language or a short foreign gloss.
     `Infineon(인피니언)`: a foreign run right before parentheses that hold only target-language text.
     `is_anchor` says which letter may carry a gloss (target letters, and Han for `法醫學(Forensic Science)`).
     """
     regions = []
     limit = policy().gloss_max_words
     for match in _PARENS.finditer(text):
-        inner_start, inner_end = match.span(1)
+        inner_start = match.start(1)
         inner = match.group(1)
         before = text[: match.start()].rstrip(" ")
-        has_target = any(is_target_letter(ch) for ch in inner)
-        if not has_target and before and (is_anchor(before[-1]) or before[-1].isdigit()) and _word_count(inner) <= limit:
-            regions.append((inner_start, inner_end))
-        elif has_target and not any(ch.isascii() and ch.isalpha() for ch in inner) and before:
+        anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                     or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+        parts = [(m.start() + inner_start, m.group(0)) for m in re.finditer(r"[^,;/]+", inner)]
+        pure = all(not (any(is_target_letter(ch) for ch in part) and re.search(r"[A-Za-zÀ-ɏ]{2}", part))
+                   for _, part in parts)
+        foreign = [(start, part) for start, part in parts if not any(is_target_letter(ch) for ch in part)]
+        has_target = len(foreign) < len(parts)
+        if anchored and pure and foreign and all(_word_count(part) <= limit for _, part in foreign):
+            for start, part in foreign:
+                stripped = part.strip()
+                if stripped:
+                    begin = start + part.index(stripped)
+                    regions.append((begin, begin + len(stripped)))
+        elif has_target and not foreign and before:
             run = re.search(r"((?:[A-Za-zÀ-ɏ0-9][\w'’.&+-]*[ ]?){1,%d})$" % limit, before)
             if run and re.search(r"[A-Za-zÀ-ɏ]", run.group(1)):
                 regions.append((run.start(1), run.start(1) + len(run.group(1).rstrip())))
@@ -159,8 +183,9 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
     """Quoted titles inside target-language lines (`quote`) and JSON keys (`json_key`): (start, end, why).
 
-    A quote only counts as a title when its line also has target-language text outside it, so an English
-    JSON value or an all-English line is still judged."""
+    A quote only counts as a title when it holds no target-language letter and its line has target-language text
+    outside it: an English JSON value, an all-English line or a Korean phrase with an English word inside quotes
+    (`'인터active 모델'`) is still judged."""
     regions = []
     limit = policy().quote_max_words
     for match in _QUOTES.finditer(text):
@@ -174,7 +199,9 @@ def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
         line_end = text.find("\n", match.end())
         line_end = len(text) if line_end < 0 else line_end
         outside = text[line_start: match.start()] + text[match.end(): line_end]
-        if _word_count(match.group(group)) <= limit and any(is_target_letter(ch) for ch in outside):
+        inner = match.group(group)
+        if (_word_count(inner) <= limit and any(is_target_letter(ch) for ch in outside)
+                and not any(is_target_letter(ch) for ch in inner)):
             regions.append((start, end, "quote"))
     return regions
 
@@ -207,8 +234,9 @@ class WordContext:
 
     prompt_words: frozenset[str] = frozenset()
     repeated_names: frozenset[str] = frozenset()  # lower-cased capitalised words the text uses more than once
-    in_name_phrase: bool = False  # part of a run of capitalised words: `Royal College of Art`, `Monza SP1`
+    in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
+    glued_to_target: bool = False  # written against a target-language letter: `pvc관`
 
 
 @dataclass
@@ -221,11 +249,14 @@ class WordJudgement:
 def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement:
     """Is this Latin word (outside code, URLs, glosses and quotes) code-switching inside target-language text?"""
     ctx = ctx or WordContext()
-    lower = word.lower().replace("’", "'")
-    core = re.sub(r"'s$", "", lower)
+    lower, core = _word_keys(word)
     letters = re.sub(r"[^A-Za-zÀ-ɏ]", "", word)
-    if core in ctx.prompt_words or lower in ctx.prompt_words:
+    if in_prompt(word, ctx.prompt_words):
         return WordJudgement(False, "prompt")
+    if not word.isascii() and not word[0].isupper():
+        if ctx.species_after_genus:
+            return WordJudgement(False, "scientific_name")
+        return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # cafetière, så, ó
     if len(letters) <= 1:
         return WordJudgement(False, "symbol")  # option letters (A안), variables (x, y)
     if any(ch.isdigit() for ch in word):
@@ -239,17 +270,17 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
     if core in policy().function_words:
         return WordJudgement(True, "an English function word", KIND_CODE_SWITCH)
     if word[0].isupper():
-        if ctx.in_name_phrase or is_proper_noun(core) or core in ctx.repeated_names:
-            return WordJudgement(False, "name")
-        if is_english_word(core) and looks_inflected(core):
-            return WordJudgement(True, "an ordinary English word", KIND_CODE_SWITCH)
-        return WordJudgement(False, "name")  # a capitalised word in Hangul text is written as a name
+        if ctx.in_name_phrase or is_proper_noun(core) or not is_english_word(core):
+            return WordJudgement(False, "name")  # Brexit, Jira, Infineon, Jira Servicedesk
+        if (core in ctx.repeated_names or len(core) <= 4) and not looks_inflected(core):
+            return WordJudgement(False, "name")  # written as a name throughout, or a short brand: Meta, Zoom
+        return WordJudgement(True, "an ordinary English word, capitalised", KIND_CODE_SWITCH)  # Weapon의, Based로
     if ctx.species_after_genus and not is_english_word(core):
         return WordJudgement(False, "scientific_name")
     if is_english_word(core):
         return WordJudgement(True, "an ordinary English word", KIND_CODE_SWITCH)
-    if len(letters) <= 3:
-        return WordJudgement(False, "acronym")  # pvc관, bmw
+    if len(letters) <= 3 and (ctx.glued_to_target or sum(ch in "aeiou" for ch in lower) <= 1):
+        return WordJudgement(False, "acronym")  # pvc관, bmw, nfc (but not French `ou`)
     return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # mentale, hybride, entren
 
 
