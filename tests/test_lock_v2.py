@@ -98,16 +98,25 @@ def test_words_of_the_prompt_and_system_prompt_pass():
     assert scanner.feed("Kubernetes는 컨테이너") is None
 
 
+def test_a_sentence_of_prompt_words_is_still_a_wrong_language_line():
+    prompt = "Respond in Korean. Write about the history of the Eiffel Tower."
+    assert violations("Eiffel Tower의 역사", prompt=prompt) == []
+    found = violations("Here is the history of the Eiffel Tower.", prompt=prompt + " Here is")
+    assert found and found[0] < len("Here is the history")
+    assert violations("Here is the history.", prompt="Translate into English: 여기 역사가 있다. Here is the history") == []
+
+
 def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     """The per-step mask (lookups for plain tokens, the scanner for the rest) is exactly what running the
     scanner over each token would allow, in states across every rule."""
     vocab = masks.vocab
     states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
-              "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre"]
+              "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
+              "hello the", "ABC (BL", "유한 ("]
     checked = 0
     for text in states:
-        state = LockState(masks, LockMode.strict, prompt="Large Language Model은?", min_target_chars=0)
+        state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)
         state.feed_text(text)
         allowed = state.allowed()
         for tid, data in enumerate(vocab.pieces):

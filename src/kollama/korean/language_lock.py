@@ -25,7 +25,7 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 5
+MASK_VERSION = 6  # bump when masks or the token table change
 
 
 class LockMode(str, Enum):
@@ -299,6 +299,13 @@ def _judged_ok(word: str, glued: bool) -> bool:
 
 
 @lru_cache(maxsize=50_000)
+def _looks_like_sentence(run: tuple[str, ...]) -> bool:
+    from kollama.korean.policy import looks_like_sentence
+
+    return looks_like_sentence(list(run))
+
+
+@lru_cache(maxsize=50_000)
 def _short_lower_viable(prefix: str) -> bool:
     """Can a lower-case prefix still become a word the policy accepts (short lower-case acronyms: pvc, bmw)?"""
     if _judged_ok(prefix, True):
@@ -321,12 +328,19 @@ class WordPolicy:
 
     words: frozenset[str]  # lower-cased: the prompt's words, the acronym list, URL schemes
     prefixes: frozenset[str]
+    allow_sentences: bool = False  # the prompt asks for another language
 
     @classmethod
     def build(cls, prompt: str | None = None, system: str | None = None) -> WordPolicy:
+        from kollama.korean.policy import asked_languages
+
         words = set(context_words(prompt, system)) | set(known_acronyms()) | set(_URL_SCHEMES) | {"www"}
         prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
-        return cls(frozenset(words), frozenset(prefixes))
+        return cls(frozenset(words), frozenset(prefixes), bool(asked_languages(prompt, system)))
+
+    def is_sentence(self, run: tuple[str, ...]) -> bool:
+        """Do these Latin words in a row read as a sentence (even when each is the prompt's)?"""
+        return len(run) > 1 and not self.allow_sentences and _looks_like_sentence(run)
 
     def listed(self, word: str) -> bool:
         return word.lower() in self.words
@@ -385,6 +399,8 @@ class StrictScanner:
     word: str = ""
     word_bad: bool = False
     word_glued: bool = False  # the word started right after a Hangul letter
+    run: tuple[str, ...] = ()  # the accepted Latin words since the last Hangul letter or line break
+    last_visible: str = "\n"  # the last character that is not a space
     need_gloss: bool = False
     last: str = "\n"
 
@@ -395,6 +411,7 @@ class StrictScanner:
         return (self.fence, self.ticks, self.inline, self.quote, self.gloss, self.gloss_needs_hangul, self.url,
                 self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
                 self.json_expect_key, self.word, self.word_bad, self.word_glued, self.need_gloss,
+                self.run, script_of(self.last_visible) in self.target,
                 script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum())
 
     def exempt(self) -> bool:
@@ -419,7 +436,12 @@ class StrictScanner:
         self.word, self.word_bad = "", False
         if not word or bad:
             return None
-        if self.policy.complete(word, self.word_glued or (bool(after) and script_of(after) in self.target)):
+        glued_after = bool(after) and script_of(after) in self.target
+        if self.policy.complete(word, self.word_glued or glued_after):
+            self.run += (word,)
+            # a run glued to a Korean particle is a term (`Large Language Model은`), not a sentence
+            if not glued_after and self.policy.is_sentence(self.run):
+                return "a sentence in another language (the fidelity policy: a wrong-language line)"
             return None
         if word.isupper() and len(word) <= _ACRONYM_MAX:
             self.need_gloss = True
@@ -427,6 +449,14 @@ class StrictScanner:
         return "Latin word outside exempt spans (the fidelity policy flags it; not the prompt's, not listed)"
 
     def feed_char(self, ch: str) -> str | None:
+        why = self._step(ch)
+        if not ch.isspace():
+            self.last_visible = ch
+        if ch == "\n" or (self.run and script_of(ch) in self.target):
+            self.run = ()
+        return why
+
+    def _step(self, ch: str) -> str | None:
         why = None
         # a run of backticks: ``` toggles a fence, ` toggles inline code
         if ch == "`":
@@ -503,7 +533,9 @@ class StrictScanner:
             self.last = ch
             return why
         if self.need_gloss:
-            if ch == "(":
+            if ch == ")":  # "(BLE)": the acronym is itself the gloss of the words before it
+                self.need_gloss = False
+            elif ch == "(":
                 self.need_gloss = False
                 self.gloss = self.gloss_needs_hangul = True
             elif not ch.isspace():
@@ -511,7 +543,7 @@ class StrictScanner:
                 why = why or "acronym without a Hangul gloss"
             self.last = ch
             return why
-        if ch == "(" and script_of(self.last) in self.target:
+        if ch == "(" and script_of(self.last_visible) in self.target:
             self.gloss = True
         elif ch == '"' and not self.json:
             self.quote = '"'
@@ -572,7 +604,7 @@ class TokenTable:
     _words: dict = field(default_factory=dict, repr=False)  # cached word verdicts without a prompt
 
     FLAGS = ("upper", "starts_letter", "closed", "before_space", "space_only", "letters", "target",
-             "space_after", "target_before", "glued_in", "glued_out", "starts_target")
+             "space_after", "target_before", "glued_in", "glued_out", "starts_target", "tail_only")
 
     def __getattr__(self, name: str) -> np.ndarray:
         flags = self.__dict__.get("flags")
@@ -597,6 +629,7 @@ class TokenTable:
                 continue
             text = piece.text
             if not text:
+                flags["tail_only"][tid] = bool(piece.tail)  # opens a character: ends a word in progress
                 continue
             runs = _WORD.findall(text)
             has_special = any(ch in SPECIALS for ch in text)
@@ -605,7 +638,7 @@ class TokenTable:
             flags["starts_target"][tid] = is_target(text[0])
             if not runs and not has_special:
                 kind[tid] = 0
-                flags["space_only"][tid] = text.isspace()
+                flags["space_only"][tid] = text.isspace() and not piece.tail
                 continue
             if len(runs) == 1 and not has_special:
                 m = _WORD.search(text)
@@ -747,8 +780,19 @@ class LockState:
         self._lead_cache[key] = (viable, complete)
         return viable, complete
 
-    def _fresh_ok(self) -> np.ndarray:
-        """Kind-1 tokens whose letter run, as a new word, `strict` allows (per token)."""
+    def _fresh_ok(self, run: tuple[str, ...] = ()) -> np.ndarray:
+        """Kind-1 tokens whose letter run, as a new word after the Latin words `run`, `strict` allows."""
+        if run:
+            key = ("fresh", run)
+            cached = self._lead_cache.get(key)
+            if cached is None:
+                table = self.table
+                sentence = np.zeros(len(table.leads) + 1, dtype=bool)
+                for i in table.closed_leads:
+                    sentence[i] = self.policy.is_sentence(run + (table.leads[i],))
+                cached = self._fresh_ok() & ~(table.closed & ~table.glued_out & sentence[table.lead])
+                self._lead_cache[key] = cached
+            return cached
         if self._fresh is None:
             table = self.table
             viable, plain, glued = table.base_words()
@@ -761,9 +805,9 @@ class LockState:
             self._fresh = np.where(table.closed, ends_ok | (caps & table.space_after), viable[lead] | listed_v[lead])
         return self._fresh
 
-    def _continued_ok(self, word: str, glued_before: bool) -> np.ndarray:
+    def _continued_ok(self, word: str, glued_before: bool, run: tuple[str, ...] = ()) -> np.ndarray:
         """Kind-1 tokens starting with a letter, continuing the open `word` (per token)."""
-        key = f"cont:{glued_before}:{word}"
+        key = ("cont", glued_before, word, run)
         cached = self._lead_cache.get(key)
         if cached is not None:
             return cached
@@ -780,8 +824,8 @@ class LockState:
             whole = word + table.leads[i]
             viable[i] = policy.viable(whole)
             if i in closing:
-                plain[i] = policy.complete(whole, glued_before)
-                glued[i] = plain[i] or policy.complete(whole, True)
+                plain[i] = not policy.is_sentence(run + (whole,)) and policy.complete(whole, glued_before)
+                glued[i] = policy.complete(whole, True)
         lead = table.lead
         caps = table.upper & (table.lead_len + len(word) <= _ACRONYM_MAX) if word.isupper() else False
         ends_ok = np.where(table.glued_out, glued[lead], plain[lead])
@@ -800,22 +844,25 @@ class LockState:
         simple = table.kind == 1
         word = "" if scanner.word_bad else scanner.word
         if scanner.need_gloss:  # after an unknown acronym: spaces, then "(" (a kind-2 token)
-            mask &= (table.kind == 3) | (table.kind == 2) | ((table.kind == 0) & table.space_only)
+            mask &= ((table.kind == 3) & ~table.tail_only) | (table.kind == 2) | ((table.kind == 0) & table.space_only)
         elif scanner.gloss and scanner.gloss_needs_hangul:  # its gloss must start with Hangul
             mask &= ~(simple & ~table.target_before)
         elif not scanner.exempt():
             # A word ends with any character but a letter: only where it may end.
-            ends = (table.kind == 0) | (simple & ~table.starts_letter)
+            ends = (table.kind == 0) | (simple & ~table.starts_letter) | table.tail_only
             if word:
-                end_plain = self.policy.complete(word, scanner.word_glued)
-                end_glued = end_plain or self.policy.complete(word, True)
-                can_end = np.where(table.starts_target, end_glued, end_plain)
+                sentence = self.policy.is_sentence(scanner.run + (word,))
+                end_plain = not sentence and self.policy.complete(word, scanner.word_glued)
+                end_glued = self.policy.complete(word, True)  # glued to a particle: a term, not a sentence
+                can_end = np.where(table.starts_target | table.tail_only, end_glued, end_plain)
                 if word.isupper() and len(word) <= _ACRONYM_MAX:  # spaces may come before its gloss
                     can_end = can_end | table.space_only
                 mask &= ~ends | can_end
-            fresh = self._fresh_ok()
+            # a token that ends the word in progress and starts another: the first joins the run
+            after = scanner.run + (word,) if word and self.policy.complete(word, scanner.word_glued) else scanner.run
+            fresh = np.where(table.target_before, self._fresh_ok(), self._fresh_ok(after))  # Hangul ends a run
             if word:
-                ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued), fresh)
+                ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued, scanner.run), fresh)
             else:
                 if script_of(scanner.last) in self.masks.lang.scripts:  # glued to the Hangul before it
                     viable, plain, glued = table.base_words()
@@ -846,8 +893,15 @@ class LockState:
             return self.scanner.copy().feed(piece.text) if piece.text else None
         if not self.masks.script[token]:
             return _script_reason(self.masks.vocab.pieces[token], self.masks)
-        text = split_piece(self.masks.vocab.pieces[token]).text
-        return self.scanner.copy().feed(text) if text else None
+        piece = split_piece(self.masks.vocab.pieces[token])
+        scanner = self.scanner.copy()
+        why = scanner.feed(piece.text) if piece.text else None
+        if why is None and piece.tail:  # a character left open ends the word in progress
+            if scanner.need_gloss:
+                why = "acronym without a Hangul gloss"
+            elif scanner.word and not scanner.word_bad and not self.policy.complete(scanner.word, True):
+                why = f"the Latin word '{scanner.word}' cannot end here (the fidelity policy flags it)"
+        return why
 
     # --- gated ---------------------------------------------------------------------------------------------
     def _gate(self, row: np.ndarray) -> None:
@@ -875,6 +929,14 @@ class LockState:
         self.last_gate = (top, choice, float(probs[good].max()))
         self.gated_steps += 1
         np.copyto(row, -np.inf, where=self.table.letters & ~strict)
+
+
+def script_reason_for(state: LockState, token: int) -> str | None:
+    """Why the `script` lock bans `token` in this state (None: it does not)."""
+    data = state.pending + state.masks.vocab.pieces[token]
+    allowed = (state.masks.pending_mask(state.pending, LockMode.script)[token] if state.pending
+               else state.masks.script[token])
+    return None if allowed else _script_reason(data, state.masks)
 
 
 def _script_reason(data: bytes, masks: LockMasks) -> str:
