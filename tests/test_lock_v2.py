@@ -56,7 +56,7 @@ def violations(text: str, prompt: str | None = None) -> list[int]:
     "주소: www.example.org 입니다.",
     "\"Attention Is All You Need\" 논문과 『The Old Man and the Sea』",
     '{"title": "제목", "tags": ["하나", "둘"], "ok": true, "n": null}',
-    "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일.",
+    "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일, IT 업계.",
     "ROI(투자수익률)가 높다.",
     "A안과 B안 중에서 고르세요.",
 ])
@@ -74,6 +74,7 @@ def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
     ("(HAT-TOKY!)", "HAT-"),
     ("ABCDEFG는", "ABCDEFG"),  # seven capitals are a word, not an acronym
     ("The 모델", "The "),
+    ("그건 it is 좋다", "it "),  # the acronym list has IT, in capitals
 ])
 def test_strict_bans_confusion_where_it_happens(text, confusion):
     found = violations(text)
