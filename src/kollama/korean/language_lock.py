@@ -369,7 +369,9 @@ class WordPolicy:
 
     def viable(self, word: str) -> bool:
         """Can `word` (still open) become an allowed word?"""
-        word = word.rstrip("'’") or word
+        if word.endswith(("'", "’")):  # I'm, O'Brien: only after a word that could end here, or a name
+            stem = word.rstrip("'’")
+            return bool(stem) and (self.complete(stem) or stem[0].isupper())
         return word.lower() in self.prefixes or word in self.acronym_prefixes or base_viable(word)
 
     def complete(self, word: str, glued: bool = False) -> bool:
@@ -423,7 +425,7 @@ class StrictScanner:
     word: str = ""
     word_bad: bool = False
     word_glued: bool = False  # the word started right after a Hangul letter
-    run: tuple[str, ...] = ()  # the accepted Latin words since the last Hangul letter or line break
+    run: tuple[str, ...] = ()  # the accepted Latin words since the last Hangul letter
     last_visible: str = "\n"  # the last character that is not a space
     need_gloss: bool = False
     last: str = "\n"
@@ -478,7 +480,7 @@ class StrictScanner:
         why = self._step(ch)
         if not ch.isspace():
             self.last_visible = ch
-        if ch == "\n" or (self.run and script_of(ch) in self.target):
+        if self.run and script_of(ch) in self.target:  # a line break does not end a run: Hangul does
             self.run = ()
         return why
 
@@ -932,6 +934,10 @@ class LockState:
         for tid, text in table.texts.items():  # the rest: run the scanner over the token
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None
+        if not mask.any():  # never leave the sampler nothing: give up the word in progress rather than garble
+            mask = self.masks.script & ~table.letters
+            if not mask.any():
+                mask = self.masks.script
         self._mask_cache[key] = mask
         return mask
 
