@@ -127,7 +127,8 @@ def test_judge_latin_word_alone_and_in_context():
     assert not policy.judge_latin_word("GPU").flagged
     assert not policy.judge_latin_word("Brexit").flagged
     assert policy.judge_latin_word("Stabbing").flagged
-    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("Explain training loops"))
+    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("training 루프를 설명해 줘"))
+    assert "training" not in policy.prompt_vocabulary("Explain the training loop of a model, in Korean.")
     assert policy.judge_latin_word("training", context).why == "prompt"
     assert not policy.judge_latin_word("pvc", policy.WordContext(glued_to_target=True)).flagged
     assert policy.judge_latin_word("ou").flagged  # French `or`, not an acronym

@@ -103,13 +103,27 @@ def _word_keys(word: str) -> tuple[str, str]:
     return lower, re.sub(r"'s$", "", lower)
 
 
+_PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
+
+
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
-    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching."""
+    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
+
+    A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
+    so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
+    and quoted words. Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
     words: set[str] = set()
     for prompt in prompts:
-        if prompt:
-            for word in _LATIN_WORD.findall(prompt):
-                words.update(_word_keys(word))
+        if not prompt:
+            continue
+        latin = sum(ch.isascii() and ch.isalpha() for ch in prompt)
+        if latin <= (len(prompt) - prompt.count(" ")) / 2 or latin < 20:
+            chosen = _LATIN_WORD.findall(prompt)
+        else:
+            quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
+            chosen = [w for w in _LATIN_WORD.findall(prompt) if not w.islower() or not is_english_word(w)] + quoted
+        for word in chosen:
+            words.update(_word_keys(word))
     return frozenset(words)
 
 
