@@ -145,3 +145,16 @@ def test_json_report_lists_kinds_exempt_spans_and_lcb():
     assert {"text": "Java", "why": "gloss"} in [{"text": e["text"], "why": e["why"]} for e in report["exempt"]]
     assert set(report["lcb"]) >= {"line_error", "word_error", "skipped"}
     assert report["foreign"][0]["reason"]
+
+
+def test_inside_open_gloss_for_the_streaming_lock():
+    def hangul(ch: str) -> bool:
+        return "가" <= ch <= "힣"
+
+    def anchor(ch: str) -> bool:
+        return hangul(ch) or "\u4e00" <= ch <= "\u9fff"
+
+    assert policy.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
+    assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
+    assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
+    assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)

@@ -194,6 +194,21 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
     return regions
 
 
+def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
+    """While decoding: does `prefix` end inside a parenthesis that can still become a gloss (`실사(due dil`)?
+
+    The streaming counterpart of `gloss_regions`: the parenthesis is open, follows an anchor letter, holds no
+    target-language letter yet and no more words than a gloss may have."""
+    open_at = prefix.rfind("(")
+    if open_at < 0 or ")" in prefix[open_at:] or "\n" in prefix[open_at:]:
+        return False
+    before = prefix[:open_at].rstrip(" ")
+    inner = prefix[open_at + 1:]
+    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
+
+
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
     """Quoted titles inside target-language lines (`quote`) and JSON keys (`json_key`): (start, end, why).
 
