@@ -60,6 +60,8 @@ class Group:
 
     def to_json(self, lang: str) -> dict[str, Any]:
         rates = lcb_rates(self.lcb, lang=lang)
+        if rates["skipped"] == self.answers:  # LCB would print 100% for a group it could not measure at all
+            rates.update(lpr=None, wpr=None, lcpr=None)
         return {"group": self.name, "answers": self.answers, "pass_rate": self.passed / self.answers if self.answers else None,
                 "lpr": rates["lpr"], "wpr": rates["wpr"], "lcpr": rates["lcpr"], "lcb_skipped": rates["skipped"],
                 "kinds": dict(sorted(self.kinds.items()))}
