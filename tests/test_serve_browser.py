@@ -89,9 +89,13 @@ def test_enter_during_hangul_composition_does_not_send(page):
     assert sent == [] and page.locator(".msg.user").count() == before
     cdp.send("Input.insertText", {"text": "한"})  # commits the syllable (compositionend)
     page.evaluate("document.querySelector('#prompt').dispatchEvent(new CompositionEvent('compositionend', {data: '한'}))")
-    assert page.input_value("#prompt").endswith("한")
+    assert page.input_value("#prompt").rstrip("\n").endswith("한")  # kept, not sent
     page.fill("#max-tokens", "4")
-    page.keyboard.press("Enter")
+    page.evaluate("""() => {  // the composition is over: a plain Enter sends
+        const e = new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true});
+        Object.defineProperty(e, 'keyCode', {get: () => 13});
+        document.querySelector('#prompt').dispatchEvent(e);
+    }""")
     page.locator(".msg.user").nth(before).wait_for()
     assert page.locator(".msg.user").nth(before).inner_text().endswith("한")
     page.locator(".msg.assistant").nth(before).locator(".meta").wait_for()
