@@ -121,7 +121,10 @@ def test_a_streamed_answer_never_shows_half_a_hangul_character(page):
 
 def test_the_lock_selector_offers_every_mode_the_server_has(page):
     options = page.eval_on_selector_all("#lock option", "os => os.map(o => o.value)")
-    assert {"off", "script", "strict"} <= set(options)
+    assert {"off", "script", "strict", "gated"} <= set(options)
+    page.select_option("#lock", "gated")
+    sent, answer = _ask(page, "안녕하세요?", "gated")
+    assert sent["lock"] == "gated" and "lock gated (decoding)" in answer.inner_text()
 
 
 def _assert_foreign_spans_marked(page, answer):

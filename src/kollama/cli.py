@@ -179,7 +179,7 @@ def serve(
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
-    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
     qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
     reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,

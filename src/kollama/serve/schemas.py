@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 
 from kollama.korean.scripts import languages
 
-LockName = Literal["off", "script", "strict"]
+LockName = Literal["off", "script", "strict", "gated"]
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
 Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
@@ -60,7 +60,7 @@ class ExtraBody(Loose):
 class KollamaExtras(Loose):
     """kollama's fields: top level, or inside `extra_body` as some clients send them."""
 
-    lock: LockName | None = Field(default=None, description="language lock: off, script or strict")
+    lock: LockName | None = Field(default=None, description="language lock: off, script, strict or gated")
     lang: LangCode | None = Lang
     extra_body: ExtraBody | None = Field(default=None, description="may carry lock and lang")
 
