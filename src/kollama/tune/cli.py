@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO, export to GGUF, before/after report.",
+tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, export to GGUF, smooth, before/after report.",
                        no_args_is_help=True)
 
 
@@ -121,6 +121,28 @@ def pairs_cmd(
     from kollama.tune.pairs import build_pairs
 
     _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
+
+
+@tune_app.command("smooth")
+def smooth_cmd(
+    model: Annotated[str, typer.Argument(help="Model to smooth: built-in name, FILE.gguf or ollama:NAME (llama, gemma3, qwen2).")],
+    lang: Annotated[str, typer.Option("--lang", help="The answer language whose foreign scripts are scaled down.")] = "ko",
+    strength: Annotated[str, typer.Option(help="How much to scale the foreign tokens' output rows down, in (0, 1]; "
+                                               "a comma list (0.3,0.5,0.8) writes one file per value and a report.")] = "0.5",
+    out: Annotated[Path | None, typer.Option(help="GGUF to write (default MODEL.smooth-LANG.gguf); a .Modelfile goes beside it.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
+    check: Annotated[int, typer.Option("--check", help="Also answer this many Korean prompts (lock off) with the "
+                                                        "original and each smoothed file and count foreign-script answers.")] = 0,
+) -> None:
+    """Bake the language lock into the weights: scale down the output rows of tokens that can only write foreign scripts.
+
+    Needs no torch: the new GGUF differs from MODEL only in output.weight, so Ollama, LM Studio and
+    llama.cpp users get the effect without kollama.
+    """
+    from kollama.tune.smooth import parse_strengths, smooth, sweep_report
+
+    results = smooth(model, lang, parse_strengths(strength), out, force=force)
+    _echo_json(sweep_report(model, lang, results, check))
 
 
 @tune_app.command("export")
