@@ -196,7 +196,7 @@ def test_tied_embeddings_get_their_own_output(tiny, tmp_path: Path) -> None:
 def _last_logits(path: Path, prompt: bytes) -> np.ndarray:
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=64, logits_all=False, verbose=False, n_threads=1)
+    llm = Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False, n_threads=1)
     try:
         llm.eval(llm.tokenize(prompt, add_bos=True))
         return np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)

@@ -110,14 +110,30 @@ def dpo_cmd(
 
 @tune_app.command("pairs")
 def pairs_cmd(
-    model: Annotated[str, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF).")],
     data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
     out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    model: Annotated[str | None, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF); "
+                                                     "optional with --confusion.")] = None,
+    confusion: Annotated[bool, typer.Option("--confusion", help="Rejected = a rule-made language-confused copy of the "
+                                                                 "Korean answer (for ORPO); see OUT.report.json.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
     min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
+    swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="--confusion: random seed.")] = 0,
 ) -> None:
-    """Build DPO pairs: chosen = reference answer, rejected = the model's failing answer."""
+    """Build DPO/ORPO pairs: chosen = reference answer, rejected = the model's failing answer or (--confusion) a confused copy."""
+    if confusion:
+        from kollama.tune.confusion import build_confusion_pairs
+
+        _echo_json(build_confusion_pairs(data, out, limit=limit, seed=seed, swap_rate=swap_rate, model=model,
+                                         max_tokens=max_tokens))
+        return
+    if model is None:
+        from kollama.errors import KollamaError
+
+        raise KollamaError("tune pairs needs a MODEL whose answers become 'rejected'",
+                           hint="pass MODEL, or --confusion for rule-made confused copies")
     from kollama.tune.pairs import build_pairs
 
     _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
