@@ -6,9 +6,10 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_cli
 from kollama.korean.scripts import script_of
-from kollama.tune.confusion import confuse, glossary, insert_words
+from kollama.tune.confusion import build_confusion_pairs, confuse, glossary, insert_words
 from kollama.tune.datasets import load_alpaca, load_pairs
 
 DATA = ROOT / "src" / "kollama" / "data" / "tune" / "ko_instructions.jsonl"
@@ -43,6 +44,7 @@ def test_swap_rate_zero_only_inserts() -> None:
     assert confused.text != "친구와 공원에 갔습니다."
 
 
+@pytest.mark.slow
 def test_pairs_cli_writes_pairs_and_the_rules(tmp_path: Path) -> None:
     out = tmp_path / "pairs.jsonl"
     proc = run_cli("tune", "pairs", "--confusion", "--data", str(DATA), "--out", str(out), "--limit", "40", "--seed", "3")
@@ -61,9 +63,8 @@ def test_pairs_cli_writes_pairs_and_the_rules(tmp_path: Path) -> None:
         assert any(script_of(ch) in ("han", "kana", "thai") for ch in pair.rejected)
         if "noun_to_english" in row["rule"]:
             assert any(en in pair.rejected and ko in pair.chosen for ko, en in table.items())
-    again = run_cli("tune", "pairs", "--confusion", "--data", str(DATA), "--out", str(tmp_path / "b.jsonl"),
-                    "--limit", "40", "--seed", "3")
-    assert again.returncode == 0 and (tmp_path / "b.jsonl").read_text() == out.read_text()  # seeded
+    build_confusion_pairs(DATA, tmp_path / "b.jsonl", limit=40, seed=3)
+    assert (tmp_path / "b.jsonl").read_text() == out.read_text()  # seeded
 
 
 def test_pairs_without_model_or_confusion_is_one_line(tmp_path: Path) -> None:

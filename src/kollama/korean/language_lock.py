@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,12 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
     return masks
 
 
+@lru_cache(maxsize=8)
+def _cached_prefixes(lang: Language) -> frozenset[bytes]:
+    return _allowed_prefixes(lang)
+
+
+@lru_cache(maxsize=8)
 def _allowed_suffixes(lang: Language) -> frozenset[bytes]:
     """Continuation-byte endings (1-3 bytes) of the characters `lang` allows (mirror of `_allowed_prefixes`)."""
     suffixes: set[bytes] = set()
@@ -240,7 +247,7 @@ def foreign_risk(vocab: Vocabulary, lang_code: str) -> np.ndarray:
     sequences are never at risk.
     """
     lang = language(lang_code)
-    prefixes, suffixes = _allowed_prefixes(lang), _allowed_suffixes(lang)
+    prefixes, suffixes = _cached_prefixes(lang), _allowed_suffixes(lang)
     risk = np.zeros(len(vocab.pieces), dtype=bool)
     for tid, data in enumerate(vocab.pieces):
         if not data:

@@ -108,6 +108,31 @@ def dpo_cmd(
         _echo_json(_summary(report))
 
 
+@tune_app.command("orpo")
+def orpo_cmd(
+    start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
+    data: Annotated[Path, typer.Option(help="Pairs JSONL (prompt/chosen/rejected), e.g. from `tune pairs --confusion`.")],
+    out: Annotated[Path, typer.Option(help="Run directory.")],
+    beta: Annotated[float, typer.Option(help="ORPO's lambda: weight of the odds-ratio term next to the chosen NLL.")] = 0.1,
+    epochs: Annotated[float, typer.Option()] = 1.0,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    max_len: Annotated[int, typer.Option("--max-len")] = 192,
+    save_every: Annotated[int, typer.Option("--save-every")] = 10,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+) -> None:
+    """ORPO on a fresh LoRA adapter (no reference model): keeps answers in Korean where SFT alone does not."""
+    from kollama.tune.dpo import run_dpo
+
+    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
+                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    report = run_dpo(start, data, out, settings, resume=resume, objective="orpo")
+    if report is not None:
+        _echo_json(_summary(report))
+
+
 @tune_app.command("pairs")
 def pairs_cmd(
     data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
@@ -163,7 +188,7 @@ def smooth_cmd(
 
 @tune_app.command("export")
 def export_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo run directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo/orpo run directory.")],
     out: Annotated[Path, typer.Option(help="GGUF file to write (an Ollama .Modelfile goes beside it).")],
     quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = "f16",
     adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a llama.cpp LoRA adapter GGUF.")] = False,
