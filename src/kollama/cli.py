@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -91,9 +92,17 @@ def fidelity(
     text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
     lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1).")] = "ko",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    file: Annotated[Optional[Path], typer.Option("--file", help="JSONL of answers: judge every line, then summarise.")] = None,
+    field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
+    prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
-    """Check that a text is in the expected language: scripts, code-switching, foreign spans."""
+    """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
+    kind and reason, exempt spans with why, and LCB's own verdict."""
+    if file is not None:
+        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json)
+        return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
     report = fidelity_report(read_text_arg(text), lang=lang, prompt=prompt)
@@ -103,6 +112,38 @@ def fidelity(
         print_fidelity(report)
     if not report.passed:
         raise typer.Exit(2)
+
+
+def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
+                    as_json: bool) -> None:
+    from kollama.evaluate.progress import ScoringProgress
+    from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
+
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang)
+    flagged: list[tuple[int, dict]] = []
+    seen = [0]
+
+    def emit(judged: dict) -> None:
+        seen[0] += 1
+        if as_json:
+            typer.echo(json.dumps(judged, ensure_ascii=False))
+        elif not judged["fidelity"]["pass"]:
+            flagged.append((seen[0], judged["fidelity"]))
+
+    def problem(found) -> None:
+        typer.secho(f"skipped {found}", err=True, fg=typer.colors.YELLOW)
+
+    if as_json:
+        summary = judge_file(file, options, emit, problem)
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        total = count_lines(file) if file.is_file() else 0
+        with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
+            progress.start("judging", total)
+            summary = judge_file(file, options, emit, problem, progress.advance)
+        print_batch(summary, flagged, group_by)
+    if summary["skipped_lines"]:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -37,7 +37,7 @@ from kollama.engines.base import GenerationParams, Messages, StreamStats, TokenL
 from kollama.engines.llama_cpp import LlamaCppEngine
 from kollama.errors import KollamaError
 from kollama.evaluate.loglikelihood import common_prefix, log_normaliser
-from kollama.korean.language_lock import LockMasks, LockMode, LockState
+from kollama.korean.language_lock import LockMasks, LockMode, LockState, request_texts
 from kollama.models.reference import ModelRef
 
 MIN_P = 0.05  # llama-cpp-python's default for create_completion
@@ -54,6 +54,7 @@ class _Job:
     max_tokens: int
     masks: LockMasks | None
     top_logprobs: int | None  # None: no log-probabilities; 0: the chosen token's only
+    context: tuple[str, str] = ("", "")  # (prompt, system): words `strict` lets the answer repeat
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -164,7 +165,8 @@ class BatchScheduler:
             del self._cached[seq][keep:]
             self.reused_tokens += keep
             self._slots[seq] = _Slot(seq, job, self._sampler(job.params),
-                                     LockState(job.masks, job.params.lock) if job.masks is not None else None,
+                                     LockState(job.masks, job.params.lock, prompt=job.context[0],
+                                               system=job.context[1]) if job.masks is not None else None,
                                      fed=keep)
         return True
 
@@ -236,7 +238,7 @@ class BatchScheduler:
         lib, job = self._lib, slot.job
         row = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
         if slot.lock is not None:
-            np.copyto(row, -np.inf, where=~slot.lock.allowed())
+            slot.lock.apply(row)
         logprob = None
         if job.top_logprobs is not None:
             log_z = float(log_normaliser(row))
@@ -364,7 +366,7 @@ class BatchedLlamaCppEngine(LlamaCppEngine):
         masks = self.lock_masks(params.lang) if params.lock != LockMode.off else None
         top = params.top_logprobs
         job = _Job(tokens, params, min(params.max_tokens, self.n_ctx - len(tokens)), masks,
-                   None if top is None else min(max(top, 0), MAX_TOP_LOGPROBS))
+                   None if top is None else min(max(top, 0), MAX_TOP_LOGPROBS), request_texts(request))
         self.scheduler.submit(job)
         text = TextAssembler(list(params.stop) + stops)
         pieces = self.vocabulary.pieces

@@ -13,7 +13,7 @@ from kollama.config import subdir
 from kollama.engines.base import Engine, GenerationParams, Messages, StreamStats
 from kollama.engines.chat_format import render_chat
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import LockMasks, LockMode, LockProcessor, Vocabulary, build_masks
+from kollama.korean.language_lock import LockMasks, LockMode, LockProcessor, Vocabulary, build_masks, request_texts
 from kollama.models.gguf_file import CorruptModel, GGUFInfo, read_gguf_info
 from kollama.models.reference import ModelRef
 
@@ -161,7 +161,9 @@ class LlamaCppEngine(Engine):
         tokens, stops = self._prompt_tokens(request)
         processors = None
         if params.lock != LockMode.off:
-            processors = LogitsProcessorList([LockProcessor(self.lock_masks(params.lang), params.lock)])
+            prompt, system = request_texts(request)  # `strict` lets the answer repeat their words
+            processors = LogitsProcessorList([LockProcessor(self.lock_masks(params.lang), params.lock,
+                                                            prompt=prompt, system=system)])
         max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
         # Reusing a cached prompt prefix evaluates the prompt in different batches, which shifts
         # logits slightly and changes greedy answers; the same request must give the same answer.
