@@ -23,8 +23,9 @@ gguf = pytest.importorskip("gguf")
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 from gguf.constants import GGML_QUANT_SIZES  # noqa: E402
 from conftest import run_cli  # noqa: E402
+from kollama.korean.language_lock import Vocabulary, foreign_risk  # noqa: E402
 from kollama.models.gguf_layout import TOKEN_ARRAYS, read_layout, token_bytes  # noqa: E402
-from kollama.tune.smooth import BLOCK_SCALES, ollama_modelfile, risk_rows, smooth  # noqa: E402
+from kollama.tune.smooth import BLOCK_SCALES, has_script_intrusion, ollama_modelfile, risk_rows, smooth  # noqa: E402
 
 WORDS = ["▁안녕", "하세요", "▁한국어", "는", "를", "▁모델", "입니다", "▁the", "▁model", "▁code", "▁東京", "中",
          "漢字", "▁ひらがな", "カタカナ", "▁ไทย", "▁привет", "▁tiếng", "▁Việt", "。", "▁123", "▁(", ")", "▁café",
@@ -318,3 +319,72 @@ def test_failed_write_leaves_nothing(tiny, tmp_path: Path) -> None:
     assert "could not write" in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
     assert digest(src) == before
+
+
+# --- real vocabularies: llama.cpp's own (Llama 3, Llama 2, Qwen2) and the built-in models ---------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["llama-bpe", "llama-spm", "qwen2"])
+def test_vocabulary_read_from_the_file_matches_llama_cpp(name: str) -> None:
+    from support.vocab_models import vocab_model
+
+    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+
+    path = vocab_model(name)
+    llm = load_llama(str(path), 64, vocab_only=True)
+    try:
+        expected = vocabulary_of(llm).pieces
+    finally:
+        llm.close()
+    ours = token_bytes(read_layout(path, arrays=TOKEN_ARRAYS))
+    assert len(ours) == len(expected)
+    # llama.cpp also silences a few end-of-generation texts the file types as user-defined (Qwen2's "</s>")
+    differ = [(a, b) for a, b in zip(ours, expected) if a != b]
+    assert len(differ) <= 4 and all(b == b"" and a.isascii() for a, b in differ), differ
+    assert (foreign_risk(Vocabulary(ours, frozenset()), "ko") == foreign_risk(Vocabulary(expected, frozenset()), "ko")).all()
+
+
+@pytest.mark.slow
+def test_llama3_vocabulary_smooths_and_llama_cpp_sees_it(tmp_path: Path) -> None:
+    """The lock issue's Llama 3 fixture: 128k byte-level BPE tokens, tied F16 embeddings."""
+    from support.vocab_models import vocab_model
+
+    src = vocab_model("llama-bpe", template="meta-llama-Llama-3.2-3B-Instruct")
+    result = smooth(str(src), "ko", [0.5], tmp_path / "llama3.gguf")[0]
+    assert result.tied and result.output_type == "F16" and result.vocab_size == 128256
+    pieces = token_bytes(read_layout(src, arrays=TOKEN_ARRAYS))
+    risk = risk_rows(read_layout(src, arrays=TOKEN_ARRAYS), "ko")
+    hangul = [i for i, p in enumerate(pieces) if any(0xAC00 <= ord(c) <= 0xD7A3 for c in p.decode("utf-8", "ignore"))]
+    han = [i for i, p in enumerate(pieces) if p and all(0x4E00 <= ord(c) <= 0x9FFF for c in p.decode("utf-8", "ignore").strip() or "x")]
+    assert len(hangul) > 1000 and not risk[hangul].any()
+    assert len(han) > 1000 and risk[han].all()
+    text = Path(result.modelfile).read_text()
+    assert "<|start_header_id|>user<|end_header_id|>" in text and 'PARAMETER stop "<|eot_id|>"' in text
+    assert_only_output_changed(src, Path(result.out))
+    before, after = _last_logits(src, "안녕하세요".encode()), _last_logits(Path(result.out), "안녕하세요".encode())
+    np.testing.assert_allclose(after[~risk], before[~risk], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(after[risk], 0.5 * before[risk], rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_smollm2_smoothed_loads_in_raw_llama_cpp_and_answers(tmp_path: Path) -> None:
+    from llama_cpp import Llama
+
+    from kollama.models.builtin import builtin_path
+
+    src = builtin_path("smollm2")
+    before = digest(src)
+    result = smooth("smollm2", "ko", [0.5], tmp_path / "smol.gguf")[0]
+    assert digest(src) == before
+    assert result.tied and result.output_type == "Q8_0" and result.route.startswith("block scales")
+    assert result.rows_scaled > 300  # an English-centred 49k vocabulary
+    assert_only_output_changed(src, Path(result.out))
+    assert "<|im_start|>user" in Path(result.modelfile).read_text()
+    llm = Llama(model_path=result.out, n_ctx=256, verbose=False, n_threads=2)
+    prompt = "한국의 수도는 어디인가요?"
+    try:
+        reply = llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=24, temperature=0)
+    finally:
+        llm.close()
+    answer = reply["choices"][0]["message"]["content"]
+    assert len(answer.strip()) > 10 and not has_script_intrusion(answer, "ko", prompt), answer
