@@ -127,7 +127,8 @@ def test_judge_latin_word_alone_and_in_context():
     assert not policy.judge_latin_word("GPU").flagged
     assert not policy.judge_latin_word("Brexit").flagged
     assert policy.judge_latin_word("Stabbing").flagged
-    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("Explain training loops"))
+    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("training 루프를 설명해 줘"))
+    assert "training" not in policy.prompt_vocabulary("Explain the training loop of a model, in Korean.")
     assert policy.judge_latin_word("training", context).why == "prompt"
     assert not policy.judge_latin_word("pvc", policy.WordContext(glued_to_target=True)).flagged
     assert policy.judge_latin_word("ou").flagged  # French `or`, not an acronym
@@ -144,3 +145,16 @@ def test_json_report_lists_kinds_exempt_spans_and_lcb():
     assert {"text": "Java", "why": "gloss"} in [{"text": e["text"], "why": e["why"]} for e in report["exempt"]]
     assert set(report["lcb"]) >= {"line_error", "word_error", "skipped"}
     assert report["foreign"][0]["reason"]
+
+
+def test_inside_open_gloss_for_the_streaming_lock():
+    def hangul(ch: str) -> bool:
+        return "가" <= ch <= "힣"
+
+    def anchor(ch: str) -> bool:
+        return hangul(ch) or "\u4e00" <= ch <= "\u9fff"
+
+    assert policy.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
+    assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
+    assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
+    assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)

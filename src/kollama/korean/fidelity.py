@@ -178,7 +178,7 @@ def _spelled_as_name(word: str) -> bool:
 
 
 def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
-                     is_target_letter) -> dict[int, rules.WordContext]:
+                     is_target_letter, prompt_text: str = "") -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
@@ -186,7 +186,8 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
         inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
                              for i, (t, n) in enumerate(zip(tokens, named)))
         title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
-                 and any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n))
+                 and (any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n)
+                      or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
                        and tokens[1].islower())
@@ -289,7 +290,8 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
         if latin_asked:
             exempt.extend(ExemptSpan(m.group(0), "asked_language", m.start(), m.end()) for m in words)
         else:
-            flagged_words = _judge_latin(text, analysed, words, prompt_words, is_target_letter, foreign, exempt)
+            flagged_words = _judge_latin(text, analysed, words, prompt_words, is_target_letter, foreign, exempt,
+                                         prompt_text)
 
     for span in foreign:
         span.text = text[span.start: span.end]
@@ -325,10 +327,10 @@ def _lcb(text: str, lang: str) -> dict[str, Any]:
 
 
 def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: frozenset[str], is_target_letter,
-                 foreign: list[ForeignSpan], exempt: list[ExemptSpan]) -> int:
+                 foreign: list[ForeignSpan], exempt: list[ExemptSpan], prompt_text: str = "") -> int:
     """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
     repeated = _repeated_names(words)
-    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter)
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter, " ".join(prompt_text.lower().split()))
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
     by_line: dict[int, list[re.Match]] = {}

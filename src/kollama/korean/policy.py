@@ -103,13 +103,27 @@ def _word_keys(word: str) -> tuple[str, str]:
     return lower, re.sub(r"'s$", "", lower)
 
 
+_PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
+
+
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
-    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching."""
+    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
+
+    A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
+    so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
+    and quoted words. Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
     words: set[str] = set()
     for prompt in prompts:
-        if prompt:
-            for word in _LATIN_WORD.findall(prompt):
-                words.update(_word_keys(word))
+        if not prompt:
+            continue
+        latin = sum(ch.isascii() and ch.isalpha() for ch in prompt)
+        if latin <= (len(prompt) - prompt.count(" ")) / 2 or latin < 20:
+            chosen = _LATIN_WORD.findall(prompt)
+        else:
+            quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
+            chosen = [w for w in _LATIN_WORD.findall(prompt) if not w.islower() or not is_english_word(w)] + quoted
+        for word in chosen:
+            words.update(_word_keys(word))
     return frozenset(words)
 
 
@@ -178,6 +192,21 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
             if run and re.search(r"[A-Za-zÀ-ɏ]", run.group(1)):
                 regions.append((run.start(1), run.start(1) + len(run.group(1).rstrip())))
     return regions
+
+
+def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
+    """While decoding: does `prefix` end inside a parenthesis that can still become a gloss (`실사(due dil`)?
+
+    The streaming counterpart of `gloss_regions`: the parenthesis is open, follows an anchor letter, holds no
+    target-language letter yet and no more words than a gloss may have."""
+    open_at = prefix.rfind("(")
+    if open_at < 0 or ")" in prefix[open_at:] or "\n" in prefix[open_at:]:
+        return False
+    before = prefix[:open_at].rstrip(" ")
+    inner = prefix[open_at + 1:]
+    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
 
 
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
