@@ -180,11 +180,12 @@ def serve(
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
-    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
     qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
     reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log responses to SQLite.")] = False,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="No /v1/rag routes (leaves the RAG store to other processes).")] = False,
 ) -> None:
     """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
     from pathlib import Path
@@ -197,7 +198,7 @@ def serve(
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
-                           log=not no_log,
+                           log=not no_log, rag=not no_rag,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))
     run_server(options)
 
