@@ -158,3 +158,9 @@ def test_inside_open_gloss_for_the_streaming_lock():
     assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
     assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
     assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)
+
+
+def test_a_library_the_answer_s_own_code_uses_is_not_code_switching():
+    text = "numpy 배열의 평균은 이렇게 구합니다.\n```python\nimport numpy as np\nprint(np.mean([1, 2, 3]))\n```"
+    assert flagged(text) == [] and exempt(text)["numpy"] == "code"
+    assert flagged("numpy 배열의 평균을 구합니다.") != []  # without code around it, an unknown lower-case word

@@ -266,6 +266,7 @@ class WordContext:
     in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
+    code_words: frozenset[str] = frozenset()  # lower-cased identifiers of the answer's own code: `numpy`, `df`
 
 
 @dataclass
@@ -282,6 +283,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
     letters = re.sub(r"[^A-Za-zÀ-ɏ]", "", word)
     if in_prompt(word, ctx.prompt_words):
         return WordJudgement(False, "prompt")
+    if lower in ctx.code_words:
+        return WordJudgement(False, "code")  # the library or identifier its code uses: `numpy 배열`
     if not word.isascii() and not word[0].isupper():
         if ctx.species_after_genus:
             return WordJudgement(False, "scientific_name")
