@@ -164,3 +164,12 @@ def test_a_library_the_answer_s_own_code_uses_is_not_code_switching():
     text = "numpy 배열의 평균은 이렇게 구합니다.\n```python\nimport numpy as np\nprint(np.mean([1, 2, 3]))\n```"
     assert flagged(text) == [] and exempt(text)["numpy"] == "code"
     assert flagged("numpy 배열의 평균을 구합니다.") != []  # without code around it, an unknown lower-case word
+
+
+def test_json_in_a_fence_is_data_whose_english_values_count():
+    english = '```json\n{\n  "local": [\n    "Three tents catch fire at the square, no injuries reported"\n  ]\n}\n```'
+    assert [kind for _, kind in flagged(english)] == ["wrong_language_line"]
+    korean = '```json\n{\n  "local": ["켄싱턴에서 화재가 발생했으나 부상자는 없습니다"],\n  "ok": true\n}\n```'
+    assert flagged(korean) == []
+    program = "```\nfor item in items:\n    print(item)\n```"
+    assert flagged(program) == []

@@ -66,7 +66,7 @@ def _number_with_unit() -> re.Pattern[str]:
 
 
 _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("code", re.compile(r"```.*?(?:```|\Z)", re.S)),  # fenced code, also unterminated at the end
+    ("code", re.compile(r"```[^\n]*\n?.*?(?:```|\Z)", re.S)),  # fenced code, also unterminated at the end
     ("code", re.compile(r"`[^`\n]+`")),  # inline code
     ("url", re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]+", re.I)),
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -75,21 +75,46 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("path", re.compile(r"\b[\w-]+\.(?:py|js|ts|tsx|jsx|java|c|cpp|h|hpp|cs|go|rs|rb|php|sh|md|txt|csv|tsv|json|ya?ml|"
                         r"xml|html?|css|pdf|docx?|xlsx?|pptx?|hwp|png|jpe?g|gif|svg|mp3|mp4|wav|zip|gz|tar|ipynb|"
                         r"gguf|bin|exe|dll|so|log|ini|cfg|toml|sql|db)\b", re.I)),
-    ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]{0,40}\)")),  # print(), len(x), np.mean(a)
+    ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([\x21-\x7e]{0,40}?\)")),  # print(), len(x), np.mean(a)
     ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
     ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
 )
 
 
+_DATA_FENCES = {"json", "jsonc", "json5", "csv", "tsv", "text", "txt", "plaintext", "markdown", "md", "yaml", "yml", ""}
+_CODE_SIGNS = re.compile(r"[=;(){}<>]|\b(?:def|import|return|function|class|var|let|const|public|SELECT|print)\b")
+
+
+def is_data_fence(block: str) -> bool:
+    """A fenced block that holds data or text (JSON, a table, prose), not a program: its values are still read.
+
+    JSON, CSV, TSV, YAML, Markdown or text by its tag; untagged, when it starts like JSON or shows no sign of code."""
+    first, _, body = block[3:].partition("\n")
+    tag = first.strip().lower()
+    if tag not in _DATA_FENCES:
+        return False
+    content = body.rstrip("`").strip()
+    return tag != "" or content[:1] in "{[" or not _CODE_SIGNS.search(content)
+
+
 def exempt_regions(text: str) -> list[tuple[int, int, str]]:
-    """Code, URLs, e-mail addresses, paths, file names and numbers with units: (start, end, why), sorted."""
+    """Code, URLs, e-mail addresses, paths, file names and numbers with units: (start, end, why), sorted.
+    A fenced block of data (JSON, a table) is not exempt as a whole: only its fences, so its values are judged."""
     regions: list[tuple[int, int, str]] = []
-    patterns = _REGION_PATTERNS[:2] + (("number", _number_with_unit()),) + _REGION_PATTERNS[2:]
+    patterns = _REGION_PATTERNS + (("number", _number_with_unit()),)  # numbers last: `under_18s` is one identifier
     for why, pattern in patterns:
         for match in pattern.finditer(text):
             start, end = match.span()
-            if end > start and not any(s < end and start < e for s, e, _ in regions):
-                regions.append((start, end, why))
+            if end <= start or any(s < end and start < e for s, e, _ in regions):
+                continue
+            block = match.group(0)
+            if block.startswith("```") and is_data_fence(block):
+                open_end = start + (block.find("\n") + 1 if "\n" in block else len(block))
+                regions.append((start, open_end, "code"))
+                if block.endswith("```") and end - 3 >= open_end:
+                    regions.append((end - 3, end, "code"))
+                continue
+            regions.append((start, end, why))
     return sorted(regions)
 
 
