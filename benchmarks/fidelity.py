@@ -102,6 +102,7 @@ def speed() -> None:
         assert done.returncode == 0, done.stderr
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import lcb_reference
+
     from kollama.korean.english import lcb_words
 
     model, words = lcb_reference.load_fasttext(), set(lcb_words())

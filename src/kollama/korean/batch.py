@@ -19,7 +19,6 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lcb import lcb_rates
 from kollama.korean.scripts import language
 
-
 CHUNK = 200  # answers per task handed to a worker process
 
 
