@@ -40,6 +40,7 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("자세한 내용은 https://example.com/docs 를 보세요.", "https://example.com/docs", "url"),
     ("무게는 5kg, 속도는 3.5 GHz입니다.", "3.5 GHz", "number"),
     ("`pip install kollama` 명령을 실행하세요.", "`pip install kollama`", "code"),
+    ("질량과 에너지는 E = mc^2 관계를 따릅니다.", "E = mc^2", "formula"),
     ("A안과 B안 중에서 고르세요.", "A", "symbol"),
     ("원주율 π는 약 3.14입니다.", "π", "symbol"),
 ])

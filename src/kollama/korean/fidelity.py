@@ -300,7 +300,7 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
     foreign.sort(key=lambda span: span.start)
     exempt.sort(key=lambda span: span.start)
 
-    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number")]
+    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number", "formula")]
     counted = _blank(analysed, exempt_words)
     chars: Counter = Counter(script_of(ch) for ch in counted if not ch.isspace())
     letters = Counter({s: n for s, n in chars.items() if s != COMMON})

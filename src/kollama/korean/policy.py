@@ -30,7 +30,7 @@ FLAG_KINDS = (KIND_SCRIPT, KIND_CODE_SWITCH, KIND_WRONG_LINE, KIND_LABEL)
 
 # Why a foreign-looking span is accepted (ExemptSpan.why).
 EXEMPT_REASONS = (
-    "code", "url", "email", "path", "number", "acronym", "name", "gloss", "quote", "json_key",
+    "code", "url", "email", "path", "number", "formula", "acronym", "name", "gloss", "quote", "json_key",
     "scientific_name", "prompt", "asked_language", "symbol",
 )
 
@@ -81,6 +81,19 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+_FORMULA = re.compile(r"[A-Za-z0-9(²³√π][A-Za-z0-9 ()+\-*/^×÷·²³√π.,]*[=<>≤≥≈][A-Za-z0-9 ()+\-*/^×÷·²³√π.,=]*[A-Za-z0-9)²³π]")
+
+
+def formula_regions(text: str) -> list[tuple[int, int]]:
+    """Formulas such as `E = mc^2`, `F=ma`, `y = sin(x) + 1`: symbols and short names around a relation sign."""
+    out = []
+    for match in _FORMULA.finditer(text):
+        runs = re.findall(r"[A-Za-z]+", match.group(0))
+        if runs and all(len(run) <= 3 for run in runs):
+            out.append(match.span())
+    return out
+
+
 _DATA_FENCES = {"json", "jsonc", "json5", "csv", "tsv", "text", "txt", "plaintext", "markdown", "md", "yaml", "yml", ""}
 _CODE_SIGNS = re.compile(r"[=;(){}<>]|\b(?:def|import|return|function|class|var|let|const|public|SELECT|print)\b")
 
@@ -115,6 +128,9 @@ def exempt_regions(text: str) -> list[tuple[int, int, str]]:
                     regions.append((end - 3, end, "code"))
                 continue
             regions.append((start, end, why))
+    for start, end in formula_regions(text):  # after URLs and code: `?v=abc` is part of a URL
+        if not any(s < end and start < e for s, e, _ in regions):
+            regions.append((start, end, "formula"))
     return sorted(regions)
 
 
