@@ -96,12 +96,13 @@ def fidelity(
     field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
     prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", min=1, help="With --file: worker processes for big files (default 1).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
     """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
     kind and reason, exempt spans with why, and LCB's own verdict."""
     if file is not None:
-        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json)
+        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
@@ -115,11 +116,11 @@ def fidelity(
 
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool, jobs: int | None) -> None:
     from kollama.evaluate.progress import ScoringProgress
     from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
 
-    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang)
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
     flagged: list[tuple[int, dict]] = []
     seen = [0]
 

@@ -178,7 +178,8 @@ def _spelled_as_name(word: str) -> bool:
 
 
 def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
-                     is_target_letter, prompt_text: str = "") -> dict[int, rules.WordContext]:
+                     is_target_letter, prompt_text: str = "",
+                     code_words: frozenset[str] = frozenset()) -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
@@ -194,7 +195,8 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
             glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
                 match.start() > 0 and is_target_letter(text[match.start() - 1]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
-                                                        species_after_genus=species, glued_to_target=glued)
+                                                        species_after_genus=species, glued_to_target=glued,
+                                                        code_words=code_words)
     return contexts
 
 
@@ -298,7 +300,7 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
     foreign.sort(key=lambda span: span.start)
     exempt.sort(key=lambda span: span.start)
 
-    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number")]
+    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number", "formula")]
     counted = _blank(analysed, exempt_words)
     chars: Counter = Counter(script_of(ch) for ch in counted if not ch.isspace())
     letters = Counter({s: n for s, n in chars.items() if s != COMMON})
@@ -330,7 +332,9 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
                  foreign: list[ForeignSpan], exempt: list[ExemptSpan], prompt_text: str = "") -> int:
     """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
     repeated = _repeated_names(words)
-    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter, " ".join(prompt_text.lower().split()))
+    code_words = frozenset(w.lower() for s in exempt if s.why == "code" for w in _LATIN_WORD.findall(s.text))
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter,
+                                " ".join(prompt_text.lower().split()), code_words)
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
     by_line: dict[int, list[re.Match]] = {}
