@@ -25,6 +25,10 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("법의학(法醫學)은 법과 의학이 만나는 분야입니다.", "法醫學", "gloss"),
     ("법의학(法醫學, Forensic Science)은 범죄 수사를 돕습니다.", "Forensic Science", "gloss"),
     ("CRM(Customer Relationship Management) 도구를 씁니다.", "Customer Relationship Management", "gloss"),
+    ("'코스모스 아트 스쿨'(Cosmos Art School)에서 배웁니다.", "Cosmos Art School", "gloss"),
+    ("영국의 Royal College of Art에서 공부합니다.", "College", "name"),
+    ("20xx년의 미래를 상상해 봅시다.", "20xx", "number"),
+    ("형식은 {fans}|{quote} 입니다.", "{fans}", "code"),
     ("Infineon(인피니언)은 독일 회사입니다.", "Infineon", "gloss"),
     ("Brexit 이후 영국 경제가 달라졌습니다.", "Brexit", "name"),
     ("팀은 Jira Servicedesk로 요청을 관리합니다.", "Servicedesk", "name"),
@@ -61,8 +65,8 @@ def test_json_keys_and_literals_are_not_english_but_values_are():
 
 
 def test_words_and_characters_the_prompt_used_are_fine():
-    text = "Large Language Model은 큰 언어 모델입니다."
-    assert flagged(text, prompt="Large Language Model이 뭐야?") == []
+    text = "training 루프는 학습을 반복하는 부분입니다."
+    assert flagged(text, prompt="training 루프가 뭐야?") == []
     assert flagged(text) != []  # the prompt is what makes it fine
     assert flagged("法醫學은 법의학입니다.", prompt="法醫學이 뭐야?") == []
 

@@ -102,6 +102,8 @@ def fidelity(
     """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
     kind and reason, exempt spans with why, and LCB's own verdict."""
     if file is not None:
+        if text is not None:
+            raise KollamaError("give a TEXT or --file, not both", hint="kollama fidelity --file answers.jsonl")
         _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report, print_fidelity

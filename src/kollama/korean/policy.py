@@ -38,6 +38,7 @@ EXEMPT_REASONS = (
 @dataclass(frozen=True)
 class Policy:
     function_words: frozenset[str]
+    name_joiners: frozenset[str]
     units: frozenset[str]
     asked_language_names: dict[str, tuple[str, ...]]
     gloss_max_words: int
@@ -50,6 +51,7 @@ def policy() -> Policy:
     raw = yaml.safe_load(resources.files("kollama.data").joinpath("fidelity_policy.yaml").read_text(encoding="utf-8"))
     return Policy(
         function_words=frozenset(str(w).lower() for w in raw["function_words"]),
+        name_joiners=frozenset(str(w).lower() for w in raw["name_joiners"]),
         units=frozenset(str(w).lower() for w in raw["units"]),
         asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
         gloss_max_words=int(raw["gloss_max_words"]),
@@ -78,6 +80,8 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([\x21-\x7e]{0,40}?\)")),  # print(), len(x), np.mean(a)
     ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
     ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
+    ("code", re.compile(r"\{\{?[A-Za-z_][\w.]*\}\}?")),  # template placeholders: {fans}, {{name}}
+    ("number", re.compile(r"\b\d+[xX]{1,4}(?![A-Za-z])")),  # 20xx년, 19XX
 )
 
 
@@ -200,6 +204,14 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
+def _anchored(before: str, is_anchor) -> bool:
+    """Can a gloss follow this text? A target-language (or Han) letter, a digit or an acronym ends it, also inside
+    closing quotes: `'코스모스 인스티튜트'(Cosmos Institute)`."""
+    before = before.rstrip("'\"’”」』》〉 ")
+    return bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                             or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+
+
 def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int]]:
     """Parenthesised glosses in either direction, as (start, end) of the foreign part.
 
@@ -215,8 +227,7 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
         inner_start = match.start(1)
         inner = match.group(1)
         before = text[: match.start()].rstrip(" ")
-        anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
-                                     or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+        anchored = _anchored(before, is_anchor)
         parts = [(m.start() + inner_start, m.group(0)) for m in re.finditer(r"[^,;/]+", inner)]
         pure = all(not (any(is_target_letter(ch) for ch in part) and re.search(r"[A-Za-zÀ-ɏ]{2}", part))
                    for _, part in parts)
@@ -245,9 +256,7 @@ def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
         return False
     before = prefix[:open_at].rstrip(" ")
     inner = prefix[open_at + 1:]
-    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
-                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
-    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
+    return _anchored(before, is_anchor) and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
 
 
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
@@ -290,6 +299,15 @@ def is_function_word(word: str) -> bool:
     return word.lower() in policy().function_words
 
 
+def is_name_joiner(word: str) -> bool:
+    return word.lower() in policy().name_joiners
+
+
+def has_derivational_ending(word: str) -> bool:
+    """-ing, -ed, -ly, -tion, -ment, -ness, -ity, -ies: the endings of ordinary words, rare in names."""
+    return bool(_INFLECTED.search(word.lower())) and len(word) >= 5
+
+
 def looks_inflected(word: str) -> bool:
     """An ordinary word's ending (Stabbing, Levels, Introduction) rather than a name's."""
     lower = word.lower()
@@ -303,7 +321,7 @@ class WordContext:
     """What the judge of one Latin word may know about its surroundings (all cheap to keep while streaming)."""
 
     prompt_words: frozenset[str] = frozenset()
-    repeated_names: frozenset[str] = frozenset()  # lower-cased capitalised words the text uses more than once
+    repeated_names: frozenset[str] = frozenset()  # lower-cased words the text writes capitalised 3+ times, never lower
     in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
@@ -340,6 +358,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(True, "an ordinary English word in capitals", KIND_CODE_SWITCH)
     if re.search(r"[a-z][A-Z]|^[A-Z]{2,}[a-z]", word):
         return WordJudgement(False, "name")  # camel case: YouTube, PepsiCo, iPhone, LaFerrari, SKTelecom
+    if ctx.in_name_phrase:
+        return WordJudgement(False, "name")  # `of` in `Royal College of Art`
     if core in policy().function_words:
         return WordJudgement(True, "an English function word", KIND_CODE_SWITCH)
     if word[0].isupper():
