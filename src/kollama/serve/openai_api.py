@@ -127,6 +127,8 @@ def _structured_format(body: ChatCompletionRequest) -> Structured | None:
     if fmt is None or fmt.type == "text":
         return None
     if fmt.type == "json_object":
+        if fmt.object_schema is not None:
+            return schema_grammar(fmt.object_schema, "response_format.schema")
         return json_object("response_format")
     if fmt.json_schema is None or fmt.json_schema.json_schema is None:
         raise ApiError(400, "response_format.json_schema.schema is required for type json_schema",

@@ -134,6 +134,10 @@ class JsonSchemaFormat(Loose):
 class ResponseFormat(Loose):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None
+    object_schema: JsonSchema | None = Field(default=None, alias="schema",
+                                             description="with json_object: a schema (llama-cpp-python's spelling)")
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class ChatMessage(Loose):
