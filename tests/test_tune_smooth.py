@@ -9,6 +9,7 @@ can be compared before and after.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -388,3 +389,29 @@ def test_smollm2_smoothed_loads_in_raw_llama_cpp_and_answers(tmp_path: Path) -> 
         llm.close()
     answer = reply["choices"][0]["message"]["content"]
     assert len(answer.strip()) > 10 and not has_script_intrusion(answer, "ko", prompt), answer
+
+
+@pytest.mark.slow
+def test_report_side_by_side_counts_fewer_foreign_answers_after_smoothing(tmp_path: Path) -> None:
+    """`tune report --model`: a random-weight Llama 3 model writes foreign scripts all the time; fully smoothed,
+    its foreign tokens' logits are 0 while the best of 128k others is far above, so it almost never does."""
+    from support.vocab_models import vocab_model
+
+    src = vocab_model("llama-bpe", template="meta-llama-Llama-3.2-3B-Instruct")
+    smoothed = tmp_path / "llama3-s1.gguf"
+    assert _cli(str(src), "--strength", "1", "--out", str(smoothed)).exit_code == 0
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "열기구는 어떻게 작동하나요?"}\n{"prompt": "김치 만드는 법을 알려 주세요."}\n', encoding="utf-8")
+    out = tmp_path / "report.json"
+    result = run_cli("tune", "report", "--model", f"base={src}", "--model", f"smooth={smoothed}", "--prompt-file",
+                     str(prompts), "--max-tokens", "8", "--temperature", "1.0", "--task", "ko_grammar", "--limit", "4", "--out", str(out),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["temperatures"] == [1.0] and report["prompts"] > 30
+    for t in ("1.0",):
+        base, smooth_row = report["models"]["base"]["fidelity"][t], report["models"]["smooth"]["fidelity"][t]
+        assert base["answers"] == smooth_row["answers"] == report["prompts"]
+        assert base["intrusion_rate"] >= 0.5 and smooth_row["intrusion_rate"] <= 0.1
+    assert all(0 <= report["models"][m]["accuracy"]["ko_grammar"] <= 1 for m in ("base", "smooth"))
+    assert "foreign-script answers" in result.stdout

@@ -181,6 +181,7 @@ def serve(
     queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = 32,
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
+    max_n: Annotated[int, typer.Option("--max-n", help="Most answers one request may ask for with `n`.")] = 8,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
     lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
@@ -200,7 +201,7 @@ def serve(
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
-                           log=not no_log, rag=not no_rag,
+                           log=not no_log, rag=not no_rag, max_n=max_n,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))
     run_server(options)
 
