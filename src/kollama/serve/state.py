@@ -54,3 +54,8 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
         lang=lang,
         top_logprobs=top_logprobs,
     )
+
+
+def derive_seed(seed: int | None, index: int) -> int | None:
+    """The seed of a request's `index`-th answer (n > 1): seed + index, so answer 0 is the n=1 answer."""
+    return None if seed is None else seed + index

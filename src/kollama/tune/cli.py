@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO, export to GGUF, before/after report.",
+tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, export to GGUF, smooth, before/after report.",
                        no_args_is_help=True)
 
 
@@ -108,24 +108,87 @@ def dpo_cmd(
         _echo_json(_summary(report))
 
 
+@tune_app.command("orpo")
+def orpo_cmd(
+    start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
+    data: Annotated[Path, typer.Option(help="Pairs JSONL (prompt/chosen/rejected), e.g. from `tune pairs --confusion`.")],
+    out: Annotated[Path, typer.Option(help="Run directory.")],
+    beta: Annotated[float, typer.Option(help="ORPO's lambda: weight of the odds-ratio term next to the chosen NLL.")] = 0.1,
+    epochs: Annotated[float, typer.Option()] = 1.0,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    max_len: Annotated[int, typer.Option("--max-len")] = 192,
+    save_every: Annotated[int, typer.Option("--save-every")] = 10,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+) -> None:
+    """ORPO on a fresh LoRA adapter (no reference model): keeps answers in Korean where SFT alone does not."""
+    from kollama.tune.dpo import run_dpo
+
+    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
+                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    report = run_dpo(start, data, out, settings, resume=resume, objective="orpo")
+    if report is not None:
+        _echo_json(_summary(report))
+
+
 @tune_app.command("pairs")
 def pairs_cmd(
-    model: Annotated[str, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF).")],
     data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
     out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    model: Annotated[str | None, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF); "
+                                                     "optional with --confusion.")] = None,
+    confusion: Annotated[bool, typer.Option("--confusion", help="Rejected = a rule-made language-confused copy of the "
+                                                                 "Korean answer (for ORPO); see OUT.report.json.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
     min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
+    swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="--confusion: random seed.")] = 0,
 ) -> None:
-    """Build DPO pairs: chosen = reference answer, rejected = the model's failing answer."""
+    """Build DPO/ORPO pairs: chosen = reference answer, rejected = the model's failing answer or (--confusion) a confused copy."""
+    if confusion:
+        from kollama.tune.confusion import build_confusion_pairs
+
+        _echo_json(build_confusion_pairs(data, out, limit=limit, seed=seed, swap_rate=swap_rate, model=model,
+                                         max_tokens=max_tokens))
+        return
+    if model is None:
+        from kollama.errors import KollamaError
+
+        raise KollamaError("tune pairs needs a MODEL whose answers become 'rejected'",
+                           hint="pass MODEL, or --confusion for rule-made confused copies")
     from kollama.tune.pairs import build_pairs
 
     _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
 
 
+@tune_app.command("smooth")
+def smooth_cmd(
+    model: Annotated[str, typer.Argument(help="Model to smooth: built-in name, FILE.gguf or ollama:NAME (llama, gemma3, qwen2).")],
+    lang: Annotated[str, typer.Option("--lang", help="The answer language whose foreign scripts are scaled down.")] = "ko",
+    strength: Annotated[str, typer.Option(help="How much to scale the foreign tokens' output rows down, in (0, 1]; "
+                                               "a comma list (0.3,0.5,0.8) writes one file per value and a report.")] = "0.5",
+    out: Annotated[Path | None, typer.Option(help="GGUF to write (default MODEL.smooth-LANG.gguf); a .Modelfile goes beside it.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
+    check: Annotated[int, typer.Option("--check", help="Also answer this many Korean prompts (lock off) with the "
+                                                        "original and each smoothed file and count foreign-script answers.")] = 0,
+) -> None:
+    """Bake the language lock into the weights: scale down the output rows of tokens that can only write foreign scripts.
+
+    Needs no torch: the new GGUF differs from MODEL only in output.weight, so Ollama, LM Studio and
+    llama.cpp users get the effect without kollama.
+    """
+    from kollama.tune.smooth import parse_strengths, smooth, sweep_report
+
+    results = smooth(model, lang, parse_strengths(strength), out, force=force)
+    _echo_json(sweep_report(model, lang, results, check))
+
+
 @tune_app.command("export")
 def export_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo run directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo/orpo run directory.")],
     out: Annotated[Path, typer.Option(help="GGUF file to write (an Ollama .Modelfile goes beside it).")],
     quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = "f16",
     adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a llama.cpp LoRA adapter GGUF.")] = False,
@@ -153,11 +216,36 @@ def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks
 
 @tune_app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    run_dir: Annotated[Path | None, typer.Argument(help="A finished run directory (base vs tuned).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", "--prompts", help="Compare suite (name, YAML or JSONL); default: held-out Korean prompts.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 96,
     task: Annotated[list[str] | None, typer.Option("--task", help="Eval task (repeatable); default: ko_grammar, ko_spelling.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items of each eval task.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="LABEL=MODEL (repeatable): compare these side by side "
+                                                                    "(base, smoothed GGUF, ORPO run...) instead of RUN_DIR.")] = None,
+    prompt_file: Annotated[list[Path] | None, typer.Option("--prompt-file", help="--model: extra prompts (JSONL, 'prompt' "
+                                                                                 "field) after ko-basic, e.g. LCB's lcb_ko.jsonl.")] = None,
+    prompt_limit: Annotated[int, typer.Option("--prompt-limit", help="--model: first N prompts of each --prompt-file.")] = 100,
+    temperature: Annotated[str, typer.Option(help="--model: comma-separated temperatures (lock off).")] = "0.7,1.0",
+    out: Annotated[Path | None, typer.Option(help="--model: write the report JSON here.")] = None,
 ) -> None:
-    """Base vs tuned with `kollama compare` (fidelity, checks) and `kollama eval` (accuracy); also DIR/compare/report.html."""
+    """Base vs tuned with `kollama compare` and `kollama eval`; or, with --model, several models side by side
+    (fidelity with the lock off, foreign-script answers, eval accuracy)."""
+    from kollama.errors import KollamaError
+
+    if model:
+        from kollama.tune.report import EVAL_TASKS, bake_in_report, print_bake_in
+
+        pairs = [m.split("=", 1) if "=" in m else [m, m] for m in model]
+        try:
+            temperatures = tuple(float(t) for t in temperature.split(",") if t.strip())
+        except ValueError:
+            raise KollamaError(f"--temperature {temperature} is not a comma-separated list of numbers") from None
+        report = bake_in_report({label: ref for label, ref in pairs}, prompt_file, prompt_limit, temperatures,
+                                max_tokens, tuple(task or EVAL_TASKS), limit, out)
+        print_bake_in(report)
+        return
+    if run_dir is None:
+        raise KollamaError("tune report needs a RUN_DIR or --model LABEL=MODEL options",
+                           hint="e.g. kollama tune report --model base=gemma3 --model smooth=gemma3-ko.gguf")
     _report(run_dir, suite, max_tokens, task, limit)

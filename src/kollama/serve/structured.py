@@ -1,0 +1,219 @@
+"""Structured outputs and tool calls: JSON schemas turned into llama.cpp grammars, checked first.
+
+OpenAI's `response_format` (`json_object`, `json_schema`) and Ollama's `format` (`"json"` or a schema)
+become a GBNF grammar (llama-cpp-python's JSON-schema converter) that the batched engine's sampler
+enforces token by token, so the answer always parses and matches the schema. A forced tool call is
+the same thing with the schema `{"name": <the tool>, "arguments": <its parameters>}`.
+
+The converter silently ignores keywords it cannot express (`minimum`, `uniqueItems`, `not`, ...), which
+would let an answer break the schema; those are refused up front with a 400 naming the keyword.
+
+The language lock composes with the grammar (`kollama.korean.json_scope.JsonValueLock`): keys and JSON
+syntax are free, and string values follow the request's lock, so a Korean answer in English-keyed JSON
+stays Korean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kollama.serve.errors import ApiError
+
+# keywords the grammar enforces, or that say nothing about the text (annotations)
+ENFORCED = {"type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
+            "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "pattern", "format",
+            "minLength", "maxLength"}
+ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$comment", "strict", "deprecated",
+               "readOnly", "writeOnly", "nullable", "name"}
+FORMATS = {"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"}
+MAX_SCHEMA_CHARS = 20_000
+
+
+@dataclass
+class Structured:
+    """What an answer must be: a grammar, and the schema to validate it against (None: any JSON object)."""
+
+    grammar: str
+    schema: dict[str, Any] | None
+    where: str  # the request field, for messages
+
+    def check(self, text: str) -> Any:
+        """The parsed answer; a ValueError when it does not parse or validate (cut off by max_tokens)."""
+        value = json.loads(text)
+        if self.schema is not None:
+            import jsonschema
+
+            jsonschema.validate(value, self.schema)
+        elif not isinstance(value, dict):
+            raise ValueError("not a JSON object")
+        return value
+
+
+def _unsupported(schema: Any, path: str) -> tuple[str, str] | None:
+    """(keyword, where) of the first keyword the grammar cannot enforce."""
+    if isinstance(schema, bool) or not isinstance(schema, dict):
+        return None
+    for key, value in schema.items():
+        if key in ANNOTATIONS:
+            continue
+        if key not in ENFORCED:
+            return key, path
+        if key == "format" and value not in FORMATS:
+            return f"format: {value}", path
+        if key == "additionalProperties" and isinstance(value, dict):
+            found = _unsupported(value, f"{path}.additionalProperties")
+            if found:
+                return found
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            for name, sub in value.items():
+                found = _unsupported(sub, f"{path}.{key}.{name}")
+                if found:
+                    return found
+        if key in ("items",) and isinstance(value, dict):
+            found = _unsupported(value, f"{path}.items")
+            if found:
+                return found
+        if key in ("anyOf", "oneOf", "allOf", "prefixItems", "items") and isinstance(value, list):
+            for i, sub in enumerate(value):
+                found = _unsupported(sub, f"{path}.{key}[{i}]")
+                if found:
+                    return found
+    return None
+
+
+def schema_grammar(schema: Any, where: str) -> Structured:
+    """A grammar for `schema`, or a 400 saying which keyword (or what) cannot be enforced."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise ApiError(400, f"{where}: a JSON schema must be an object", param=where)
+    if len(json.dumps(schema)) > MAX_SCHEMA_CHARS:
+        raise ApiError(400, f"{where}: the schema is larger than {MAX_SCHEMA_CHARS} characters", param=where)
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ApiError(400, f"{where}: not a valid JSON schema ({exc.message})", param=where) from None
+    found = _unsupported(schema, where)
+    if found:
+        keyword, path = found
+        raise ApiError(400, f"{path}: the keyword '{keyword}' cannot be enforced by llama.cpp's grammar; leave it out "
+                            "or check it yourself after the answer", code="unsupported_schema", param=where)
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        grammar = json_schema_to_gbnf(json.dumps(schema))
+    except (ValueError, AssertionError, KeyError, RecursionError) as exc:
+        raise ApiError(400, f"{where}: llama.cpp's grammar cannot express this schema ({exc})",
+                       code="unsupported_schema", param=where) from None
+    return Structured(grammar, schema, where)
+
+
+def json_object(where: str) -> Structured:
+    """Any JSON object (OpenAI's json_object, Ollama's "json")."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return Structured(json_schema_to_gbnf(json.dumps({"type": "object"})), None, where)
+
+
+# --- tools ------------------------------------------------------------------------------------
+def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """One call of any of `tools`: {"name": ..., "arguments": {...}} with the arguments of that tool."""
+    options = []
+    for tool in tools:
+        params = tool.get("parameters") or {"type": "object", "properties": {}}
+        options.append({"type": "object", "properties": {"name": {"const": tool["name"]}, "arguments": params},
+                        "required": ["name", "arguments"], "additionalProperties": False})
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def tools_prompt(tools: list[dict[str, Any]], forced: bool) -> str:
+    """A system message that shows the model the tools, for models whose template has no tool format."""
+    listing = "\n".join(json.dumps({"name": t["name"], "description": t.get("description", ""),
+                                    "parameters": t.get("parameters") or {}}, ensure_ascii=False) for t in tools)
+    how = ("Answer with one function call as JSON: {\"name\": FUNCTION, \"arguments\": {...}}." if forced else
+           "To call a function, answer with only JSON {\"name\": FUNCTION, \"arguments\": {...}}; otherwise answer "
+           "normally.")
+    return f"You can call these functions:\n{listing}\n{how}"
+
+
+_TAGGED = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+
+
+def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
+    """Tool calls in an answer, in the formats chat templates teach: Qwen's `<tool_call>{...}</tool_call>`,
+    Llama 3.1's bare `{"name": ..., "parameters": {...}}`, and kollama's `{"name": ..., "arguments": {...}}`.
+    Only calls of tools the request offered count."""
+    candidates = _TAGGED.findall(text) or [text.strip().removeprefix("<|python_tag|>")]
+    calls = []
+    for raw in candidates:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        for call in value if isinstance(value, list) else [value]:
+            if not isinstance(call, dict) or call.get("name") not in names:
+                continue
+            arguments = call.get("arguments", call.get("parameters", {}))
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    continue
+            if isinstance(arguments, dict):
+                calls.append({"name": call["name"], "arguments": arguments})
+    return calls
+
+
+# --- one request's plan -------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """How to answer a chat that may carry tools and a response format."""
+
+    structured: Structured | None = None  # the grammar the answer follows
+    tools: list[dict[str, Any]] | None = None  # {"name", "description", "parameters"} offered to the model
+    tool_mode: str = "none"  # none | auto (parse calls if the model makes one) | forced (grammar: one call)
+
+    @property
+    def names(self) -> set[str]:
+        return {t["name"] for t in self.tools or []}
+
+    def system_text(self) -> str | None:
+        return tools_prompt(self.tools, self.tool_mode == "forced") if self.tools and self.tool_mode != "none" else None
+
+
+def plan(tools: list[dict[str, Any]] | None, tool_choice: Any, structured: Structured | None,
+         where: str = "tools") -> Plan:
+    """OpenAI's tool_choice rules: none ignores the tools, auto lets the model choose, required makes it
+    call one of them, a named function makes it call that one (those two through the grammar)."""
+    if not tools or tool_choice == "none":
+        return Plan(structured)
+    for i, tool in enumerate(tools):
+        if tool.get("parameters") is not None:
+            schema_grammar(tool["parameters"], f"{where}[{i}].function.parameters")  # a 400 now, not mid-answer
+    if tool_choice in (None, "auto"):
+        return Plan(structured, tools, "auto")
+    chosen = tools
+    if tool_choice != "required":
+        name = tool_choice["name"]
+        chosen = [t for t in tools if t["name"] == name]
+        if not chosen:
+            raise ApiError(400, f"tool_choice: no tool named '{name}' in tools", param="tool_choice")
+    forced = schema_grammar(call_schema(chosen), "tools")
+    return Plan(forced, tools, "forced")
+
+
+def with_grammar(params, structured: Structured | None):
+    """GenerationParams that follow the grammar, the lock applying inside JSON string values only."""
+    from dataclasses import fields, replace
+
+    if structured is None:
+        return params
+    names = {f.name for f in fields(params)}
+    if "grammar" not in names:
+        raise ApiError(400, f"{structured.where}: this kollama's engine cannot constrain answers with a grammar",
+                       param=structured.where)
+    extra = {"lock_scope": "json_values"} if "lock_scope" in names else {}
+    return replace(params, grammar=structured.grammar, **extra)
