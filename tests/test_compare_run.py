@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 from kollama.compare.runner import CompareOptions, run_compare
 from kollama.engines import load_engine
@@ -46,9 +46,9 @@ class Counting:
         self.break_after = break_after or {}
         self.interrupt_after = interrupt_after
 
-    def load(self, ref, ctx):
+    def load(self, ref, ctx, parallel):
         self.loads[ref.ref] += 1
-        return load_engine(ref, n_ctx=ctx)
+        return load_engine(ref, n_ctx=ctx, parallel=parallel, exact=True)
 
     def on_answer(self, engine, record):
         if not record["error"]:
@@ -125,7 +125,7 @@ def test_broken_backend_fails_its_cells_others_finish_then_resume(suite_file, tm
     assert all(not a["error"] for a in result.answers if a["model"] == "gemma3")
     assert breaking.generated == {"smollm2": 1, "gemma3": 2}
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "failed: AttributeError" in html and "no attribute" in html
+    assert "failed: ModelUnloaded" in html and "the model was unloaded" in html
 
     resumed = Counting()
     again = run_compare(options, engine_factory=resumed.load, on_answer=resumed.on_answer)

@@ -265,6 +265,10 @@ class LockState:
             mask[self._eog] = False
         return mask
 
+    def apply(self, logits_row: np.ndarray) -> None:
+        """The sampler's lock hook: tokens not allowed now get -inf, in place."""
+        np.copyto(logits_row, -np.inf, where=~self.allowed())
+
 
 class LockProcessor:
     """A llama-cpp-python logits processor: `(input_ids, scores) -> scores` with forbidden tokens at -inf."""

@@ -103,7 +103,7 @@ async def _ndjson(answer: Answer, line: Line) -> AsyncIterator[str]:
 async def _run(request: Request, model: str, n_ctx: int | None, make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
     state = state_of(request)
     wall = time.time()
-    answer = await start_answer(state.pool, state.limiter, model, n_ctx, make, request)
+    answer = await start_answer(state.pool, state.limiter, model, n_ctx, make, request, log=state.options.log)
     # the entry is created right after its model finished loading
     load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
     return answer, load_seconds
@@ -138,7 +138,7 @@ async def chat(body: OllamaChatRequest, request: Request):
         return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
     messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
     answer, load_seconds = await _run(request, body.model, n_ctx,
-                                      lambda engine: engine.chat(messages, params, log=state.options.log))
+                                      lambda engine: engine.chat(messages, params))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
         out: dict[str, Any] = {"model": body.model, "created_at": now(),
@@ -160,9 +160,9 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         info = getattr(engine, "info", None)
         if body.raw or (info is not None and not info.has_chat_template):
             prompt = f"{body.system}\n\n{body.prompt}" if body.system else body.prompt
-            return engine.complete(prompt, params, log=state.options.log)
+            return engine.complete(prompt, params)
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
-        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
+        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params)
 
     answer, load_seconds = await _run(request, body.model, n_ctx, make)
 

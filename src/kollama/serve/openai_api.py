@@ -100,7 +100,7 @@ def _client_gone() -> JSONResponse:
 
 async def _answer(request: Request, body: ChatCompletionRequest | CompletionRequest, make: Callable[[Engine], Generation]) -> Answer:
     state = state_of(request)
-    return await start_answer(state.pool, state.limiter, body.model, None, make, request)
+    return await start_answer(state.pool, state.limiter, body.model, None, make, request, log=state.options.log)
 
 
 async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..., dict[str, Any]],
@@ -122,7 +122,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     params = _params(state, body, body.max_completion_tokens or body.max_tokens)
     roles = {"developer": "system", "tool": "user"}
     messages = [{"role": roles.get(m.role, m.role), "content": _text(m.content)} for m in body.messages]
-    answer = await _answer(request, body, lambda engine: engine.chat(messages, params, log=state.options.log))
+    answer = await _answer(request, body, lambda engine: engine.chat(messages, params))
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
@@ -164,7 +164,7 @@ async def completions(body: CompletionRequest, request: Request):
     state = state_of(request)
     params = _params(state, body, body.max_tokens)
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    answer = await _answer(request, body, lambda engine: engine.complete(prompt, params, log=state.options.log))
+    answer = await _answer(request, body, lambda engine: engine.complete(prompt, params))
     ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     offset = [len(prompt) if body.echo else 0]  # characters streamed so far: each chunk's text_offset starts there
 

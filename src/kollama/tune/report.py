@@ -41,10 +41,10 @@ def _compare(base: str, tuned: str, suite: str, max_tokens: int, out: Path) -> d
 
 
 def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None) -> dict[str, float]:
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.evaluate.runner import EvalOptions, run_eval
 
-    with ScoringProgress() as progress:
+    with ProgressBar(transient=True) as progress:
         _, runs, _ = run_eval(EvalOptions(model=model, tasks=list(tasks), limit=limit), progress)
     return {run.task.name: run.results["acc"] for run in runs}
 
