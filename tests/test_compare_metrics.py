@@ -27,8 +27,10 @@ def answer(text: str, prompt: SuitePrompt = PROMPT, trial: int = 0, error: str |
 
 KANA = "저는 학생です. 오늘은 날씨가 정말 좋아요."
 HAN = "대한민국의 首都는 서울입니다. 서울은 큰 도시입니다."
-CODE = ("다음 함수는 문자열을 뒤집습니다.\n```python\ndef reverse(text):\n    return text[::-1]\n```\n"
-        "이 코드는 슬라이싱을 사용해서 아주 짧게 문자열을 뒤집습니다.")
+CODE = ("다음 함수는 목록을 값 순서대로 정렬합니다.\n```python\ndef by_value(items):\n"
+        "    return sorted(items, key=lambda item: item.value)\n```\n"
+        "이 코드는 파이썬의 정렬 함수를 사용해서 아주 짧게 목록을 정렬합니다.")
+GLOSS = "딥러닝(deep learning) 모델은 아주 많은 데이터로 학습하는 방법입니다."
 SWITCH = "이 model은 정말 fast하고 좋은 결과를 보여 줍니다 오늘도"
 CLEAN = "광합성은 식물이 햇빛을 받아 양분을 만드는 과정입니다. 잎에서 일어납니다."
 
@@ -51,20 +53,22 @@ def test_code_is_not_code_switching_but_latin_words_are():
 
 
 def test_lcb_reproduction_and_where_korean_aware_differs():
-    code = answer(CODE)
-    # LCB counts the identifiers in the code block as English words; the Korean-aware variant exempts code.
-    assert code["lcb"]["word_pass"] is False and {"def", "reverse", "return"} <= set(code["lcb"]["english_words"])
+    code, han, gloss = answer(CODE), answer(HAN), answer(GLOSS)
+    # LCB reads the code line (5 tokens once punctuation is gone) as a line in another language; Korean-aware exempts code
+    assert code["lcb"]["line_error"] is True and code["korean_aware"]["line_pass"] is True
     # one Han word inside a Korean line: the line is still Korean for LCB, an intrusion for Korean-aware
-    han = answer(HAN)
-    assert han["lcb"]["line_pass"] is True and han["korean_aware"]["line_pass"] is False
-    metrics = group_metrics([code, han, answer(CLEAN)])
-    assert metrics["lcb"]["lpr"] == 1.0
-    assert metrics["lcb"]["wpr"] == pytest.approx(2 / 3)  # among 3 responses without line errors, CODE fails
-    assert metrics["lcb"]["lcpr"] == pytest.approx(2 * 1.0 * (2 / 3) / (1 + 2 / 3))
-    assert metrics["korean_aware"]["lpr"] == pytest.approx(2 / 3)
-    assert metrics["korean_aware"]["wpr"] == 1.0  # among the 2 without a line error (CODE, CLEAN)
+    assert han["lcb"]["line_error"] is False and han["korean_aware"]["line_pass"] is False
+    # a parenthesised gloss: `learning` is in LCB's English word list; Korean-aware accepts the gloss
+    assert gloss["lcb"]["word_error"] is True and gloss["lcb"]["english_words"] == ["learning"]
+    assert gloss["korean_aware"]["word_pass"] is True
+    metrics = group_metrics([code, han, gloss, answer(CLEAN)])
+    assert metrics["lcb"]["lpr"] == pytest.approx(3 / 4)
+    assert metrics["lcb"]["wpr"] == pytest.approx(2 / 3)  # among the 3 responses without a line error, GLOSS fails
+    assert metrics["lcb"]["lcpr"] == pytest.approx(2 * 0.75 * (2 / 3) / (0.75 + 2 / 3))
+    assert metrics["korean_aware"]["lpr"] == pytest.approx(3 / 4)
+    assert metrics["korean_aware"]["wpr"] == 1.0
     diff = metrics["lcb_vs_korean_aware"]
-    assert diff["line_disagreements"] == 1 and diff["word_disagreements"] == 1
+    assert diff["line_disagreements"] == 2 and diff["word_disagreements"] == 1
     assert {e["level"] for e in diff["examples"]} == {"line", "word"}
 
 
@@ -72,8 +76,10 @@ def test_lcb_keeps_only_lines_of_five_tokens_and_identifies_each():
     text = "Bonjour!\n오늘은 날씨가 정말 좋아서 공원에 산책을 갔습니다\nThis line is written in plain English words."
     verdict = lcb_verdict(text, "ko")
     assert verdict.kept_lines == 2  # "Bonjour!" has fewer than 5 tokens
-    assert verdict.line_languages == ["ko", "en"] and verdict.line_pass is False
-    assert lcb_verdict("Esto es una respuesta escrita completamente en español.", "es").word_pass is None
+    assert verdict.line_languages == ["ko", "en"] and verdict.line_error is True and verdict.word_error is None
+    assert lcb_verdict("Esto es una respuesta escrita completamente en español.", "es").word_error is None
+    short = lcb_verdict("짧은 답입니다.\n네.", "ko")  # no line of 5 tokens: LCB skips the response
+    assert short.skipped and short.line_error is None
 
 
 def test_pass_hat_n_and_pass_at_n_follow_their_definitions():

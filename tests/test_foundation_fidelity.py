@@ -99,3 +99,46 @@ def test_cli_json_shape_and_exit_code(args, passed):
 def test_cli_reads_standard_input():
     result = run_cli("fidelity", "-", "--json", input="이 model이 좋아요")
     assert json.loads(result.stdout)["foreign"][0]["text"] == "model"
+
+
+# --- the seed's own Llama 3.1 / 3.2 answers (issue 11, requirement 7) ----------------------------------------
+LLAMA32_PROMPT = "Large Language Model(LLM)이 무엇인지 한국어로 설명해 주세요."
+LLAMA32_ANSWER = (
+    "Large Language Model은 자연 언어 처리 tasks 에서 사용되는 인공지능 모델입니다. 이 모델은 대량의 텍스트 데이터로 "
+    "training 을 수행하여 문장의 의미를 หมาย 합니다. LLM은 번역, 요약, 질의응답 등 다양한 ứng dụng 분야에서 "
+    "exceptional performance 를_show한다. 모델의 크기는 보통 millions 또는 billions 개의 파라미터로 이루어지며, "
+    "데이터가 많을수록 more 정확해집니다. 최근에는 entren화 된 작은 모델도 등장했습니다."
+)
+
+
+def _flagged_texts(text: str, prompt: str | None = None) -> list[str]:
+    return [s.text for s in fidelity_report(text, "ko", prompt).foreign]
+
+
+def test_llama31_japanese_answer_is_a_wrong_language_answer():
+    report = fidelity_report("はい、理解できます。韓国語です。", "ko", prompt="한국어를 이해할 수 있나요?")
+    assert report.dominant == "ja" and not report.passed
+    assert {s.script for s in report.foreign} >= {"kana"}
+
+
+def test_llama31_kana_after_a_gloss_is_flagged():
+    text = "LLM(Large Language Model, LLMA)とは 대량의 텍스트로 학습한 언어 모델입니다."
+    report = fidelity_report(text, "ko", prompt="LLM이 뭐야?")
+    where = text.index("LLMA)とは")
+    assert not report.passed
+    assert any(s.start < where + len("LLMA)とは") and where < s.end for s in report.foreign)
+
+
+@pytest.mark.parametrize("fragment", ["หมาย", "ứng dụng", "tasks", "entren", "training", "exceptional",
+                                      "performance", "show", "millions", "billions", "more"])
+def test_llama32_code_switches_and_intrusions_are_flagged(fragment):
+    assert any(fragment in flagged for flagged in _flagged_texts(LLAMA32_ANSWER, LLAMA32_PROMPT))
+
+
+def test_llama32_prompt_words_are_not_flagged():
+    report = fidelity_report(LLAMA32_ANSWER, "ko", LLAMA32_PROMPT)
+    flagged = " ".join(s.text for s in report.foreign)
+    assert "Large" not in flagged and "Model" not in flagged and "LLM" not in flagged
+    assert {"Large", "Language", "Model"} <= {s.text for s in report.exempt if s.why == "prompt"}
+    # the prompt is what makes it fine: without it, a run of ordinary English words is code-switching
+    assert "Language" in " ".join(_flagged_texts(LLAMA32_ANSWER))

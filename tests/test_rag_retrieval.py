@@ -115,7 +115,7 @@ def test_cli_search_ask_doctor_and_eval(corpus, tmp_path):
     assert asked.returncode == 0 and "[누리소프트 취업규칙 p.3]" in asked.stdout, asked.stderr
     doctor = run_cli("rag", "doctor", str(corpus["folder"] / "docs" / "hanbit_rules.pdf"), "--json")
     report = json.loads(doctor.stdout)
-    assert set(report) == {"file", "pages", "metadata", "criteria"} and len(report["pages"]) == 3
+    assert set(report) == {"file", "unit", "pages", "metadata", "criteria"} and len(report["pages"]) == 3
     evaluated = run_cli("rag", "eval", str(write_qa(tmp_path / "qa.jsonl")), "--json", "--html", str(tmp_path / "r.html"), *common)
     data = json.loads(evaluated.stdout)
     assert {"n", "recall@1", "recall@5", "mrr", "ndcg@10", "modes", "per_question"} <= set(data)

@@ -60,7 +60,7 @@ def test_empty_folder_and_empty_collection_give_clear_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     added = run_cli("rag", "add", str(empty), "--store", str(tmp_path / "s"))
-    assert added.returncode == 1 and "no PDF, .txt or .md files" in added.stderr and "Traceback" not in added.stderr
+    assert added.returncode == 1 and "no PDF, HWP, HWPX, .txt or .md files" in added.stderr and "Traceback" not in added.stderr
     asked = run_cli("rag", "ask", "연차휴가는 며칠인가요?", "--collection", "nothing", "--store", str(tmp_path / "s"))
     assert asked.returncode == 1 and "is empty" in asked.stderr and "kollama rag add" in asked.stderr
     assert asked.stderr.count("\n") == 1

@@ -7,7 +7,9 @@ imports this module back: printing helpers live in `kollama.console`.
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -87,9 +89,17 @@ def fidelity(
     text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
     lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1).")] = "ko",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    file: Annotated[Optional[Path], typer.Option("--file", help="JSONL of answers: judge every line, then summarise.")] = None,
+    field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
+    prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
-    """Check that a text is in the expected language: scripts, code-switching, foreign spans."""
+    """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
+    kind and reason, exempt spans with why, and LCB's own verdict."""
+    if file is not None:
+        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json)
+        return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
     report = fidelity_report(read_text_arg(text), lang=lang, prompt=prompt)
@@ -99,6 +109,38 @@ def fidelity(
         print_fidelity(report)
     if not report.passed:
         raise typer.Exit(2)
+
+
+def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
+                    as_json: bool) -> None:
+    from kollama.console import ProgressBar
+    from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
+
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang)
+    flagged: list[tuple[int, dict]] = []
+    seen = [0]
+
+    def emit(judged: dict) -> None:
+        seen[0] += 1
+        if as_json:
+            typer.echo(json.dumps(judged, ensure_ascii=False))
+        elif not judged["fidelity"]["pass"]:
+            flagged.append((seen[0], judged["fidelity"]))
+
+    def problem(found) -> None:
+        typer.secho(f"skipped {found}", err=True, fg=typer.colors.YELLOW)
+
+    if as_json:
+        summary = judge_file(file, options, emit, problem)
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        total = count_lines(file) if file.is_file() else 0
+        with ProgressBar(transient=True) as progress:
+            progress.begin("judging", total)
+            summary = judge_file(file, options, emit, problem, progress.step)
+        print_batch(summary, flagged, group_by)
+    if summary["skipped_lines"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -129,11 +171,12 @@ def serve(
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
-    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
     qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
     reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log responses to SQLite.")] = False,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="No /v1/rag routes (leaves the RAG store to other processes).")] = False,
 ) -> None:
     """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
     from pathlib import Path
@@ -146,7 +189,7 @@ def serve(
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
-                           log=not no_log,
+                           log=not no_log, rag=not no_rag,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))
     run_server(options)
 

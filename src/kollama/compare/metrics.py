@@ -9,80 +9,23 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from kollama.korean.fidelity import FidelityReport
-from kollama.korean.scripts import COMMON, language, script_of
+from kollama.korean.lcb import lcb_rates, lcb_verdict  # LCB's metric: one implementation, shared with `fidelity`
 
-LCB_MIN_LINE_TOKENS = 5
-_ASCII_WORD = re.compile(r"[A-Za-z]+")
-# Scripts written without spaces between words: count characters as tokens for the 5-token rule.
-_UNSPACED = {"han", "kana", "thai", "cjk_punct"}
-
-
-@lru_cache(maxsize=1)
-def _langid():
-    import py3langid
-
-    return py3langid
-
-
-def _drop_punctuation(text: str) -> str:
-    return "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
-
-
-def _line_tokens(line: str) -> int:
-    words = line.split()
-    letters = [script_of(ch) for ch in line if not ch.isspace() and script_of(ch) != COMMON]
-    if letters and sum(s in _UNSPACED for s in letters) > len(letters) / 2:
-        return len(letters)
-    return len(words)
-
-
-@dataclass
-class LcbVerdict:
-    """The Language Confusion Benchmark's view of one response (Marchisio et al. 2024)."""
-
-    line_pass: bool
-    word_pass: bool | None  # None: not measured (Latin-script target languages)
-    kept_lines: int
-    line_languages: list[str]
-    english_words: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"line_pass": self.line_pass, "word_pass": self.word_pass, "kept_lines": self.kept_lines,
-                "line_languages": self.line_languages, "english_words": self.english_words}
-
-
-def lcb_verdict(text: str, lang: str) -> LcbVerdict:
-    """Drop punctuation, split lines, keep lines of >= 5 tokens, identify each line's language;
-    word level: any English (ASCII Latin) word in a response whose target is not written in Latin."""
-    stripped = _drop_punctuation(text)
-    detected = []
-    for line in stripped.splitlines():
-        if _line_tokens(line) >= LCB_MIN_LINE_TOKENS:
-            detected.append(_langid().classify(line)[0])
-    line_pass = all(code == lang for code in detected)
-    word_pass: bool | None = None
-    english: list[str] = []
-    if "latin" not in language(lang).scripts:
-        english = _ASCII_WORD.findall(stripped)
-        word_pass = not english
-    return LcbVerdict(line_pass, word_pass, len(detected), detected, english[:20])
+__all__ = ["lcb_verdict", "korean_aware_verdict", "confusion_rates", "group_metrics", "summarise"]
 
 
 def korean_aware_verdict(fidelity: FidelityReport) -> dict[str, bool]:
-    """Line level: the answer is in the target language with no foreign-script intrusion.
-    Word level: no code-switched word (Kiwi morphemes; code, URLs, acronyms, units and words
-    the prompt asked for are exempt)."""
-    line_pass = fidelity.dominant == fidelity.lang and not any(s.kind == "script" for s in fidelity.foreign)
-    return {"line_pass": bool(line_pass), "word_pass": fidelity.code_switch_words == 0}
+    """Line level: the answer is in the target language, with no foreign-script intrusion and no line in another
+    language. Word level: no code-switched word or English label (the policy of docs/fidelity.md: names,
+    glosses, code, URLs, acronyms, units and words the prompt used are exempt)."""
+    kinds = {span.kind for span in fidelity.foreign}
+    line_pass = fidelity.dominant == fidelity.lang and not kinds & {"script", "wrong_language_line"}
+    return {"line_pass": bool(line_pass), "word_pass": not kinds & {"code_switch", "label"}}
 
 
 def harmonic(a: float | None, b: float | None) -> float | None:
@@ -167,7 +110,8 @@ def group_metrics(answers: list[dict[str, Any]]) -> dict[str, Any]:
     check_flags = [flag for a in answers for flag in a["checks"].values()]
     ttfts = [a["ttft"] for a in ok if a.get("ttft") is not None]
     speeds = [a["tokens_per_second"] for a in ok if a.get("tokens_per_second")]
-    lcb = confusion_rates([a["lcb"] for a in ok])
+    langs = {a.get("lang") for a in ok}
+    lcb = lcb_rates([a["lcb"] for a in ok], lang=langs.pop() if len(langs) == 1 else None)
     aware = confusion_rates([a["korean_aware"] for a in ok])
     return {
         "answers": len(answers),
@@ -191,14 +135,26 @@ def group_metrics(answers: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _lcb_passes(lcb: dict[str, Any]) -> tuple[bool | None, bool | None]:
+    """LCB's line and word verdicts as passes; None where LCB does not measure (skipped, no WPR, line error)."""
+    if lcb["skipped"]:
+        return None, None
+    word = None if lcb["word_error"] is None else not lcb["word_error"]
+    return not lcb["line_error"], word
+
+
 def _differences(answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where the LCB reproduction and the Korean-aware variant disagree, and why (first examples)."""
-    line = [a for a in answers if a["lcb"]["line_pass"] != a["korean_aware"]["line_pass"]]
-    word = [a for a in answers if a["lcb"]["word_pass"] is not None
-            and a["lcb"]["word_pass"] != a["korean_aware"]["word_pass"]]
+    """Where LCB's metric and the Korean-aware variant disagree, and why (first examples)."""
+    line, word = [], []
+    for a in answers:
+        lcb_line, lcb_word = _lcb_passes(a["lcb"])
+        if lcb_line is not None and lcb_line != a["korean_aware"]["line_pass"]:
+            line.append(a)
+        if lcb_word is not None and lcb_word != a["korean_aware"]["word_pass"]:
+            word.append(a)
     examples = []
     for a in word[:5]:
-        if a["lcb"]["word_pass"] is False:
+        if a["lcb"]["word_error"]:
             why = f"LCB counts {', '.join(a['lcb']['english_words'][:4])} as English; Korean-aware exempts them"
         else:
             why = "Korean-aware counts a code-switched word LCB does not"

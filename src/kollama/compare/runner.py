@@ -25,7 +25,7 @@ from rich.table import Table
 
 from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
-from kollama.compare.metrics import korean_aware_verdict, lcb_verdict, summarise
+from kollama.compare.metrics import korean_aware_verdict, summarise
 from kollama.compare.options import CompareOptions
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
 from kollama.console import ProgressBar
@@ -103,7 +103,7 @@ def assess(prompt: SuitePrompt, text: str, failed: bool = False) -> dict[str, An
     if failed:
         checks = {name: False for name in checks}
     return {"text": text, "fidelity": fidelity.to_json(), "checks": checks,
-            "lcb": lcb_verdict(text, prompt.lang).to_json(), "korean_aware": korean_aware_verdict(fidelity)}
+            "lcb": fidelity.lcb, "korean_aware": korean_aware_verdict(fidelity)}
 
 
 def analyse(cell: Cell, response: dict[str, Any] | None, error: str | None, cached: bool) -> dict[str, Any]:

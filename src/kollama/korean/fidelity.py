@@ -1,32 +1,28 @@
-"""Is this text in the language we asked for? Which spans are foreign, and how?
+"""Is this text in the language we asked for, as a reader of that language judges it? Which spans are foreign
+(and what kind of fault each is), and which foreign-looking spans are fine (and why)?
 
-The same analysis backs `kollama fidelity`, the lock tests and `kollama compare`.
-Code, URLs, e-mail addresses, numbers with units and acronyms are exempt: they are
-legitimately Latin inside a Korean answer.
+The policy is written in docs/fidelity.md; its rule primitives live in `kollama.korean.policy`, shared with the
+`strict` lock. One implementation serves `kollama fidelity`, `compare`, the tune report, serve's `/v1/fidelity`
+and the lock's tests. LCB's own metric (`kollama.korean.lcb`) is reported beside the verdict, never instead.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Any
 
-from kollama.korean.morphology import nfc, tokenize
-from kollama.korean.scripts import COMMON, Language, language, script_of
+from kollama.korean import policy as rules
+from kollama.korean.morphology import nfc
+from kollama.korean.scripts import COMMON, language, script_of
 
-_EXEMPT_PATTERNS = [
-    re.compile(r"```.*?(?:```|\Z)", re.S),  # fenced code, also unterminated at the end
-    re.compile(r"`[^`\n]+`"),  # inline code
-    re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.I),  # URLs
-    re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),  # e-mail
-    re.compile(r"\b\d+(?:[.,]\d+)*\s?(?:[a-zA-Z]{1,3}|[a-zA-Z]{1,3}/[a-zA-Z]{1,3})\b(?![a-zA-Z])"),  # 5kg, 3.5 GHz, 10km/h
-]
-_ACRONYM = re.compile(r"^[A-Z][A-Z0-9&]{1,5}s?$")
-_LATIN_WORD = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+(?:['’][A-Za-z]+)*")
+# Two Latin words belong to one phrase when only spaces, a hyphen, '&' or '.' in an abbreviation separate them.
+_PHRASE_GAP = re.compile(r"[ \t]?[-&]?[ \t]?")
+_LABEL = re.compile(r"^[ \t#>*_\-+\d.)]*((?:[A-Za-z][A-Za-z'’]*[ \t]?){1,3}?)[*_ \t]*:[*_]*(?=\s|$)", re.M)
 _SCRIPT_TO_LANG = {"hangul": "ko", "thai": "th", "devanagari": "hi", "hebrew": "he", "greek": "el"}
-# Languages py3langid may answer for text written mostly in one script.
 _LANGID_CANDIDATES = {
     "latin": ("en", "es", "fr", "de", "it", "pt", "pl", "nl", "tr", "id", "sw", "vi", "ms", "ro", "cs", "sv",
               "da", "no", "fi", "hu", "ca", "tl", "zu", "xh", "rw"),
@@ -40,9 +36,22 @@ _SYLLABIC = {"hangul", "han", "kana", "thai", "cjk_punct"}
 
 @dataclass
 class ForeignSpan:
+    """A fault a reader of the target language would see: `kind` says which, `reason` says why."""
+
     text: str
-    kind: str  # "script" | "code_switch"
+    kind: str  # script | code_switch | wrong_language_line | label
     script: str
+    start: int
+    end: int
+    reason: str = ""
+
+
+@dataclass
+class ExemptSpan:
+    """Foreign-looking text the policy accepts, and why (name, gloss, code, prompt, ...)."""
+
+    text: str
+    why: str
     start: int
     end: int
 
@@ -57,25 +66,27 @@ class FidelityReport:
     words: int
     code_switch_words: int
     foreign: list[ForeignSpan] = field(default_factory=list)
+    exempt: list[ExemptSpan] = field(default_factory=list)
+    lcb: dict[str, Any] | None = None
 
     def scripts_intruding(self) -> Counter:
         return Counter(span.script for span in self.foreign if span.kind == "script")
 
+    def kinds(self) -> Counter:
+        return Counter(span.kind for span in self.foreign)
+
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["pass"] = out.pop("passed")
-        return out
+        return {
+            "lang": self.lang, "dominant": self.dominant, "pass": self.passed, "chars": self.chars,
+            "hangul_ratio": self.hangul_ratio, "words": self.words, "code_switch_words": self.code_switch_words,
+            "foreign": [vars(s).copy() for s in self.foreign],
+            "exempt": [{"text": s.text, "why": s.why, "start": s.start, "end": s.end} for s in self.exempt],
+            "kinds": dict(self.kinds()),
+            **({"lcb": self.lcb} if self.lcb is not None else {}),
+        }
 
 
-def exempt_regions(text: str) -> list[tuple[int, int]]:
-    regions: list[tuple[int, int]] = []
-    for pattern in _EXEMPT_PATTERNS:
-        for match in pattern.finditer(text):
-            if not any(s <= match.start() < e for s, e in regions):
-                regions.append((match.start(), match.end()))
-    return sorted(regions)
-
-
+# --- helpers --------------------------------------------------------------------------------------------------
 def _blank(text: str, regions: list[tuple[int, int]]) -> str:
     chars = list(text)
     for start, end in regions:
@@ -85,21 +96,39 @@ def _blank(text: str, regions: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
-def _script_spans(text: str, lang: Language) -> list[ForeignSpan]:
+def _overlaps(start: int, end: int, regions: list[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in regions)
+
+
+def _foreign_script(ch: str, allowed: frozenset[str]) -> str | None:
+    """The script of `ch` if it intrudes; Latin letters with accents other than Vietnamese ones are Latin."""
+    script = script_of(ch)
+    if script == COMMON or script in allowed or script == "latin":
+        return None
+    if script == "latin_ext" and not rules.is_vietnamese(ch) and not 0x0300 <= ord(ch) <= 0x036F:
+        return None
+    return script
+
+
+def _script_spans(text: str, allowed: frozenset[str]) -> tuple[list[ForeignSpan], list[ExemptSpan]]:
     spans: list[ForeignSpan] = []
+    symbols: list[ExemptSpan] = []
     current: ForeignSpan | None = None
     for i, ch in enumerate(text):
-        script = script_of(ch)
-        if script == COMMON or lang.allows(script):
+        script = _foreign_script(ch, allowed)
+        if script is None:
             continue
-        gap = text[current.end : i] if current else ""
+        if script == "greek" and not (0 < i < len(text) - 1 and text[i - 1].isalpha() and text[i + 1].isalpha()):
+            symbols.append(ExemptSpan(ch, "symbol", i, i + 1))  # π, Ξ, α used as a symbol
+            continue
+        gap = text[current.end: i] if current else ""
         if current and len(gap) <= 3 and "\n" not in gap and all(script_of(c) == COMMON for c in gap):
             current.end = i + 1  # one run of foreign text, even if it mixes kana and Han
         else:
             current = ForeignSpan("", "script", script, i, i + 1)
             spans.append(current)
     for span in spans:
-        counts = Counter(script_of(c) for c in text[span.start : span.end])
+        counts = Counter(script_of(c) for c in text[span.start: span.end])
         counts.pop(COMMON, None)
         span.script = counts.most_common(1)[0][0]
         if span.script == "latin_ext":  # widen to the whole word: "tiếng", not "ế"
@@ -107,52 +136,73 @@ def _script_spans(text: str, lang: Language) -> list[ForeignSpan]:
                 span.start -= 1
             while span.end < len(text) and script_of(text[span.end]) in ("latin", "latin_ext"):
                 span.end += 1
-        span.text = text[span.start : span.end]
-    return spans
-
-
-def _latin_words(text: str, lang_code: str) -> list[tuple[int, int]]:
-    """ASCII Latin words; for Korean, Kiwi's SL tags (so `model이` yields `model`)."""
-    if lang_code != "ko":
-        return [(m.start(), m.end()) for m in _LATIN_WORD.finditer(text)]
-    runs: list[list[int]] = []
-    for token in tokenize(text):
-        if token.tag != "SL":
-            continue
-        if runs and runs[-1][1] == token.start:  # Kiwi sometimes cuts one word in two
-            runs[-1][1] = token.start + token.len
+            span.reason = "Vietnamese letters"
         else:
-            runs.append([token.start, token.start + token.len])
-    words = []
-    for start, end in runs:
-        for m in _LATIN_WORD.finditer(text, start, end):
-            words.append((m.start(), m.end()))
-    return words
+            span.reason = f"{span.script} characters outside a gloss"
+    merged: list[ForeignSpan] = []
+    for span in spans:  # "ứng dụng" is one Vietnamese phrase
+        if (merged and span.script == merged[-1].script == "latin_ext" and span.start >= merged[-1].end
+                and text[merged[-1].end: span.start].strip(" ") == ""):
+            merged[-1].end = span.end
+        elif not merged or span.start >= merged[-1].end:
+            merged.append(span)
+    return merged, symbols
 
 
-def _code_switches(text: str, lang: Language, prompt: str | None, taken: list[ForeignSpan]) -> list[ForeignSpan]:
-    """ASCII Latin words in a non-Latin language, except acronyms, option letters and words the prompt used."""
-    if not lang.strict_bans_latin:
-        return []
-    asked_for = {w.lower() for w in _LATIN_WORD.findall(prompt or "")}
-    spans = []
-    for start, end in _latin_words(text, lang.code):
-        word = text[start:end]
-        if any(span.start < end and start < span.end for span in taken):
-            continue  # part of a word already reported as a script intrusion (Vietnamese)
-        if len(word) == 1 and word.isupper():  # option labels: A안, B형
-            continue
-        if _ACRONYM.match(word) or word.lower() in asked_for:
-            continue
-        spans.append(ForeignSpan(word, "code_switch", "latin", start, end))
-    return spans
+def _phrases(text: str, words: list[re.Match]) -> list[list[re.Match]]:
+    """Latin words grouped into runs that only spaces or hyphens separate (`Royal College of Art`)."""
+    groups: list[list[re.Match]] = []
+    for match in words:
+        if groups and _PHRASE_GAP.fullmatch(text[groups[-1][-1].end(): match.start()]):
+            groups[-1].append(match)
+        else:
+            groups.append([match])
+    return groups
 
 
-@lru_cache(maxsize=1)
-def _langid():
-    import py3langid
+def _is_named(word: str) -> bool:
+    return word[:1].isupper() or word.isupper() or any(ch.isdigit() for ch in word)
 
-    return py3langid
+
+def _namey(word: str, prompt_words: frozenset[str]) -> bool:
+    """A word that only a name would be: a proper noun, not English, an acronym, digits, camel case, the prompt's."""
+    return (any(ch.isdigit() for ch in word) or word.isupper() or bool(re.search(r"[a-z][A-Z]", word))
+            or (not rules.is_function_word(word) and (rules.is_proper_noun(word) or not rules.is_english_word(word)))
+            or rules.in_prompt(word, prompt_words))
+
+
+def _spelled_as_name(word: str) -> bool:
+    """Acronym, digits, camel case, or not an English word: `SAP Concur:` is a name, not a label."""
+    return (any(ch.isdigit() for ch in word) or (word.isupper() and len(word) > 1)
+            or bool(re.search(r"[a-z][A-Z]", word)) or not rules.is_english_word(word))
+
+
+def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
+                     is_target_letter, prompt_text: str = "") -> dict[int, rules.WordContext]:
+    contexts: dict[int, rules.WordContext] = {}
+    for phrase in _phrases(text, words):
+        tokens = [m.group(0) for m in phrase]
+        named = [_is_named(t) and not rules.is_function_word(t) for t in tokens]
+        inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
+                             for i, (t, n) in enumerate(zip(tokens, named)))
+        title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
+                 and (any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n)
+                      or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
+        for i, match in enumerate(phrase):
+            species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
+                       and tokens[1].islower())
+            glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
+                match.start() > 0 and is_target_letter(text[match.start() - 1]))
+            contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
+                                                        species_after_genus=species, glued_to_target=glued)
+    return contexts
+
+
+def _repeated_names(words: list[re.Match]) -> frozenset[str]:
+    """Words the text writes capitalised at least twice and never in lower case."""
+    capitalised = Counter(m.group(0).lower() for m in words if m.group(0)[:1].isupper())
+    lower = {m.group(0) for m in words if m.group(0).islower()}
+    return frozenset(w for w, n in capitalised.items() if n >= 2 and w not in lower and not rules.is_function_word(w))
 
 
 def _dominant(letters: Counter, text: str) -> str:
@@ -174,39 +224,156 @@ def _dominant(letters: Counter, text: str) -> str:
     candidates = _LANGID_CANDIDATES.get(family)
     if not candidates:
         return "und"
-    ranked = _langid().rank(text)
-    for code, _score in ranked:
+    from kollama.korean.lcb import rank_languages  # fastText lid.176, already loaded for LCB's verdict
+
+    for code in rank_languages(text):
         if code in candidates:
             return code
     return candidates[0]
 
 
-def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None) -> FidelityReport:
-    """Analyse `text` against the expected language `lang`; `prompt` exempts words it asked for."""
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+# --- the report -----------------------------------------------------------------------------------------------
+def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, system: str | None = None,
+                    with_lcb: bool = True) -> FidelityReport:
+    """Judge `text` against the expected language `lang` by the written policy. `prompt` and `system` exempt
+    the words they use and the languages they ask for; `with_lcb` adds LCB's own line/word verdict."""
     target = language(lang)
     text = nfc(text)
-    analysed = _blank(text, exempt_regions(text))
-    chars: Counter = Counter(script_of(ch) for ch in analysed if not ch.isspace())
-    letters = Counter({s: n for s, n in chars.items() if s != COMMON})
-    script_spans = _script_spans(analysed, target)
-    foreign = script_spans + _code_switches(analysed, target, prompt, script_spans)
-    foreign.sort(key=lambda span: span.start)
+    asked = rules.asked_languages(prompt, system) - {lang}
+    prompt_words = rules.prompt_vocabulary(prompt, system)
+    allowed = frozenset(target.scripts).union(*(language(code).scripts for code in asked)) if asked else frozenset(target.scripts)
+    latin_asked = bool(asked) and any("latin" in language(code).scripts for code in asked)
+
+    def is_target_letter(ch: str) -> bool:
+        return script_of(ch) in target.scripts
+
+    def is_gloss_anchor(ch: str) -> bool:
+        return script_of(ch) in target.scripts or script_of(ch) == "han"
+
+    exempt: list[ExemptSpan] = [ExemptSpan(text[s:e], why, s, e) for s, e, why in rules.exempt_regions(text)]
+    taken = [(s.start, s.end) for s in exempt]
+    if target.strict_bans_latin:
+        for start, end in rules.gloss_regions(text, is_target_letter, is_gloss_anchor):
+            if not _overlaps(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
+                exempt.append(ExemptSpan(text[start:end], "gloss", start, end))
+                taken.append((start, end))
+        for start, end, why in rules.quote_regions(text, is_target_letter):
+            if not _overlaps(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
+                exempt.append(ExemptSpan(text[start:end], why, start, end))
+                taken.append((start, end))
+    analysed = _blank(text, taken)
+
+    foreign, symbols = _script_spans(analysed, allowed)
+    exempt.extend(symbols)
+    prompt_text = " ".join(p for p in (prompt, system) if p)
+    if prompt_text:  # Han, kana or IPA the prompt itself used
+        quoted = [s for s in foreign if analysed[s.start:s.end].strip() and analysed[s.start:s.end].strip() in prompt_text]
+        exempt.extend(ExemptSpan(text[s.start:s.end], "prompt", s.start, s.end) for s in quoted)
+        foreign = [s for s in foreign if s not in quoted]
+    if asked:
+        for span in _script_spans(analysed, frozenset(target.scripts))[0]:
+            if span.script in allowed:
+                exempt.append(ExemptSpan(text[span.start:span.end], "asked_language", span.start, span.end))
+    script_taken = [(s.start, s.end) for s in foreign]
+
+    words = [m for m in _LATIN_WORD.finditer(analysed) if not _overlaps(m.start(), m.end(), script_taken)]
+    flagged_words = 0
+    if target.strict_bans_latin and words:
+        if latin_asked:
+            exempt.extend(ExemptSpan(m.group(0), "asked_language", m.start(), m.end()) for m in words)
+        else:
+            flagged_words = _judge_latin(text, analysed, words, prompt_words, is_target_letter, foreign, exempt,
+                                         prompt_text)
+
     for span in foreign:
-        span.text = text[span.start : span.end]
+        span.text = text[span.start: span.end]
+    foreign.sort(key=lambda span: span.start)
+    exempt.sort(key=lambda span: span.start)
+
+    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number")]
+    counted = _blank(analysed, exempt_words)
+    chars: Counter = Counter(script_of(ch) for ch in counted if not ch.isspace())
+    letters = Counter({s: n for s, n in chars.items() if s != COMMON})
     total_letters = sum(letters.values())
-    words = len(analysed.split())
-    code_switch = sum(1 for span in foreign if span.kind == "code_switch")
-    dominant = _dominant(letters, analysed)
+    dominant = _dominant(letters, counted)
+    has_content = bool(total_letters) or any(s.why in ("code", "url", "email", "path") for s in exempt) or bool(exempt_words)
+    passed = bool(not foreign and has_content and (dominant in (lang, "") or dominant in asked))
     return FidelityReport(
         lang=lang,
         dominant=dominant,
-        passed=bool(dominant == lang and not foreign),
+        passed=passed,
         chars=dict(chars),
         hangul_ratio=round(letters.get("hangul", 0) / total_letters, 4) if total_letters else 0.0,
-        words=words,
-        code_switch_words=code_switch,
+        words=len(analysed.split()),
+        code_switch_words=flagged_words,
         foreign=foreign,
+        exempt=exempt,
+        lcb=_lcb(text, lang) if with_lcb else None,
     )
+
+
+def _lcb(text: str, lang: str) -> dict[str, Any]:
+    from kollama.korean.lcb import lcb_verdict
+
+    return lcb_verdict(text, lang).to_json()
+
+
+def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: frozenset[str], is_target_letter,
+                 foreign: list[ForeignSpan], exempt: list[ExemptSpan], prompt_text: str = "") -> int:
+    """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
+    repeated = _repeated_names(words)
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter, " ".join(prompt_text.lower().split()))
+    flagged_words = 0
+    judged_lines: list[tuple[int, int]] = []
+    by_line: dict[int, list[re.Match]] = {}
+    line_starts = [start for start, _ in _line_spans(analysed)]
+    for match in words:
+        by_line.setdefault(bisect.bisect_right(line_starts, match.start()) - 1, []).append(match)
+    for index, line_words in by_line.items():
+        start = line_starts[index]
+        end = analysed.find("\n", start)
+        end = len(analysed) if end < 0 else end
+        tokens = [m.group(0) for m in line_words]
+        target_tokens = sum(1 for tok in analysed[start:end].split() if any(is_target_letter(ch) for ch in tok))
+        from_prompt_title = all(rules.in_prompt(t, prompt_words) for t in tokens) and all(
+            _is_named(t) or rules.is_function_word(t) for t in tokens)
+        if (len(tokens) >= 3 and len(tokens) > target_tokens and rules.looks_like_sentence(tokens)
+                and not from_prompt_title):
+            first, last = line_words[0].start(), line_words[-1].end()
+            foreign.append(ForeignSpan("", rules.KIND_WRONG_LINE, "latin", first, last,
+                                       "a whole line in another language"))
+            judged_lines.append((start, end))
+            flagged_words += len(tokens)
+            continue
+        label = _LABEL.match(analysed, start, end)
+        if label and label.group(1).strip():
+            head = label.group(1).strip().split()
+            last = head[-1]
+            if (len(last) > 1 and rules.is_english_word(last) and not rules.is_proper_noun(last)
+                    and not rules.in_prompt(last, prompt_words) and not any(_spelled_as_name(w) for w in head)):
+                s = label.start(1)
+                foreign.append(ForeignSpan("", rules.KIND_LABEL, "latin", s, s + len(label.group(1).rstrip()),
+                                           "an English label in front of the text"))
+                judged_lines.append((s, s + len(label.group(1))))
+                flagged_words += len(head)
+    for match in words:
+        if _overlaps(match.start(), match.end(), judged_lines):
+            continue
+        verdict = rules.judge_latin_word(match.group(0), contexts.get(match.start()))
+        if verdict.flagged:
+            foreign.append(ForeignSpan("", verdict.kind, "latin", match.start(), match.end(), verdict.why))
+            flagged_words += 1
+        else:
+            exempt.append(ExemptSpan(match.group(0), verdict.why, match.start(), match.end()))
+    return flagged_words
 
 
 SCRIPT_COLOURS = {"han": "red", "kana": "magenta", "thai": "yellow", "cyrillic": "cyan", "latin_ext": "blue",
@@ -223,8 +390,20 @@ def print_fidelity(report: FidelityReport) -> None:
                   f"hangul ratio {report.hangul_ratio:.2f} · code-switch words {report.code_switch_words}")
     console.print("characters: " + ", ".join(f"{k} {v}" for k, v in sorted(report.chars.items())))
     if report.foreign:
-        table = Table("text", "kind", "script")
+        table = Table("text", "kind", "script", "reason", title="flagged")
         for span in report.foreign:
             colour = SCRIPT_COLOURS.get(span.script, "white")
-            table.add_row(f"[{colour}]{span.text}[/{colour}]", span.kind, span.script)
+            shown = span.text if len(span.text) <= 60 else span.text[:57] + "..."
+            table.add_row(f"[{colour}]{shown}[/{colour}]", span.kind, span.script, span.reason)
         console.print(table)
+    if report.exempt:
+        by_why: dict[str, list[str]] = {}
+        for span in report.exempt:
+            by_why.setdefault(span.why, []).append(span.text if len(span.text) <= 30 else span.text[:27] + "...")
+        console.print("accepted: " + "; ".join(f"{why}: {', '.join(dict.fromkeys(t.strip() for t in texts))}"
+                                               for why, texts in by_why.items()))
+    if report.lcb is not None:
+        lcb = report.lcb
+        state = "skipped (no line of 5+ tokens)" if lcb["skipped"] else (
+            f"line error {lcb['line_error']} · word error {lcb['word_error']} · lines {lcb['line_languages']}")
+        console.print(f"LCB: {state}")

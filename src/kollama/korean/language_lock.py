@@ -11,9 +11,12 @@ step is then one vectorised `np.copyto`.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +24,29 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 4
+MASK_VERSION = 5
 
 
 class LockMode(str, Enum):
+    """off: nothing; script: no forbidden-script character; strict: the fidelity policy enforced while
+    decoding (docs/lock.md); gated: script, plus a ban on off-language tokens only at the steps where the
+    model is about to switch language and an in-language token is among its top candidates."""
+
     off = "off"
     script = "script"
     strict = "strict"
+    gated = "gated"
+
+
+LOCK_CHOICES = ", ".join(mode.value for mode in LockMode)
 
 
 def parse_lock(value: str | None) -> LockMode:
+    """The one parser of lock names (CLI, serve's OpenAI and Ollama routes, compare, the web page)."""
     try:
-        return LockMode(value or "off")
+        return LockMode((value or "off").strip().lower())
     except ValueError:
-        raise KollamaError(f"unknown lock mode '{value}'", hint="use off, script or strict") from None
+        raise KollamaError(f"unknown lock mode '{value}'", hint=f"use one of: {LOCK_CHOICES}") from None
 
 
 def _utf8_length(lead: int) -> int:
@@ -114,7 +126,27 @@ class LockMasks:
     strict_no_letters: np.ndarray  # ... and no ASCII letters at all (an acronym is already 6 long)
     continuation_ids: np.ndarray  # tokens starting with UTF-8 continuation bytes
     allowed_prefixes: frozenset[bytes] = field(repr=False, default_factory=frozenset)
+    cache_file: Path | None = field(default=None, repr=False)
     _pending_cache: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
+    _table: TokenTable | None = field(default=None, repr=False)
+
+    @property
+    def table(self) -> TokenTable:
+        """Per-token facts for `strict` and `gated`, built on first use and cached beside the masks."""
+        if self._table is None:
+            path = self.cache_file.with_suffix(".table.pkl") if self.cache_file is not None else None
+            if path is not None and path.exists():
+                try:
+                    self._table = pickle.loads(path.read_bytes())
+                except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+                    self._table = None
+            if self._table is None:
+                self._table = TokenTable.build(self.vocab, self.lang)
+                if path is not None:
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_bytes(pickle.dumps(self._table, protocol=pickle.HIGHEST_PROTOCOL))
+                    tmp.replace(path)
+        return self._table
 
     def char_allowed(self, ch: str) -> bool:
         return self.lang.allows(script_of(ch))
@@ -145,9 +177,6 @@ class LockMasks:
             mask[tid] = self.char_allowed(ch) and (not rest or _classify(rest, self.lang, self.allowed_prefixes)[column])
         self._pending_cache[key] = mask
         return mask
-
-
-_ACRONYM_MAX = 6
 
 
 def _classify(data: bytes, lang: Language, prefixes: frozenset[bytes]) -> tuple[bool, bool, bool]:
@@ -194,7 +223,7 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
             try:
                 data = np.load(cache_file)
                 return LockMasks(lang, vocab, data["script"], data["strict"], data["strict_no_letters"],
-                                 data["continuation_ids"], prefixes)
+                                 data["continuation_ids"], prefixes, cache_file)
             except (OSError, KeyError, ValueError):
                 pass  # a damaged cache file is rebuilt below
     n = len(vocab.pieces)
@@ -209,7 +238,7 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
             continue
         table[tid] = _classify(data, lang, prefixes)
     masks = LockMasks(lang, vocab, table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(),
-                      np.array(continuation, dtype=np.int64), prefixes)
+                      np.array(continuation, dtype=np.int64), prefixes, cache_file)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npz")
@@ -219,13 +248,347 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
     return masks
 
 
-_URL_START = re.compile(r"(https?://|www\.)\S*$")
+# --- strict v2: a state machine over the text so far --------------------------------------------------------
+
+# Characters that open or close an exempt span, or start a URL / e-mail. A token holding one of these
+# together with ASCII letters is judged by running the scanner over it; every other token is judged by
+# vectorised lookups (see LockState._strict_mask).
+SPECIALS = frozenset("`\"'()[]{}:/@\n“”‘’「」『』《》〈〉")
+_QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "〈": "〉"}
+_URL_SCHEMES = ("http", "https", "ftp")
+_ACRONYM_MAX = 6
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
+
+
+@lru_cache(maxsize=1)
+def known_acronyms() -> frozenset[str]:
+    """The short data list of acronyms a Korean text writes in Latin capitals (lower-cased)."""
+    text = resources.files("kollama.data").joinpath("acronyms.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def context_words(*texts: str | None) -> frozenset[str]:
+    """Latin words (lower-cased) of the prompt and system prompt: the answer may repeat them."""
+    return frozenset(w.lower() for text in texts if text for w in _WORD.findall(text))
+
+
+def request_texts(request: str | list[dict[str, str]] | None) -> tuple[str, str]:
+    """(prompt, system) of a raw prompt or a chat: what `strict` lets the answer repeat."""
+    if request is None:
+        return "", ""
+    if isinstance(request, str):
+        return request, ""
+    system = "\n".join(m.get("content", "") for m in request if m.get("role") == "system")
+    prompt = "\n".join(m.get("content", "") for m in request if m.get("role") != "system")
+    return prompt, system
+
+
+@dataclass(frozen=True)
+class WordPolicy:
+    """Which Latin words `strict` lets through outside exempt spans: the prompt's, the acronym list's,
+    URL schemes. A run of up to six capitals is provisionally an acronym: a Hangul gloss in parentheses
+    must follow it (`ROI(투자수익률)`)."""
+
+    words: frozenset[str]
+    prefixes: frozenset[str]
+
+    @classmethod
+    def build(cls, prompt: str | None = None, system: str | None = None) -> WordPolicy:
+        words = set(context_words(prompt, system)) | set(known_acronyms()) | set(_URL_SCHEMES) | {"www"}
+        prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
+        return cls(frozenset(words), frozenset(prefixes))
+
+    def viable(self, word: str) -> bool:
+        """Can `word` (still open) become an allowed word?"""
+        return word.lower() in self.prefixes or (word.isupper() and len(word) <= _ACRONYM_MAX)
+
+    def complete(self, word: str) -> bool:
+        """Is the finished `word` allowed as it is (a provisional acronym is not: it needs its gloss)?"""
+        return word.lower() in self.words or (len(word) == 1 and word.isupper())
+
+
+@dataclass
+class StrictScanner:
+    """Follows the answer character by character: which exempt span is open, and the Latin word in progress.
+
+    Exempt spans (Latin allowed): fenced code until its fence; inline code, quotes, a parenthesised gloss
+    right after a Hangul word, and a URL or e-mail domain until they close or the line ends; JSON keys and
+    syntax when the answer is JSON. Outside them a Latin word must be one the WordPolicy allows.
+    `feed_char` returns why a character breaks the rule, or None.
+    """
+
+    policy: WordPolicy
+    target: frozenset[str]
+    fence: bool = False
+    ticks: int = 0
+    inline: bool = False
+    quote: str = ""  # closing character of an open quote
+    gloss: bool = False
+    gloss_needs_hangul: bool = False
+    url: bool = False
+    json: bool | None = None  # None: no non-space character yet
+    json_stack: str = ""
+    json_string: bool = False
+    json_key: bool = False
+    json_escape: bool = False
+    json_expect_key: bool = False
+    word: str = ""
+    word_bad: bool = False
+    need_gloss: bool = False
+    last: str = "\n"
+
+    def copy(self) -> StrictScanner:
+        return replace(self)
+
+    def key(self) -> tuple:
+        return (self.fence, self.ticks, self.inline, self.quote, self.gloss, self.gloss_needs_hangul, self.url,
+                self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
+                self.json_expect_key, self.word, self.word_bad, self.need_gloss,
+                script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum())
+
+    def exempt(self) -> bool:
+        if self.fence or self.inline or self.url or self.quote or self.gloss:
+            return True
+        return bool(self.json) and (not self.json_string or self.json_key)
+
+    def feed(self, text: str) -> str | None:
+        """Feed several characters; the first reason for a violation, if any."""
+        first = None
+        for ch in text:
+            why = self.feed_char(ch)
+            if why and first is None:
+                first = why
+        return first
+
+    def _end_word(self) -> str | None:
+        word, bad = self.word, self.word_bad
+        self.word, self.word_bad = "", False
+        if not word or bad:
+            return None
+        if self.policy.complete(word):
+            return None
+        if word.isupper() and len(word) <= _ACRONYM_MAX:
+            self.need_gloss = True
+            return None
+        return "Latin word outside exempt spans (not the prompt's, not an acronym)"
+
+    def feed_char(self, ch: str) -> str | None:
+        why = None
+        # a run of backticks: ``` toggles a fence, ` toggles inline code
+        if ch == "`":
+            self.ticks += 1
+            if self.word:
+                why = self._end_word()
+            if self.ticks == 3:
+                self.ticks = 0
+                self.fence = not self.fence
+                self.inline = False
+            elif not self.fence and not self.quote and not self.url:
+                self.inline = not self.inline
+            self.last = ch
+            return why
+        self.ticks = 0
+        if self.fence:
+            self.last = ch
+            return None
+        if ch == "\n":
+            why = self._end_word() if self.word else None
+            if self.need_gloss and why is None:
+                why = "acronym without a Hangul gloss"
+            self.inline = self.url = self.gloss = self.gloss_needs_hangul = self.need_gloss = False
+            self.quote = ""
+            self.last = ch
+            return why
+        if self.inline:
+            self.last = ch
+            return None
+        if self.url:
+            if ch.isspace():
+                self.url = False
+            else:
+                self.last = ch
+                return None
+        if self.json is None and not ch.isspace():
+            self.json = ch in "{["
+        if self.json and self._json_char(ch):
+            self.last = ch
+            return None
+        if self.quote:
+            if ch == self.quote:
+                self.quote = ""
+            self.last = ch
+            return None
+        if self.gloss:
+            if ch == ")":
+                self.gloss = self.gloss_needs_hangul = False
+            elif _is_letter(ch) and self.gloss_needs_hangul:
+                why = "a gloss after an unknown acronym must be Hangul"
+            elif script_of(ch) in self.target:
+                self.gloss_needs_hangul = False
+            self.last = ch
+            return why
+        if _is_letter(ch):
+            if self.need_gloss:
+                self.need_gloss = False
+                why = "acronym without a Hangul gloss"
+            self.word += ch
+            if not self.word_bad and not self.policy.viable(self.word):
+                self.word_bad = True
+                why = why or "Latin word outside exempt spans (not the prompt's, not an acronym)"
+            self.last = ch
+            return why
+        # any other character ends a word in progress
+        if self.word:
+            word = self.word
+            why = self._end_word()
+            if ch == ":" and word.lower() in _URL_SCHEMES or ch == "." and word.lower() == "www" or ch == "@":
+                self.url = True
+                self.last = ch
+                return why
+        elif ch == "@" and (self.last.isalnum() and self.last.isascii()):
+            self.url = True
+            self.last = ch
+            return why
+        if self.need_gloss:
+            if ch == "(":
+                self.need_gloss = False
+                self.gloss = self.gloss_needs_hangul = True
+            elif not ch.isspace():
+                self.need_gloss = False
+                why = why or "acronym without a Hangul gloss"
+            self.last = ch
+            return why
+        if ch == "(" and script_of(self.last) in self.target:
+            self.gloss = True
+        elif ch == '"' and not self.json:
+            self.quote = '"'
+        elif ch == "'" and not (self.last.isascii() and self.last.isalnum()):
+            self.quote = "'"
+        elif ch in _QUOTES:
+            self.quote = _QUOTES[ch]
+        self.last = ch
+        return why
+
+    def _json_char(self, ch: str) -> bool:
+        """JSON structure; True when the character is consumed as JSON syntax or key text."""
+        if self.json_string:
+            if self.json_escape:
+                self.json_escape = False
+            elif ch == "\\":
+                self.json_escape = True
+            elif ch == '"':
+                self.json_string = False
+                self.json_key = False
+                return True
+            return self.json_key  # value strings follow the Korean rules
+        if ch == '"':
+            self.json_string = True
+            self.json_key = self.json_stack[-1:] == "o" and self.json_expect_key
+            return True
+        if ch == "{":
+            self.json_stack += "o"
+            self.json_expect_key = True
+        elif ch == "[":
+            self.json_stack += "a"
+            self.json_expect_key = False
+        elif ch in "}]":
+            self.json_stack = self.json_stack[:-1]
+        elif ch == ":":
+            self.json_expect_key = False
+        elif ch == ",":
+            self.json_expect_key = self.json_stack[-1:] == "o"
+        return True  # outside strings everything is syntax (true, false, null, numbers)
+
+
+@dataclass
+class TokenTable:
+    """Per-token facts `strict` and `gated` need, computed once per vocabulary from the clean-state text.
+
+    kind: 0 no ASCII letter and no special character; 1 one ASCII letter run and no special character
+    (judged by lookups); 2 anything else with text (judged by the scanner); 3 no clean-state text.
+    """
+
+    kind: np.ndarray  # int8
+    lead: np.ndarray  # int32 index into leads (kind 1), else -1
+    leads: list[str]  # lower-cased letter runs
+    lead_len: np.ndarray
+    lead_upper: np.ndarray
+    starts_letter: np.ndarray
+    closed: np.ndarray  # the letter run is followed by other characters inside the token
+    before_space: np.ndarray  # whitespace before the letter run (ends a URL)
+    space_only: np.ndarray  # whitespace and nothing else
+    letters: np.ndarray  # has ASCII letters
+    target: np.ndarray  # has a letter of the answer language (gated's in-language candidates)
+    space_after: np.ndarray  # only whitespace after the letter run
+    target_before: np.ndarray  # a letter of the answer language before the letter run
+    texts: dict[int, str]  # clean-state text of kind-2 tokens
+    lead_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, vocab: Vocabulary, lang: Language) -> TokenTable:
+        n = len(vocab.pieces)
+        kind = np.full(n, 3, dtype=np.int8)
+        lead = np.full(n, -1, dtype=np.int32)
+        lead_len = np.zeros(n, dtype=np.int16)
+        flags = np.zeros((n, 9), dtype=bool)
+        leads: dict[str, int] = {}
+        texts: dict[int, str] = {}
+        for tid, data in enumerate(vocab.pieces):
+            piece = split_piece(data)
+            if not data or not piece.valid or piece.lead:
+                continue
+            text = piece.text
+            if not text:
+                continue
+            runs = _WORD.findall(text)
+            has_special = any(ch in SPECIALS for ch in text)
+            flags[tid, 5] = bool(runs)
+            flags[tid, 6] = any(script_of(ch) in lang.scripts for ch in text)
+            if not runs and not has_special:
+                kind[tid] = 0
+                flags[tid, 4] = text.isspace()
+                continue
+            if len(runs) == 1 and not has_special:
+                m = _WORD.search(text)
+                assert m is not None
+                word = m.group(0)
+                kind[tid] = 1
+                lead[tid] = leads.setdefault(word.lower(), len(leads))
+                lead_len[tid] = len(word)
+                flags[tid, 0] = word.isupper()
+                flags[tid, 1] = m.start() == 0
+                flags[tid, 2] = m.end() < len(text)
+                flags[tid, 3] = any(ch.isspace() for ch in text[: m.start()])
+                flags[tid, 7] = m.end() < len(text) and text[m.end():].isspace()
+                flags[tid, 8] = any(script_of(ch) in lang.scripts for ch in text[: m.start()])
+                continue
+            kind[tid] = 2
+            texts[tid] = text
+        return cls(kind, lead, list(leads), lead_len, flags[:, 0].copy(), flags[:, 1].copy(), flags[:, 2].copy(),
+                   flags[:, 3].copy(), flags[:, 4].copy(), flags[:, 5].copy(), flags[:, 6].copy(),
+                   flags[:, 7].copy(), flags[:, 8].copy(), texts,
+                   {w: i for i, w in enumerate(leads)})
+
+
+GATE_TOP_K = 5
+GATE_FLOOR = 0.01
 
 
 class LockState:
-    """Follows the generated bytes and answers, per step, which tokens may come next."""
+    """Follows the generated bytes and answers, per step, which tokens may come next.
 
-    def __init__(self, masks: LockMasks, mode: LockMode, min_target_chars: int = 1):
+    The decoding loop calls `apply(logits_row)` before sampling (forbidden tokens become -inf in place)
+    and `feed(token)` after.
+    """
+
+    def __init__(self, masks: LockMasks, mode: LockMode, min_target_chars: int = 1, prompt: str | None = None,
+                 system: str | None = None, top_k: int = GATE_TOP_K, floor: float = GATE_FLOOR):
         self.masks = masks
         self.mode = mode
         self.pending = b""
@@ -233,48 +596,187 @@ class LockState:
         self.target_seen = 0
         self.min_target = min_target_chars if mode == LockMode.strict else 0
         self._eog = np.array(sorted(masks.vocab.eog), dtype=np.int64)
+        self.policy = WordPolicy.build(prompt, system)
+        self.scanner = StrictScanner(self.policy, masks.lang.scripts)
+        self.top_k = top_k
+        self.floor = floor
+        self.gated_steps = 0  # steps where `gated` banned the off-language candidates
+        self.last_gate: tuple[int, int, float] | None = None  # (top token, in-language token, its probability)
+        self._lead_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._mask_cache: dict[tuple, np.ndarray] = {}
+        self._fresh: np.ndarray | None = None
+
+    @property
+    def table(self) -> TokenTable:
+        return self.masks.table
 
     def feed(self, token: int) -> None:
         data = self.pending + self.masks.vocab.pieces[token]
         piece = split_piece(data)
         self.pending = piece.tail
         self.text += piece.text
+        if piece.text:
+            self.scanner.feed(piece.text)
         if self.min_target and piece.text:
             self.target_seen += sum(1 for ch in piece.text if script_of(ch) in self.masks.lang.scripts)
 
-    def _latin_allowed_here(self) -> bool:
-        text = self.text
-        fences = text.count("```")
-        if fences % 2 == 1:
-            return True
-        if (text.count("`") - 3 * fences) % 2 == 1:
-            return True
-        return bool(_URL_START.search(text[-200:]))
+    def feed_text(self, text: str) -> None:
+        """Follow text that is already there (teacher forcing, tests) without tokens."""
+        self.text += text
+        self.scanner.feed(text)
+        if self.min_target:
+            self.target_seen += sum(1 for ch in text if script_of(ch) in self.masks.lang.scripts)
 
+    # --- masks ---------------------------------------------------------------------------------------------
     def allowed(self) -> np.ndarray:
+        """The tokens `script` or `strict` allows now (for `gated`: the script mask; the gate acts in apply)."""
         if self.pending:
-            return self.masks.pending_mask(self.pending, self.mode)
-        if self.mode == LockMode.script or self._latin_allowed_here():
-            mask = self.masks.script
+            mask = self.masks.pending_mask(self.pending, LockMode.strict if self.mode == LockMode.strict
+                                           else LockMode.script)
+        elif self.mode == LockMode.strict:
+            mask = self._strict_mask()
         else:
-            tail = self.text[-(_ACRONYM_MAX + 1):]
-            run = len(tail) - len(tail.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-            mask = self.masks.strict_no_letters if run >= _ACRONYM_MAX else self.masks.strict
+            mask = self.masks.script
         if self.min_target and self.target_seen < self.min_target:
             mask = mask.copy()
             mask[self._eog] = False
         return mask
 
-    def apply(self, logits_row: np.ndarray) -> None:
-        """The sampler's lock hook: tokens not allowed now get -inf, in place."""
-        np.copyto(logits_row, -np.inf, where=~self.allowed())
+    def apply(self, row: np.ndarray) -> None:
+        """Set the logits of forbidden tokens to -inf in place (the engines' one call before sampling)."""
+        np.copyto(row, -np.inf, where=~self.allowed())
+        if self.mode == LockMode.gated:
+            self._gate(row)
+
+    def _lead_sets(self, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+        """Over the letter runs of kind-1 tokens: may `prefix + run` stay open / end here?"""
+        cached = self._lead_cache.get(prefix)
+        if cached is not None:
+            return cached
+        table, policy = self.table, self.policy
+        viable = np.zeros(len(table.leads) + 1, dtype=bool)  # last slot: tokens without a run (lead -1)
+        complete = np.zeros(len(table.leads) + 1, dtype=bool)
+        low = prefix.lower()
+        for word in policy.prefixes:
+            if word.startswith(low) and len(word) > len(low):
+                i = table.lead_index.get(word[len(low):])
+                if i is not None:
+                    viable[i] = True
+                    complete[i] = complete[i] or word in policy.words
+        self._lead_cache[prefix] = (viable, complete)
+        return viable, complete
+
+    def _fresh_ok(self) -> np.ndarray:
+        """Kind-1 tokens whose letter run, as a new word, `strict` allows."""
+        if self._fresh is None:
+            table = self.table
+            lead = np.where(table.kind == 1, table.lead, len(table.leads))
+            viable, complete = self._lead_sets("")
+            caps = table.lead_upper & (table.lead_len <= _ACRONYM_MAX)
+            # a finished unknown acronym may be followed by spaces (its gloss comes next)
+            self._fresh = np.where(table.closed, complete[lead] | (table.lead_upper & (table.lead_len == 1))
+                                   | (caps & table.space_after), viable[lead] | caps)
+        return self._fresh
+
+    def _strict_mask(self) -> np.ndarray:
+        scanner = self.scanner
+        key = scanner.key()
+        cached = self._mask_cache.get(key)
+        if cached is not None:
+            return cached
+        table = self.table
+        mask = self.masks.script.copy()
+        simple = table.kind == 1
+        word = "" if scanner.word_bad else scanner.word
+        if scanner.need_gloss:  # after an unknown acronym: spaces, then "(" (a kind-2 token)
+            mask &= (table.kind == 3) | (table.kind == 2) | ((table.kind == 0) & table.space_only)
+        elif scanner.gloss and scanner.gloss_needs_hangul:  # its gloss must start with Hangul
+            mask &= ~(simple & ~table.target_before)
+        elif not scanner.exempt():
+            can_end = (not word or self.policy.complete(word)) and not scanner.need_gloss
+            # A word ends with any character but a letter: only if it is complete.
+            ends = (table.kind == 0) | (simple & ~table.starts_letter)
+            if not can_end:
+                acronym = word.isupper() and len(word) <= _ACRONYM_MAX  # spaces may come before its gloss
+                keep = table.space_only if acronym else np.zeros_like(mask)
+                mask &= ~ends | keep
+            # The letter run of a kind-1 token, on its own or continuing the word in progress.
+            lead = np.where(simple, table.lead, len(table.leads))
+            fresh_ok = self._fresh_ok()
+            if word:
+                cont_v, cont_c = self._lead_sets(word)
+                cont_caps = word.isupper() and table.lead_upper & (table.lead_len + len(word) <= _ACRONYM_MAX)
+                cont_ok = np.where(table.closed, cont_c[lead] | (cont_caps & table.space_after),
+                                   cont_v[lead] | cont_caps)
+                ok = np.where(table.starts_letter, cont_ok, fresh_ok)
+            else:
+                ok = fresh_ok
+            mask &= ~simple | ok
+        elif scanner.url and not scanner.fence and not scanner.inline:
+            # whitespace ends a URL: a letter run after it is a fresh word outside
+            mask &= ~(simple & table.before_space) | self._fresh_ok()
+        for tid, text in table.texts.items():  # the rest: run the scanner over the token
+            if mask[tid]:
+                mask[tid] = scanner.copy().feed(text) is None
+        self._mask_cache[key] = mask
+        return mask
+
+    def strict_reason(self, token: int) -> str | None:
+        """Why `strict` bans `token` now (None: it does not). Used by `kollama lock check`."""
+        if self.pending:
+            data = self.pending + self.masks.vocab.pieces[token]
+            piece = split_piece(data)
+            if not self.masks.pending_mask(self.pending, LockMode.script)[token]:
+                return _script_reason(data, self.masks)
+            return self.scanner.copy().feed(piece.text) if piece.text else None
+        if not self.masks.script[token]:
+            return _script_reason(self.masks.vocab.pieces[token], self.masks)
+        text = split_piece(self.masks.vocab.pieces[token]).text
+        return self.scanner.copy().feed(text) if text else None
+
+    # --- gated ---------------------------------------------------------------------------------------------
+    def _gate(self, row: np.ndarray) -> None:
+        """Ban off-language candidates for this step only where the model is about to switch language and
+        an in-language candidate is among its top k above the probability floor."""
+        self.last_gate = None
+        scanner = self.scanner
+        if self.pending or scanner.exempt() or scanner.word:
+            return  # mid-character, inside code/URLs/glosses, or finishing a word already begun
+        top = int(np.argmax(row))
+        if not np.isfinite(row[top]) or not self.table.letters[top]:
+            return
+        strict = self._strict_mask()
+        if strict[top]:
+            return  # a word strict allows (the prompt's, an acronym...)
+        k = min(self.top_k, len(row))
+        best = np.argpartition(-row, k - 1)[:k]
+        peak = float(row[top])
+        log_z = peak + float(np.log(np.exp((row - peak).astype(np.float64)).sum()))
+        probs = np.exp(row[best].astype(np.float64) - log_z)
+        good = self.table.target[best] & (probs >= self.floor) & np.isfinite(row[best])
+        if not good.any():
+            return  # no Korean way on: a name the model cannot say in Korean stays
+        choice = int(best[good][np.argmax(probs[good])])
+        self.last_gate = (top, choice, float(probs[good].max()))
+        self.gated_steps += 1
+        np.copyto(row, -np.inf, where=self.table.letters & ~strict)
+
+
+def _script_reason(data: bytes, masks: LockMasks) -> str:
+    piece = split_piece(data)
+    for ch in piece.text:
+        if not masks.char_allowed(ch):
+            return f"forbidden script ({script_of(ch)}: '{ch}')"
+    if not piece.valid or piece.lead:
+        return "broken UTF-8 (a byte that cannot continue the character)"
+    return "starts a character of a forbidden script"
 
 
 class LockProcessor:
     """A llama-cpp-python logits processor: `(input_ids, scores) -> scores` with forbidden tokens at -inf."""
 
-    def __init__(self, masks: LockMasks, mode: LockMode):
-        self.state = LockState(masks, mode)
+    def __init__(self, masks: LockMasks, mode: LockMode, prompt: str | None = None, system: str | None = None):
+        self.state = LockState(masks, mode, prompt=prompt, system=system)
         self._seen: int | None = None
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -284,5 +786,48 @@ class LockProcessor:
         for token in input_ids[self._seen : n]:
             self.state.feed(int(token))
         self._seen = n
-        np.copyto(scores, -np.inf, where=~self.state.allowed())
+        self.state.apply(scores)
         return scores
+
+
+# --- foreign risk: the lock baked into a model file (`kollama tune smooth`) -----------------------------
+
+@lru_cache(maxsize=8)
+def _cached_prefixes(lang: Language) -> frozenset[bytes]:
+    return _allowed_prefixes(lang)
+
+
+@lru_cache(maxsize=8)
+def _allowed_suffixes(lang: Language) -> frozenset[bytes]:
+    """Continuation-byte endings (1-3 bytes) of the characters `lang` allows (mirror of `_allowed_prefixes`)."""
+    suffixes: set[bytes] = set()
+    for cp in list(range(0x80, 0xD800)) + list(range(0xE000, 0x10000)) + list(range(0x1F000, 0x1FB00)) + list(range(0x20000, 0x2A6E0)):
+        if lang.allows(script_of(chr(cp))):
+            encoded = chr(cp).encode("utf-8")
+            for n in range(1, len(encoded)):
+                suffixes.add(encoded[n:])
+    return frozenset(suffixes)
+
+
+def foreign_risk(vocab: Vocabulary, lang_code: str) -> np.ndarray:
+    """Tokens that can only put characters `lang_code` forbids into the text (True = at risk).
+
+    A token is at risk when its whole characters include a forbidden one, when its open tail
+    (an unfinished character) can only be completed into forbidden characters, or when its leading
+    continuation bytes can only finish a forbidden character. Used to bake the lock into a model's
+    output layer (`kollama tune smooth`); special tokens (empty pieces) and impossible byte
+    sequences are never at risk.
+    """
+    lang = language(lang_code)
+    prefixes, suffixes = _cached_prefixes(lang), _allowed_suffixes(lang)
+    risk = np.zeros(len(vocab.pieces), dtype=bool)
+    for tid, data in enumerate(vocab.pieces):
+        if not data:
+            continue
+        piece = split_piece(data)
+        if not piece.valid or len(piece.lead) > 3:
+            continue
+        risk[tid] = ((bool(piece.lead) and piece.lead not in suffixes)
+                     or (bool(piece.tail) and piece.tail not in prefixes)
+                     or any(not lang.allows(script_of(ch)) for ch in piece.text))
+    return risk

@@ -20,7 +20,7 @@ SYSTEM_PROMPT = ("당신은 회사 문서를 바탕으로 한국어로 답하는
 QUESTION_TERMS = {"몇", "언제", "무엇", "무슨", "얼마", "어떻", "어떤", "누구", "어디", "왜", "하", "되", "있", "없", "알",
                   "주", "받", "나", "가능", "것", "수", "말", "뭐", "얼마나", "자주", "어느"}
 MIN_COVERAGE = 0.3  # share of the question's topic terms that the best chunk must contain
-CITATION = re.compile(r"\[([^\[\]]+?)\s*p\.\s*(\d+)\]")
+CITATION = re.compile(r"\[([^\[\]]+?)\s*(p\.\s*\d+|§\s*\d+\s*¶\s*\d+)\]")
 
 
 @dataclass
@@ -65,12 +65,26 @@ def relevant_hits(question: str, hits: list[Hit]) -> list[Hit]:
     return hits
 
 
-def citation_of(hit: Hit) -> dict:
-    return {"doc": hit.doc, "title": hit.title, "page": hit.page, "chunk_id": hit.chunk_id, "citation": hit.citation}
+def citation_of(hit: Hit, line: int | None = None) -> dict:
+    citation = hit.citation_at(line)
+    paragraph = int(citation.rsplit("¶", 1)[1].rstrip("]")) if "¶" in citation else None
+    return {"doc": hit.doc, "title": hit.title, "page": hit.page, "paragraph": paragraph, "toc": hit.toc,
+            "chunk_id": hit.chunk_id, "citation": citation}
 
 
-def _units(hit: Hit) -> list[str]:
-    return [unit.strip() for line in hit.text.split("\n")
+def without_toc_only(cited: list[Hit], retrieved: list[Hit]) -> list[Hit]:
+    """A table-of-contents page is never the only citation when a content page was retrieved: it is
+    replaced by the best content chunk, and dropped beside other content citations."""
+    content = [hit for hit in cited if not hit.toc]
+    if content:
+        return content
+    fallback = next((hit for hit in retrieved if not hit.toc), None)
+    return [fallback] if fallback else cited
+
+
+def _units(hit: Hit) -> list[tuple[str, int]]:
+    """(sentence or table row, line number within the chunk)."""
+    return [(unit.strip(), number) for number, line in enumerate(hit.text.split("\n"))
             for unit in ([line] if "|" in line else split_sentences(line)) if unit.strip()]
 
 
@@ -80,15 +94,16 @@ def extractive_answer(question: str, hits: list[Hit], sentences: int = 2) -> tup
     scored = []
     for rank, hit in enumerate(hits[:3]):
         wanted = topic_terms(question) - set(kiwi_terms(hit.title))  # the title says which document, not what
-        for position, unit in enumerate(_units(hit)):
+        for position, (unit, line) in enumerate(_units(hit)):
             overlap = term_weight(wanted & set(kiwi_terms(f"{hit.heading} {unit}")))
             if overlap or (rank == 0 and position == 0):
-                scored.append((overlap - 0.3 * rank, rank, unit, hit))
+                scored.append((overlap - 0.3 * rank, rank, unit, hit, line))
     lead = max((item for item in scored if item[1] == 0), key=lambda item: item[0])
-    rest = sorted((item for item in scored if item is not lead and item[0] > 0), key=lambda item: -item[0])
+    rest = sorted((item for item in scored if item is not lead and item[0] > 0 and not (item[3].toc and not lead[3].toc)),
+                  key=lambda item: -item[0])
     chosen = [lead] + rest[:sentences - 1]
-    text = " ".join(f"{unit} {hit.citation}" for _, _, unit, hit in chosen)
-    citations = list({c["chunk_id"]: c for c in (citation_of(hit) for _, _, _, hit in chosen)}.values())
+    text = " ".join(f"{unit} {hit.citation_at(line)}" for _, _, unit, hit, line in chosen)
+    citations = list({c["citation"]: c for c in (citation_of(hit, line) for _, _, _, hit, line in chosen)}.values())
     return text, citations
 
 
@@ -127,9 +142,8 @@ def attach_citations(text: str, used: list[Hit]) -> tuple[str, list[dict]]:
             scores[-ranked[0][1]] = scores.get(-ranked[0][1], 0) + ranked[0][0]
     order = sorted(scores, key=lambda rank: (-scores[rank], rank)) or [0]
     pages, cited = set(), []
-    for rank in order:
-        hit = used[rank]
-        if (hit.doc, hit.page) not in pages:
-            pages.add((hit.doc, hit.page))
+    for hit in without_toc_only([used[rank] for rank in order], used):
+        if (hit.doc, hit.page, hit.paragraph) not in pages:
+            pages.add((hit.doc, hit.page, hit.paragraph))
             cited.append(hit)
     return f"{clean} {' '.join(hit.citation for hit in cited)}".strip(), [citation_of(hit) for hit in cited]

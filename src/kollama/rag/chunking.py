@@ -6,6 +6,7 @@ heading so two similar documents (two companies' leave rules) stay apart in both
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,36 +20,65 @@ DEFAULT_OVERLAP = 40
 @dataclass
 class Chunk:
     index: int  # position in the document
-    page: int
+    page: int  # PDF page, or HWP/HWPX section
     heading: str
     text: str
+    paragraph: int | None = None  # HWP/HWPX: first paragraph of the chunk
+    toc: bool = False  # from a table-of-contents page
+    paragraphs: list[int | None] | None = None  # HWP/HWPX: the paragraph of each line of `text`
 
     def indexed_text(self, title: str) -> str:
         prefix = f"{title} > {self.heading}" if self.heading else title
         return f"{prefix}\n{self.text}"
 
 
-def _units(page: Page) -> list[tuple[str, str]]:
-    """(heading, sentence or table row) in reading order; the heading carries over from earlier pages."""
+def _units(page: Page) -> list[tuple[str, str, int | None]]:
+    """(marker, sentence or table row, paragraph) in reading order; marker '#' is a heading, '@' a table
+    caption (a heading for the table's rows unless it already is the current heading)."""
     units = []
     for block in page.blocks:
         if block.kind == "heading":
-            units.append(("#", block.text))
+            units.append(("#1" if block.level == 1 else "#", block.text, block.paragraph))
         elif block.kind == "table":
-            units.extend(("", row) for row in block.text.split("\n"))
+            if block.caption:
+                units.append(("@", block.caption, block.paragraph))
+            units.extend(("", row, block.paragraph) for row in block.text.split("\n") if row.strip())
         else:
-            units.extend(("", sentence) for sentence in split_sentences(block.text) if sentence.strip())
+            units.extend(("", sentence, block.paragraph) for sentence in split_sentences(block.text) if sentence.strip())
     return units
 
 
-def _overlap_tail(window: list[tuple[str, int]], overlap: int) -> list[tuple[str, int]]:
+def _pieces(text: str, count_tokens: Callable[[str], int], budget: int) -> list[tuple[str, int]]:
+    """A unit longer than the budget (a long table row, a run-on sentence) cut at ' | ', spaces or characters."""
+    tokens = count_tokens(text)
+    if tokens <= budget:
+        return [(text, tokens)]
+    for separator in (" | ", " "):
+        parts = text.split(separator)
+        if len(parts) > 1:
+            pieces, current = [], ""
+            for part in parts:
+                candidate = f"{current}{separator}{part}" if current else part
+                if current and count_tokens(candidate) > budget:
+                    pieces.append(current)
+                    current = part
+                else:
+                    current = candidate
+            pieces.append(current)
+            if len(pieces) > 1:
+                return [piece for text_ in pieces for piece in _pieces(text_, count_tokens, budget)]
+    half = len(text) // 2
+    return _pieces(text[:half], count_tokens, budget) + _pieces(text[half:], count_tokens, budget)
+
+
+def _overlap_tail(window: list[tuple[str, int, int | None]], overlap: int) -> list[tuple[str, int, int | None]]:
     """The last sentences of a full chunk, up to `overlap` tokens, to start the next one with."""
     kept, total = [], 0
-    for sentence, tokens in reversed(window):
-        if total + tokens > overlap:
+    for entry in reversed(window):
+        if total + entry[1] > overlap:
             break
-        kept.insert(0, (sentence, tokens))
-        total += tokens
+        kept.insert(0, entry)
+        total += entry[1]
     return kept if len(kept) < len(window) else []
 
 
@@ -57,32 +87,49 @@ def chunk_pages(pages: list[Page], count_tokens: Callable[[str], int],
     """Chunks never cross a page (citations stay exact) nor a heading (each chunk has one context)."""
     chunks: list[Chunk] = []
     heading_path: list[str] = []
+    caption = ""
+    titled = False  # the path starts with a title set in a larger font (an article of a newsletter)
 
-    def emit(page_number: int, window: list[tuple[str, int]]) -> None:
+    def emit(page: Page, window: list[tuple[str, int, int | None]]) -> None:
         if window:
-            chunks.append(Chunk(len(chunks), page_number, " > ".join(heading_path), "\n".join(s for s, _ in window)))
+            heading = " > ".join([*heading_path, caption] if caption else heading_path)
+            paragraphs = [p for _, _, p in window]
+            chunks.append(Chunk(len(chunks), page.number, heading, "\n".join(s for s, _, _ in window), window[0][2],
+                                page.kind == "toc", paragraphs if any(p is not None for p in paragraphs) else None))
 
     for page in pages:
-        window: list[tuple[str, int]] = []
-        for marker, text in _units(page):
-            if marker == "#":
-                emit(page.number, window)
+        window: list[tuple[str, int, int | None]] = []
+        for marker, text, paragraph in _units(page):
+            if marker in ("#", "#1", "@"):
+                if marker == "@" and (text in heading_path or text == caption):
+                    continue
+                emit(page, window)
                 window = []
-                heading_path = _push_heading(heading_path, text)
-                continue
-            tokens = count_tokens(text)
-            if window and sum(t for _, t in window) + tokens > budget:
-                emit(page.number, window)
-                window = _overlap_tail(window, overlap)
-            window.append((text, tokens))
-        emit(page.number, window)
+                if marker == "#1":  # a title in a larger font starts a new path
+                    heading_path, caption, titled = [text], "", True
+                elif marker == "#":
+                    heading_path, caption = _push_heading(heading_path, text, titled), ""
+                    titled = titled and len(heading_path) > 1
+                else:
+                    caption = text
+                if paragraph is None:
+                    continue
+                # HWP headings are guessed from numbering alone: keep them in the text too, so no fact is lost
+            for piece, tokens in _pieces(text, count_tokens, budget):
+                if window and sum(t for _, t, _ in window) + tokens > budget:
+                    emit(page, window)
+                    window = _overlap_tail(window, overlap)
+                window.append((piece, tokens, paragraph))
+        emit(page, window)
     return chunks
 
 
-def _push_heading(path: list[str], heading: str) -> list[str]:
-    """Keep a two-level path: a chapter ('제2장', '1.') and the section under it."""
-    is_chapter = heading.startswith("제") and "장" in heading[:6]
-    if is_chapter or not path:
+CHAPTER = re.compile(r"^(제\s*\d+\s*[장편]|<\s*별표|\[\s*별표|별표\s*\d|부\s*칙)")
+
+
+def _push_heading(path: list[str], heading: str, titled: bool = False) -> list[str]:
+    """Keep a two-level path: a chapter ('제2장', an appendix '[별표1]') or a title set in a larger font,
+    and the section under it."""
+    if CHAPTER.match(heading) or not path:
         return [heading]
-    first_is_chapter = path[0].startswith("제") and "장" in path[0][:6]
-    return [path[0], heading] if first_is_chapter else [heading]
+    return [path[0], heading] if CHAPTER.match(path[0]) or titled else [heading]

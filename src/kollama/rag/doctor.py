@@ -84,6 +84,9 @@ def build_report(path: Path, info: DocumentInfo, pages: list[Page]) -> dict:
                 "created": info.created, "modified": info.modified, "pages": info.pages}
     missing_meta = [k for k in ("title", "author", "created") if not metadata[k]]
     text_pages = sum(1 for p in pages if p.quality.chars > 0)
+    toc_pages = [p.number for p in pages if p.kind == "toc"]
+    running = sorted({line for p in pages for line in p.running if not line.strip().isdigit()})
+    unit = "p." if info.unit == "page" else "§"
 
     criteria = {
         "structure": _criterion(
@@ -124,6 +127,14 @@ def build_report(path: Path, info: DocumentInfo, pages: list[Page]) -> dict:
             "; ".join(" / ".join(v) for v in variants[:10]),
             "nothing to do" if not variants else "use one spelling per term so keyword search finds every mention",
             variants=variants),
+        "toc": _criterion(
+            "info", f"table of contents on {unit}{', '.join(map(str, toc_pages))}" if toc_pages else "no table of contents found",
+            "kept searchable but ranked below content pages, and never cited alone for an answer",
+            pages=toc_pages),
+        "running_lines": _criterion(
+            "info", "; ".join(running[:5]) if running else "no running headers or footers found",
+            "page headers, footers and page numbers are removed from chunk text and kept as metadata",
+            lines=running),
         "mixed_formats": _criterion(
             "info", f"{text_pages} pages with text, {tables} tables, {len(image_pages)} pages with images",
             "tables are indexed row by row ('header: value'); images are only read when a page needs OCR",
@@ -131,6 +142,7 @@ def build_report(path: Path, info: DocumentInfo, pages: list[Page]) -> dict:
     }
     return {
         "file": str(path),
+        "unit": info.unit,
         "pages": [{"page": p.number, "chars": p.quality.chars, "needs_ocr": p.needs_ocr,
                    "issues": page_issues(p)} for p in pages],
         "metadata": metadata,

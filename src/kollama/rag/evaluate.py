@@ -1,6 +1,8 @@
-"""`rag eval`: page-level retrieval quality for every mode side by side, plus an HTML report.
+"""`rag eval`: retrieval quality for every mode side by side, plus an HTML report.
 
-A question counts as found at rank r when the r-th distinct (document, page) retrieved is its page.
+A question with a `page` counts as found at rank r when the r-th distinct (document, page) retrieved is
+its page. A question with an `answer` (an exact passage, for HWP/HWPX, which has no pages) counts as
+found at rank r when the r-th chunk retrieved from its document contains that passage (spacing ignored).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 from kollama.errors import KollamaError
+from kollama.korean.morphology import nfc
 from kollama.rag.embedder import Embedder
 from kollama.rag.retrieve import search
 from kollama.rag.sparse import kiwi_terms
@@ -29,17 +32,40 @@ def load_qa(path: Path) -> list[dict]:
             continue
         try:
             item = json.loads(line)
-            items.append({"question": str(item["question"]), "doc": str(item["doc"]), "page": int(item["page"])})
+            parsed = {"question": str(item["question"]), "doc": str(item["doc"])}
+            if "answer" in item and str(item["answer"]).strip():
+                parsed["answer"] = str(item["answer"])
+            else:
+                parsed["page"] = int(item["page"])
+            items.append(parsed)
         except (ValueError, KeyError, TypeError):
-            raise KollamaError(f"{path.name} line {number}: expected {{\"question\", \"doc\", \"page\"}}") from None
+            raise KollamaError(f"{path.name} line {number}: expected {{\"question\", \"doc\", \"page\"}} "
+                               f"or {{\"question\", \"doc\", \"answer\"}}") from None
     if not items:
         raise KollamaError(f"{path.name} has no questions")
     return items
 
 
+def _squash(text: str) -> str:
+    return "".join(nfc(text).split())
+
+
 def ranked_pages(store: Store, embedder: Embedder, question: str, mode: str) -> list[tuple[str, int]]:
     hits = search(store, embedder, question, k=DEPTH * 3, mode=mode)
     return list(dict.fromkeys((hit.doc, hit.page) for hit in hits))[:DEPTH]
+
+
+def rank_of(item: dict, hits: list) -> tuple[int | None, list[str]]:
+    """The 1-based rank at which `item` is found in `hits`, and the top three results as labels."""
+    if "answer" in item:
+        passage = _squash(item["answer"])
+        ranked = hits[:DEPTH]
+        rank = next((n for n, hit in enumerate(ranked, start=1) if hit.doc == item["doc"] and passage in _squash(hit.text)),
+                    None)
+        return rank, [hit.citation for hit in ranked[:3]]
+    pages = list(dict.fromkeys((hit.doc, hit.page) for hit in hits))[:DEPTH]
+    gold = (item["doc"], item["page"])
+    return (pages.index(gold) + 1 if gold in pages else None), [f"{d} p.{p}" for d, p in pages[:3]]
 
 
 def metrics(ranks: list[int | None], k: int) -> dict:
@@ -57,19 +83,19 @@ def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progr
         raise KollamaError(f"collection '{store.location.collection}' is empty", hint="add documents with `kollama rag add`")
     kiwi_terms("모델을 미리 불러온다")  # loading Kiwi and e5 is not query time
     embedder.embed_query("워밍업")
-    per_question = [{"question": q["question"], "doc": q["doc"], "page": q["page"], "modes": {}} for q in qa]
+    per_question = [{"question": q["question"], "doc": q["doc"], "page": q.get("page"), "answer": q.get("answer"),
+                     "modes": {}} for q in qa]
     modes = {}
     task = progress.add_task("evaluating", total=len(qa) * len(EVAL_MODES)) if progress else None
     for label, mode in EVAL_MODES.items():
         ranks, seconds = [], []
         for item, row in zip(qa, per_question):
             start = time.perf_counter()
-            pages = ranked_pages(store, embedder, item["question"], mode)
+            hits = search(store, embedder, item["question"], k=DEPTH * 3, mode=mode)
             seconds.append(time.perf_counter() - start)
-            gold = (item["doc"], item["page"])
-            rank = pages.index(gold) + 1 if gold in pages else None
+            rank, top = rank_of(item, hits)
             ranks.append(rank)
-            row["modes"][label] = {"rank": rank, "top": [f"{d} p.{p}" for d, p in pages[:3]]}
+            row["modes"][label] = {"rank": rank, "top": top}
             if progress:
                 progress.advance(task)
         modes[label] = metrics(ranks, k) | {"ms_per_query": round(1000 * sum(seconds) / len(seconds), 1)}

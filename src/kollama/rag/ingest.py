@@ -19,12 +19,14 @@ from kollama.rag.chunking import DEFAULT_BUDGET, DEFAULT_OVERLAP, Chunk, chunk_p
 from kollama.rag.documents import (
     SUPPORTED,
     DocumentInfo,
+    Page,
     page_from_dict,
     page_to_dict,
     read_document,
 )
 from kollama.rag.embedder import Embedder
 from kollama.rag.store import DENSE, Store, point_id
+from kollama.rag.structure import finish_pages
 
 EMBED_BATCH = 16
 OCR_MODES = ("auto", "always", "never")
@@ -57,7 +59,7 @@ class IngestReport:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders searched recursively for PDF/.txt/.md, globs expanded."""
+    """Files as given, folders searched recursively for PDF/HWP/HWPX/.txt/.md, globs expanded."""
     found: list[Path] = []
     for raw in paths:
         text = str(raw)
@@ -68,7 +70,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             if path.is_dir():
                 inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
                 if not inside:
-                    raise KollamaError(f"no PDF, .txt or .md files in folder '{path}'", hint="point at a folder with documents")
+                    raise KollamaError(f"no PDF, HWP, HWPX, .txt or .md files in folder '{path}'",
+                                       hint="point at a folder with documents")
                 found.extend(inside)
             elif path.is_file():
                 found.append(path)
@@ -91,7 +94,10 @@ def doc_id_for(path: Path) -> str:
 
 
 def chunk_payload(doc_id: str, info: DocumentInfo, sha256: str, chunk: Chunk) -> dict:
+    """`page` is the PDF page or the HWP section (`unit` says which); `paragraph` is set for HWP/HWPX;
+    `toc` marks chunks of a table-of-contents page, which search ranks below content."""
     return {"doc_id": doc_id, "doc": info.path.name, "title": info.title, "page": chunk.page, "pages": [chunk.page],
+            "unit": info.unit, "paragraph": chunk.paragraph, "paragraphs": chunk.paragraphs, "toc": chunk.toc,
             "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
 
 
@@ -142,7 +148,7 @@ class Ingester:
         self.store.begin_document({"doc_id": doc_id, "path": str(path.resolve()), "name": path.name, "sha256": sha256,
                                    "title": info.title, "author": info.author, "subject": info.subject,
                                    "created": info.created, "modified": info.modified, "pages": info.pages})
-        pages = self._read_pages(path, doc_id, sha256, info, read_page)
+        pages = finish_pages(self._read_pages(path, doc_id, sha256, info, read_page))
         chunks = chunk_pages(pages, self.embedder.count_tokens, self.budget, self.overlap)
         wanted = [point_id(doc_id, sha256, c.index) for c in chunks]
         stale = self.store.point_ids_of(doc_id) - set(wanted)
@@ -160,7 +166,7 @@ class Ingester:
         status = "updated" if previous and previous["sha256"] != sha256 else "added"
         return FileResult(path.name, status, len(pages), len(chunks), ocr_pages)
 
-    def _read_pages(self, path, doc_id, sha256, info, read_page):
+    def _read_pages(self, path, doc_id, sha256, info, read_page) -> list[Page]:
         cached = self.store.cached_pages(doc_id, sha256)
         task = self._task(f"[cyan]{path.name}[/] pages", info.pages, completed=len(cached))
         pages = []

@@ -13,7 +13,8 @@ from kollama.rag.store import DENSE, Store
 MODES = ("hybrid", "dense", "bm25", "bm25_ws")
 PREFETCH = 40  # candidates each retriever hands to the fusion
 RRF_K = 2  # Qdrant's default constant: the top ranks of each retriever count most
-RRF_WEIGHTS = [1.0, 1.5]  # dense, Kiwi BM25: exact Korean morphemes and model codes are the stronger signal here
+RRF_WEIGHTS = [1.0, 1.5]
+TOC_SLACK = 10  # extra candidates fetched so that content can replace table-of-contents hits  # dense, Kiwi BM25: exact Korean morphemes and model codes are the stronger signal here
 
 
 @dataclass
@@ -22,13 +23,25 @@ class Hit:
     score: float
     doc: str
     title: str
-    page: int
+    page: int  # PDF page, or HWP/HWPX section
     heading: str
     text: str
     doc_id: str
+    paragraph: int | None = None
+    toc: bool = False
+    paragraphs: list[int | None] | None = None  # HWP/HWPX: paragraph of each line of `text`
 
     @property
     def citation(self) -> str:
+        return self.citation_at(None)
+
+    def citation_at(self, line: int | None) -> str:
+        """The citation of the whole chunk, or of one line of it (HWP paragraphs differ line by line)."""
+        paragraph = self.paragraph
+        if line is not None and self.paragraphs and 0 <= line < len(self.paragraphs):
+            paragraph = self.paragraphs[line]
+        if paragraph is not None:
+            return f"[{self.title} §{self.page} ¶{paragraph}]"
         return f"[{self.title} p.{self.page}]"
 
     def to_json(self) -> dict:
@@ -55,6 +68,7 @@ def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode
         raise KollamaError("empty query", hint="pass a question or keywords")
     if not store.exists() or store.count_points() == 0:
         return []
+    wanted, k = k, k + TOC_SLACK  # fetch a little more so content pages can move above TOC pages
     where = store.searchable_filter()
     if mode in ("bm25", "bm25_ws"):
         vector = _sparse_query(mode, query)
@@ -75,5 +89,13 @@ def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode
                 weights = RRF_WEIGHTS
             fusion = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))
             result = store.qdrant.query_points(store.name, prefetch=prefetch, query=fusion, limit=k, with_payload=True)
-    return [Hit(str(p.id), float(p.score), p.payload["doc"], p.payload["title"], int(p.payload["page"]),
-                p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"]) for p in result.points]
+    hits = [Hit(str(p.id), float(p.score), p.payload["doc"], p.payload["title"], int(p.payload["page"]),
+                p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"], p.payload.get("paragraph"),
+                bool(p.payload.get("toc", False)), p.payload.get("paragraphs")) for p in result.points]
+    return content_first(hits)[:wanted]
+
+
+def content_first(hits: list[Hit]) -> list[Hit]:
+    """Table-of-contents chunks stay searchable but rank below every content chunk (stable otherwise):
+    a TOC line repeats the article title, so it often outscores the article itself."""
+    return [hit for hit in hits if not hit.toc] + [hit for hit in hits if hit.toc]

@@ -116,13 +116,13 @@ class Answer:
 
 async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int | None,
                        make: Callable[[Engine], Generation], request: Request | None = None,
-                       log: bool = True) -> Answer:
+                       keep_alive: float | None = None, log: bool = True) -> Answer:
     """Take a concurrency slot (or 429), get the model (loading it if needed), start generating."""
     await limiter.acquire()
     try:
         if request is not None and await request.is_disconnected():
             raise ClientGone()  # waited in the queue, then left: do not generate for nobody
-        entry = await pool.acquire(model, n_ctx)
+        entry = await pool.acquire(model, n_ctx, keep_alive)
     except BaseException:
         limiter.release()
         raise

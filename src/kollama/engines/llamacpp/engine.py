@@ -20,7 +20,7 @@ from kollama.engines.llamacpp.sampler import Sampled
 from kollama.engines.llamacpp.scheduler import BatchScheduler, Job
 from kollama.engines.llamacpp.tokenizer import Tokenizer
 from kollama.errors import KollamaError, ModelUnloaded
-from kollama.korean.language_lock import LockMasks, LockMode, LockState, Vocabulary, build_masks
+from kollama.korean.language_lock import LockMasks, LockMode, LockState, Vocabulary, build_masks, request_texts
 from kollama.models.gguf_file import GGUFInfo, read_gguf_info
 from kollama.models.reference import ModelRef
 
@@ -137,7 +137,10 @@ class LlamaCppEngine(Engine):
     def job(self, request: str | Messages, params: GenerationParams) -> Job:
         """What the scheduler needs for one answer (not yet submitted)."""
         tokens, stops = self.prompt_tokens(request)
-        lock = LockState(self.lock_masks(params.lang), params.lock) if params.lock != LockMode.off else None
+        lock = None
+        if params.lock != LockMode.off:
+            prompt, system = request_texts(request)  # `strict` lets the answer repeat their words
+            lock = LockState(self.lock_masks(params.lang), params.lock, prompt=prompt, system=system)
         return Job(tokens, params, max_tokens=min(params.max_tokens, self.n_ctx - len(tokens)),
                    stops=list(params.stop) + stops, lock=lock)
 

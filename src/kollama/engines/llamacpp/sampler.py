@@ -46,6 +46,14 @@ class Sampled:
     top: list[tuple[int, float]] = field(default_factory=list)
 
 
+def json_schema_grammar(schema_json: str) -> str:
+    """A GBNF grammar (for `GenerationParams.grammar`) that only JSON matching the schema can follow;
+    raises ValueError (and friends) for what the converter cannot express."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(schema_json)
+
+
 def derive_seed(seed: int | None, index: int) -> int | None:
     """The seed of the `index`-th answer of one request (n > 1, compare trials): seed + index."""
     return None if seed is None else seed + index

@@ -53,8 +53,9 @@ class Tokenizer:
             return [self.bos_id] if add_bos and self.adds_bos else []
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        return self.llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+    def detokenize(self, tokens: Sequence[int], special: bool = False) -> str:
+        """Text of `tokens`; `special`: control tokens as their text (`<|im_end|>`), else as nothing."""
+        return self.llm.detokenize(list(tokens), special=special).decode("utf-8", errors="replace")
 
     def with_bos(self, tokens: list[int]) -> list[int]:
         """`tokens` with the model's BOS in front, when it takes one and it is not there yet."""

@@ -1,0 +1,154 @@
+"""`kollama fidelity --file answers.jsonl`: judge many answers, in input order, and summarise them per group.
+
+Each input line is a JSON object; its fields are kept and `fidelity` (the full report, LCB verdict included) is
+added. A malformed line is reported as `file:line: what is wrong` and skipped; the rest is judged. The summary per
+group gives the pass rate, LCB's LPR/WPR/LCPR and the flagged spans counted by kind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kollama.errors import KollamaError
+from kollama.korean.fidelity import fidelity_report
+from kollama.korean.lcb import lcb_rates
+from kollama.korean.scripts import language
+
+
+@dataclass
+class BatchOptions:
+    field: str = "completion"
+    prompt_field: str | None = None
+    group_by: str | None = None
+    lang: str = "ko"
+
+
+@dataclass
+class Problem:
+    """A line that could not be judged."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class Group:
+    name: str
+    answers: int = 0
+    passed: int = 0
+    kinds: Counter = field(default_factory=Counter)
+    lcb: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, report: dict[str, Any]) -> None:
+        self.answers += 1
+        self.passed += bool(report["pass"])
+        self.kinds.update(report["kinds"])
+        self.lcb.append(report["lcb"])
+
+    def to_json(self, lang: str) -> dict[str, Any]:
+        rates = lcb_rates(self.lcb, lang=lang)
+        return {"group": self.name, "answers": self.answers, "pass_rate": self.passed / self.answers if self.answers else None,
+                "lpr": rates["lpr"], "wpr": rates["wpr"], "lcpr": rates["lcpr"], "lcb_skipped": rates["skipped"],
+                "kinds": dict(sorted(self.kinds.items()))}
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object, None) per JSON line, or (line number, None, what is wrong); blank lines skipped."""
+    if not path.is_file():
+        raise KollamaError(f"file not found: {path}", hint="give a JSONL file, one JSON object per line")
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(record, dict):
+                yield number, None, f"expected a JSON object, got {type(record).__name__}"
+                continue
+            yield number, record, None
+
+
+def _check(record: dict[str, Any], options: BatchOptions) -> str | None:
+    text = record.get(options.field)
+    if options.field not in record:
+        return f"no field '{options.field}' (choose the answer's field with --field)"
+    if not isinstance(text, str):
+        return f"field '{options.field}' is {type(text).__name__}, not text"
+    if options.prompt_field and record.get(options.prompt_field) is not None and not isinstance(record[options.prompt_field], str):
+        return f"field '{options.prompt_field}' is not text"
+    return None
+
+
+def judge_record(record: dict[str, Any], options: BatchOptions) -> dict[str, Any]:
+    """The input object with its fields kept and `fidelity` added."""
+    prompt = record.get(options.prompt_field) if options.prompt_field else None
+    report = fidelity_report(record[options.field], options.lang, prompt=prompt)
+    return {**record, "fidelity": report.to_json()}
+
+
+def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]], None],
+               problem: Callable[[Problem], None], progress: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Judge every line of `path` in order: `emit` each judged object, `problem` each bad line; returns the summary."""
+    language(options.lang)  # an unknown language fails before any work
+    groups: dict[str, Group] = {}
+    overall = Group("all")
+    problems: list[Problem] = []
+    for number, record, error in read_records(path):
+        if record is not None:
+            error = _check(record, options)
+        if error:
+            found = Problem(str(path), number, error)
+            problems.append(found)
+            problem(found)
+        else:
+            judged = judge_record(record, options)
+            emit(judged)
+            overall.add(judged["fidelity"])
+            if options.group_by:
+                name = str(record.get(options.group_by, "(none)"))
+                groups.setdefault(name, Group(name)).add(judged["fidelity"])
+        if progress:
+            progress()
+    summary = [g.to_json(options.lang) for g in groups.values()] + [overall.to_json(options.lang)]
+    return {"summary": summary, "skipped_lines": [str(p) for p in problems]}
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def print_batch(summary: dict[str, Any], flagged: list[tuple[int, dict[str, Any]]], group_by: str | None) -> None:
+    """Rich tables: the failing answers (first 20) and the summary per group."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if flagged:
+        table = Table("#", "dominant", "kinds", "first flagged spans", title=f"failing answers ({len(flagged)})")
+        for index, report in flagged[:20]:
+            spans = "; ".join(s["text"][:30] for s in report["foreign"][:3])
+            table.add_row(str(index), report["dominant"] or "-", ", ".join(f"{k} {n}" for k, n in report["kinds"].items()),
+                          spans)
+        console.print(table)
+    table = Table(group_by or "group", "answers", "pass", "LPR", "WPR", "LCPR", "flagged by kind", title="summary")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    for row in summary["summary"]:
+        table.add_row(row["group"], str(row["answers"]), pct(row["pass_rate"]), pct(row["lpr"]), pct(row["wpr"]),
+                      pct(row["lcpr"]), ", ".join(f"{k} {n}" for k, n in row["kinds"].items()) or "-")
+    console.print(table)

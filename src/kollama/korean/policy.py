@@ -1,0 +1,324 @@
+"""The fidelity policy's rule primitives (docs/fidelity.md): what foreign text a Korean reader accepts.
+
+Small functions that judge one region or one word in its context, shared by `fidelity_report` (whole answers)
+and the `strict` language lock (while decoding). They use no Kiwi and no whole-text statistics, so a streaming
+state machine can call them on the word it has just finished.
+
+Signals, none of them a list of cases: where the text sits (code, URL, path, number with unit, parenthesised
+gloss, quote, JSON key), how the word is written (capitals, camel case, digits, Vietnamese letters), the English
+word list (`kollama.korean.english`: ordinary words, proper nouns), the words the prompt used and the languages it
+asked for, and whether the text repeats a capitalised word as a name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from kollama.korean.english import is_english_word, is_proper_noun
+
+# --- kinds and reasons, the vocabulary of every report and lock decision ------------------------------------
+KIND_SCRIPT = "script"  # a character of a script the target language does not use (Han, kana, Thai, ...)
+KIND_CODE_SWITCH = "code_switch"  # a foreign word in place of a Korean word inside a Korean sentence
+KIND_WRONG_LINE = "wrong_language_line"  # a whole line (sentence, preface, translation) in another language
+KIND_LABEL = "label"  # an English label in front of Korean text: `Title:`, `Introduction:`
+FLAG_KINDS = (KIND_SCRIPT, KIND_CODE_SWITCH, KIND_WRONG_LINE, KIND_LABEL)
+
+# Why a foreign-looking span is accepted (ExemptSpan.why).
+EXEMPT_REASONS = (
+    "code", "url", "email", "path", "number", "acronym", "name", "gloss", "quote", "json_key",
+    "scientific_name", "prompt", "asked_language", "symbol",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    function_words: frozenset[str]
+    units: frozenset[str]
+    asked_language_names: dict[str, tuple[str, ...]]
+    gloss_max_words: int
+    quote_max_words: int
+    acronym_max_length: int
+
+
+@lru_cache(maxsize=1)
+def policy() -> Policy:
+    raw = yaml.safe_load(resources.files("kollama.data").joinpath("fidelity_policy.yaml").read_text(encoding="utf-8"))
+    return Policy(
+        function_words=frozenset(str(w).lower() for w in raw["function_words"]),
+        units=frozenset(str(w).lower() for w in raw["units"]),
+        asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
+        gloss_max_words=int(raw["gloss_max_words"]),
+        quote_max_words=int(raw["quote_max_words"]),
+        acronym_max_length=int(raw["acronym_max_length"]),
+    )
+
+
+# --- regions that are never judged as language ------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _number_with_unit() -> re.Pattern[str]:
+    units = "|".join(sorted(policy().units, key=len, reverse=True))
+    return re.compile(r"\d+(?:[.,]\d+)*\s?(?:%s)(?:/(?:%s))?(?![A-Za-z])" % (units, units), re.I)
+
+
+_REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("code", re.compile(r"```.*?(?:```|\Z)", re.S)),  # fenced code, also unterminated at the end
+    ("code", re.compile(r"`[^`\n]+`")),  # inline code
+    ("url", re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]+", re.I)),
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("url", re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ai|dev|kr|co|gov|edu)(?:/[^\s]*)?\b", re.I)),
+    ("path", re.compile(r"(?:~|\.{1,2})?(?:/[\w.-]+){2,}/?|\b[A-Za-z]:\\[^\s]+")),  # /usr/bin/x, C:\x
+    ("path", re.compile(r"\b[\w-]+\.(?:py|js|ts|tsx|jsx|java|c|cpp|h|hpp|cs|go|rs|rb|php|sh|md|txt|csv|tsv|json|ya?ml|"
+                        r"xml|html?|css|pdf|docx?|xlsx?|pptx?|hwp|png|jpe?g|gif|svg|mp3|mp4|wav|zip|gz|tar|ipynb|"
+                        r"gguf|bin|exe|dll|so|log|ini|cfg|toml|sql|db)\b", re.I)),
+    ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]{0,40}\)")),  # print(), len(x), np.mean(a)
+    ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
+    ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
+)
+
+
+def exempt_regions(text: str) -> list[tuple[int, int, str]]:
+    """Code, URLs, e-mail addresses, paths, file names and numbers with units: (start, end, why), sorted."""
+    regions: list[tuple[int, int, str]] = []
+    patterns = _REGION_PATTERNS[:2] + (("number", _number_with_unit()),) + _REGION_PATTERNS[2:]
+    for why, pattern in patterns:
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if end > start and not any(s < end and start < e for s, e, _ in regions):
+                regions.append((start, end, why))
+    return sorted(regions)
+
+
+# --- the prompt --------------------------------------------------------------------------------------------
+_LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+(?:['’][A-Za-z]+)?")
+
+
+def _word_keys(word: str) -> tuple[str, str]:
+    """A word as the prompt test compares it: lower case, one apostrophe, and without a possessive 's."""
+    lower = word.lower().replace("’", "'")
+    return lower, re.sub(r"'s$", "", lower)
+
+
+_PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
+
+
+def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
+    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
+
+    A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
+    so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
+    and quoted words. Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
+    words: set[str] = set()
+    for prompt in prompts:
+        if not prompt:
+            continue
+        latin = sum(ch.isascii() and ch.isalpha() for ch in prompt)
+        if latin <= (len(prompt) - prompt.count(" ")) / 2 or latin < 20:
+            chosen = _LATIN_WORD.findall(prompt)
+        else:
+            quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
+            chosen = [w for w in _LATIN_WORD.findall(prompt) if not w.islower() or not is_english_word(w)] + quoted
+        for word in chosen:
+            words.update(_word_keys(word))
+    return frozenset(words)
+
+
+def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
+    """The prompt used this word (`Reputation's` matches `Reputation’s`, `tasks` matches `tasks`)."""
+    return any(key in vocabulary for key in _word_keys(word))
+
+
+def asked_languages(*prompts: str | None) -> frozenset[str]:
+    """Languages the prompt asks for besides the target: 'in English', 'into Japanese', '영어로', '영문 번역'."""
+    asked: set[str] = set()
+    text = " ".join(p for p in prompts if p)
+    if not text:
+        return frozenset()
+    for code, names in policy().asked_language_names.items():
+        for name in names:
+            if re.match(r"[A-Za-z]", name):
+                pattern = rf"\b(?:in|into|to|both|and)\s+{name}\b|\b{name}\s+(?:translation|version|word|term|name)s?\b"
+            else:
+                pattern = rf"{name}(?:로|으로|\s*번역|\s*표현|\s*단어|\s*이름|\s*제목|\s*원문|\s*병기|와|과|도)"
+            if re.search(pattern, text, re.I):
+                asked.add(code)
+    return frozenset(asked)
+
+
+# --- parentheses and quotes ------------------------------------------------------------------------------
+_PARENS = re.compile(r"\(([^()\n]{1,200})(?:\)|\Z)")  # also a gloss cut off by the end of the answer
+_QUOTES = re.compile(r"\"([^\"\n]{1,400})\"|“([^”\n]{1,400})”|‘([^’\n]{1,400})’|(?<![A-Za-z])'([^'\n]{1,400})'(?![A-Za-z])"
+                     r"|「([^」\n]{1,400})」|『([^』\n]{1,400})』|《([^》\n]{1,400})》|〈([^〉\n]{1,400})〉|«([^»\n]{1,400})»")
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int]]:
+    """Parenthesised glosses in either direction, as (start, end) of the foreign part.
+
+    `실사(due diligence)`, `법의학(法醫學)`, `CRM(Customer Relationship Management)`: short foreign text in parentheses
+    right after a target-language word (or an acronym it spells out); `(Limited Liability Company, 유한책임회사)`:
+    each comma-separated part is either target-language or a short foreign gloss.
+    `Infineon(인피니언)`: a foreign run right before parentheses that hold only target-language text.
+    `is_anchor` says which letter may carry a gloss (target letters, and Han for `法醫學(Forensic Science)`).
+    """
+    regions = []
+    limit = policy().gloss_max_words
+    for match in _PARENS.finditer(text):
+        inner_start = match.start(1)
+        inner = match.group(1)
+        before = text[: match.start()].rstrip(" ")
+        anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                     or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+        parts = [(m.start() + inner_start, m.group(0)) for m in re.finditer(r"[^,;/]+", inner)]
+        pure = all(not (any(is_target_letter(ch) for ch in part) and re.search(r"[A-Za-zÀ-ɏ]{2}", part))
+                   for _, part in parts)
+        foreign = [(start, part) for start, part in parts if not any(is_target_letter(ch) for ch in part)]
+        has_target = len(foreign) < len(parts)
+        if anchored and pure and foreign and all(_word_count(part) <= limit for _, part in foreign):
+            for start, part in foreign:
+                stripped = part.strip()
+                if stripped:
+                    begin = start + part.index(stripped)
+                    regions.append((begin, begin + len(stripped)))
+        elif has_target and not foreign and before:
+            run = re.search(r"((?:[A-Za-zÀ-ɏ0-9][\w'’.&+-]*[ ]?){1,%d})$" % limit, before)
+            if run and re.search(r"[A-Za-zÀ-ɏ]", run.group(1)):
+                regions.append((run.start(1), run.start(1) + len(run.group(1).rstrip())))
+    return regions
+
+
+def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
+    """While decoding: does `prefix` end inside a parenthesis that can still become a gloss (`실사(due dil`)?
+
+    The streaming counterpart of `gloss_regions`: the parenthesis is open, follows an anchor letter, holds no
+    target-language letter yet and no more words than a gloss may have."""
+    open_at = prefix.rfind("(")
+    if open_at < 0 or ")" in prefix[open_at:] or "\n" in prefix[open_at:]:
+        return False
+    before = prefix[:open_at].rstrip(" ")
+    inner = prefix[open_at + 1:]
+    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
+
+
+def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
+    """Quoted titles inside target-language lines (`quote`) and JSON keys (`json_key`): (start, end, why).
+
+    A quote only counts as a title when it holds no target-language letter and its line has target-language text
+    outside it: an English JSON value, an all-English line or a Korean phrase with an English word inside quotes
+    (`'인터active 모델'`) is still judged."""
+    regions = []
+    limit = policy().quote_max_words
+    for match in _QUOTES.finditer(text):
+        group = next(i for i in range(1, match.re.groups + 1) if match.group(i) is not None)
+        start, end = match.span(group)
+        after = text[match.end(): match.end() + 3]
+        if match.group(0)[0] == '"' and after.lstrip(" ").startswith(":"):
+            regions.append((start, end, "json_key"))
+            continue
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = text.find("\n", match.end())
+        line_end = len(text) if line_end < 0 else line_end
+        outside = text[line_start: match.start()] + text[match.end(): line_end]
+        inner = match.group(group)
+        if (_word_count(inner) <= limit and any(is_target_letter(ch) for ch in outside)
+                and not any(is_target_letter(ch) for ch in inner)):
+            regions.append((start, end, "quote"))
+    return regions
+
+
+# --- one Latin word --------------------------------------------------------------------------------------
+_VIETNAMESE = re.compile(r"[\u1EA0-\u1EF9ƠơƯưĐđĂă]")
+_INFLECTED = re.compile(r"(?:ing|ed|ly|tion|tions|ment|ments|ness|ity|ies)$")
+
+
+def is_vietnamese(word: str) -> bool:
+    """Letters only Vietnamese uses (ứ, ộ, ơ, đ): a script intrusion, not a Latin word."""
+    return bool(_VIETNAMESE.search(word))
+
+
+def is_function_word(word: str) -> bool:
+    return word.lower() in policy().function_words
+
+
+def looks_inflected(word: str) -> bool:
+    """An ordinary word's ending (Stabbing, Levels, Introduction) rather than a name's."""
+    lower = word.lower()
+    if _INFLECTED.search(lower) and len(lower) >= 5:
+        return True
+    return lower.endswith("s") and len(lower) > 4 and is_english_word(lower[:-1]) and not is_proper_noun(lower[:-1])
+
+
+@dataclass
+class WordContext:
+    """What the judge of one Latin word may know about its surroundings (all cheap to keep while streaming)."""
+
+    prompt_words: frozenset[str] = frozenset()
+    repeated_names: frozenset[str] = frozenset()  # lower-cased capitalised words the text uses more than once
+    in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
+    species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
+    glued_to_target: bool = False  # written against a target-language letter: `pvc관`
+
+
+@dataclass
+class WordJudgement:
+    flagged: bool
+    why: str  # the exempt reason, or the flag's reason
+    kind: str = ""  # the flag's kind (code_switch)
+
+
+def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement:
+    """Is this Latin word (outside code, URLs, glosses and quotes) code-switching inside target-language text?"""
+    ctx = ctx or WordContext()
+    lower, core = _word_keys(word)
+    letters = re.sub(r"[^A-Za-zÀ-ɏ]", "", word)
+    if in_prompt(word, ctx.prompt_words):
+        return WordJudgement(False, "prompt")
+    if not word.isascii() and not word[0].isupper():
+        if ctx.species_after_genus:
+            return WordJudgement(False, "scientific_name")
+        return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # cafetière, så, ó
+    if len(letters) <= 1:
+        return WordJudgement(False, "symbol")  # option letters (A안), variables (x, y)
+    if any(ch.isdigit() for ch in word):
+        return WordJudgement(False, "name")  # GPT-4, SP1, mp3
+    if word.isupper():
+        if len(letters) <= policy().acronym_max_length or not is_english_word(lower):
+            return WordJudgement(False, "acronym")
+        return WordJudgement(True, "an ordinary English word in capitals", KIND_CODE_SWITCH)
+    if re.search(r"[a-z][A-Z]|^[A-Z]{2,}[a-z]", word):
+        return WordJudgement(False, "name")  # camel case: YouTube, PepsiCo, iPhone, LaFerrari, SKTelecom
+    if core in policy().function_words:
+        return WordJudgement(True, "an English function word", KIND_CODE_SWITCH)
+    if word[0].isupper():
+        if ctx.in_name_phrase or is_proper_noun(core) or not is_english_word(core):
+            return WordJudgement(False, "name")  # Brexit, Jira, Infineon, Jira Servicedesk
+        if (core in ctx.repeated_names or len(core) <= 4) and not looks_inflected(core):
+            return WordJudgement(False, "name")  # written as a name throughout, or a short brand: Meta, Zoom
+        return WordJudgement(True, "an ordinary English word, capitalised", KIND_CODE_SWITCH)  # Weapon의, Based로
+    if ctx.species_after_genus and not is_english_word(core):
+        return WordJudgement(False, "scientific_name")
+    if is_english_word(core):
+        return WordJudgement(True, "an ordinary English word", KIND_CODE_SWITCH)
+    if len(letters) <= 3 and (ctx.glued_to_target or sum(ch in "aeiou" for ch in lower) <= 1):
+        return WordJudgement(False, "acronym")  # pvc관, bmw, nfc (but not French `ou`)
+    return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # mentale, hybride, entren
+
+
+def looks_like_sentence(words: list[str]) -> bool:
+    """A run of Latin words that reads as a sentence or phrase, not a name: two function words, or three
+    ordinary words that are not all capitalised names."""
+    function = sum(1 for w in words if is_function_word(w))
+    if function >= 2:
+        return True
+    ordinary = sum(1 for w in words if not is_function_word(w) and is_english_word(w)
+                   and not (w[:1].isupper() and is_proper_noun(w)) and not w.isupper())
+    return ordinary >= 3 or (function >= 1 and ordinary >= 2)

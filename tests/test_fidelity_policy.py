@@ -1,0 +1,160 @@
+"""The fidelity policy of docs/fidelity.md, case by case: what a Korean reader accepts (exempt, with why) and what
+they see as confusion (flagged, with kind and reason). Fast: no model, no real data."""
+
+from __future__ import annotations
+
+import pytest
+
+from kollama.korean import policy
+from kollama.korean.fidelity import fidelity_report
+
+
+def flagged(text: str, prompt: str | None = None) -> list[tuple[str, str]]:
+    return [(s.text, s.kind) for s in fidelity_report(text, "ko", prompt=prompt, with_lcb=False).foreign]
+
+
+def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
+    return {s.text: s.why for s in fidelity_report(text, "ko", prompt=prompt, with_lcb=False).exempt}
+
+
+# --- not confusion ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,span,why", [
+    ("유한책임회사(Limited Liability Company)는 작은 회사에 알맞습니다.", "Limited Liability Company", "gloss"),
+    ("인수 전에 실사(due diligence)를 거칩니다.", "due diligence", "gloss"),
+    ("자바(Java)는 객체 지향 언어입니다.", "Java", "gloss"),
+    ("법의학(法醫學)은 법과 의학이 만나는 분야입니다.", "法醫學", "gloss"),
+    ("법의학(法醫學, Forensic Science)은 범죄 수사를 돕습니다.", "Forensic Science", "gloss"),
+    ("CRM(Customer Relationship Management) 도구를 씁니다.", "Customer Relationship Management", "gloss"),
+    ("Infineon(인피니언)은 독일 회사입니다.", "Infineon", "gloss"),
+    ("Brexit 이후 영국 경제가 달라졌습니다.", "Brexit", "name"),
+    ("팀은 Jira Servicedesk로 요청을 관리합니다.", "Servicedesk", "name"),
+    ("Ferrari LaFerrari는 한정 생산 모델입니다.", "LaFerrari", "name"),
+    ("YouTube에 영상을 올렸습니다.", "YouTube", "name"),
+    ("GPT-4 모델이 답했습니다.", "GPT", "acronym"),
+    ("PepsiCo 공장에서 센서를 씁니다.", "PepsiCo", "name"),
+    ("CEO가 발표했습니다.", "CEO", "acronym"),
+    ("pvc관을 연결합니다.", "pvc", "acronym"),
+    ("\"Attention Is All You Need\" 논문이 유명합니다.", "Attention Is All You Need", "quote"),
+    ("양파의 학명은 Allium cepa입니다.", "cepa", "scientific_name"),
+    ("설정은 config.yaml 파일에 저장합니다.", "config.yaml", "path"),
+    ("자세한 내용은 https://example.com/docs 를 보세요.", "https://example.com/docs", "url"),
+    ("무게는 5kg, 속도는 3.5 GHz입니다.", "3.5 GHz", "number"),
+    ("`pip install kollama` 명령을 실행하세요.", "`pip install kollama`", "code"),
+    ("A안과 B안 중에서 고르세요.", "A", "symbol"),
+    ("원주율 π는 약 3.14입니다.", "π", "symbol"),
+])
+def test_accepted_spans_say_why(text, span, why):
+    assert flagged(text) == []
+    assert exempt(text)[span] == why
+
+
+def test_an_answer_that_is_only_code_passes():
+    assert fidelity_report("```python\nprint('hello world')\n```", "ko").passed
+
+
+def test_json_keys_and_literals_are_not_english_but_values_are():
+    ok = '{\n  "speaker": "고객",\n  "need_help": true,\n  "topic": "보험 한도 문의"\n}'
+    assert flagged(ok) == []
+    bad = '{\n  "topic": "maximum coverage for the homeowners insurance policy"\n}'
+    assert [kind for _, kind in flagged(bad)] == ["wrong_language_line"]
+
+
+def test_words_and_characters_the_prompt_used_are_fine():
+    text = "Large Language Model은 큰 언어 모델입니다."
+    assert flagged(text, prompt="Large Language Model이 뭐야?") == []
+    assert flagged(text) != []  # the prompt is what makes it fine
+    assert flagged("法醫學은 법의학입니다.", prompt="法醫學이 뭐야?") == []
+
+
+def test_a_language_the_prompt_asks_for_is_fine():
+    assert flagged("Good morning은 좋은 아침이라는 뜻입니다.", prompt="'좋은 아침'을 영어로 번역해 줘") == []
+    assert policy.asked_languages("Translate this into Japanese.") == {"ja"}
+    assert policy.asked_languages("이 문장을 영어로 번역해 줘") == {"en"}
+    assert policy.asked_languages("Reply in Korean.") == frozenset()  # Korean is not in the table: it is the target
+
+
+# --- confusion ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,span,kind", [
+    ("Sure, here is the essay you asked for.\n\n서울은 한국의 수도입니다.", "Sure, here is the essay you asked for", "wrong_language_line"),
+    ("서울은 한국의 수도입니다.\nI hope this helps you with your trip.", "I hope this helps you with your trip", "wrong_language_line"),
+    ("Title: 서울 여행 안내\n\n서울은 한국의 수도입니다.", "Title", "label"),
+    ("자연 언어 처리 tasks 에서 쓰입니다.", "tasks", "code_switch"),
+    ("대량의 데이터로 training 을 수행합니다.", "training", "code_switch"),
+    ("이 결과는 Based로 판단합니다.", "Based", "code_switch"),
+    ("이 분야에서 널리 known합니다.", "known", "code_switch"),
+    ("이 방법은 mentale 건강에 좋습니다.", "mentale", "code_switch"),
+    ("이 차는 hybride 방식입니다.", "hybride", "code_switch"),
+    ("대규모 INTRODUCTION 부분입니다.", "INTRODUCTION", "code_switch"),
+    ("오늘은 大量의 비가 왔습니다.", "大量", "script"),
+    ("주말을 過ご 했습니다.", "過ご", "script"),
+    ("이 단어는 หมาย 뜻입니다.", "หมาย", "script"),
+    ("다양한 ứng dụng 분야가 있습니다.", "ứng dụng", "script"),
+    ("스켈레тон 데이터를 씁니다.", "тон", "script"),
+    ("포레ν식 과학입니다.", "ν", "script"),
+])
+def test_confusion_is_flagged_with_kind(text, span, kind):
+    report = fidelity_report(text, "ko", with_lcb=False)
+    assert not report.passed
+    found = {s.text: s for s in report.foreign}
+    assert span in found, found
+    assert found[span].kind == kind and found[span].reason
+
+
+def test_a_long_parenthesis_is_a_translation_not_a_gloss():
+    text = "재료를 준비합니다 (Prepare the materials and gather strong metal for the blade)."
+    assert any(kind in ("code_switch", "wrong_language_line") for _, kind in flagged(text))
+
+
+def test_a_whole_english_answer_is_dominant_en_with_one_span_per_line():
+    report = fidelity_report("Here is the answer.\nThe capital of Korea is Seoul.\nIt is a big city.", "ko")
+    assert report.dominant == "en" and not report.passed
+    assert [s.kind for s in report.foreign] == ["wrong_language_line"] * 3
+
+
+def test_an_answer_that_repeats_the_english_prompt_is_confused():
+    prompt = "Write a short poem about the sea. Answer in Korean."
+    assert not fidelity_report(prompt, "ko", prompt=prompt).passed
+
+
+def test_empty_or_punctuation_only_text_does_not_pass():
+    assert not fidelity_report("", "ko").passed
+    assert not fidelity_report(", . , . , .", "ko").passed
+
+
+# --- the primitives the lock reuses ---------------------------------------------------------------------------
+def test_judge_latin_word_alone_and_in_context():
+    assert policy.judge_latin_word("training").flagged
+    assert not policy.judge_latin_word("GPU").flagged
+    assert not policy.judge_latin_word("Brexit").flagged
+    assert policy.judge_latin_word("Stabbing").flagged
+    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("training 루프를 설명해 줘"))
+    assert "training" not in policy.prompt_vocabulary("Explain the training loop of a model, in Korean.")
+    assert policy.judge_latin_word("training", context).why == "prompt"
+    assert not policy.judge_latin_word("pvc", policy.WordContext(glued_to_target=True)).flagged
+    assert policy.judge_latin_word("ou").flagged  # French `or`, not an acronym
+
+
+def test_looks_like_sentence():
+    assert policy.looks_like_sentence("Here is the answer".split())
+    assert not policy.looks_like_sentence(["Enzo", "LaFerrari", "Monza"])
+
+
+def test_json_report_lists_kinds_exempt_spans_and_lcb():
+    report = fidelity_report("자바(Java)와 training 을 씁니다. 이 문장은 다섯 어절 이상입니다.", "ko").to_json()
+    assert report["kinds"] == {"code_switch": 1}
+    assert {"text": "Java", "why": "gloss"} in [{"text": e["text"], "why": e["why"]} for e in report["exempt"]]
+    assert set(report["lcb"]) >= {"line_error", "word_error", "skipped"}
+    assert report["foreign"][0]["reason"]
+
+
+def test_inside_open_gloss_for_the_streaming_lock():
+    def hangul(ch: str) -> bool:
+        return "가" <= ch <= "힣"
+
+    def anchor(ch: str) -> bool:
+        return hangul(ch) or "\u4e00" <= ch <= "\u9fff"
+
+    assert policy.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
+    assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
+    assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
+    assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)

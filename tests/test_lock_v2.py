@@ -1,0 +1,179 @@
+"""The language lock v2: `strict` as a state machine over the answer, and `gated`.
+
+These run on a small vocabulary built to hold the interesting tokens (no model needed); the same
+checks on real vocabularies and tiny random-weight models are in test_lock_vocabularies.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kollama.errors import KollamaError
+from kollama.korean.language_lock import (
+    LockMode,
+    LockState,
+    StrictScanner,
+    Vocabulary,
+    WordPolicy,
+    build_masks,
+    parse_lock,
+    split_piece,
+)
+
+WORDS = ["hello", " hello", "Hello", "API", " API", "ABC", "ABC ", "ABC는", "A", " the", "ing", "ing.", "tasks",
+         "에서", " (", "(", ")", "`", "```", " `code`", "\n", "\nthe", "://", "www", ".", "com", " http", "s", "https",
+         "@", '"', '"hello', "는", " 한국", "CPU", "GPU", "G", "Large", " Language", "Model", "은", "Lar", "ge",
+         "json", "{", "}", ":", ",", "null", '"key"', '"값"', "ROI", "투자", "한(due", "ABCDEFG", "ABCDEF", "FG",
+         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due"]
+
+
+def _vocab() -> Vocabulary:
+    pieces = [b"", b""] + [bytes([b]) for b in range(256)] + [w.encode() for w in WORDS]
+    return Vocabulary(pieces, frozenset({1}))
+
+
+@pytest.fixture(scope="module")
+def masks(tmp_path_factory):
+    return build_masks(_vocab(), "ko", cache_dir=tmp_path_factory.mktemp("masks"))
+
+
+def _tid(text: str) -> int:
+    return _vocab().pieces.index(text.encode())
+
+
+def violations(text: str, prompt: str | None = None) -> list[str]:
+    scanner = StrictScanner(WordPolicy.build(prompt), frozenset({"hangul"}))
+    found = []
+    for i, ch in enumerate(text):
+        why = scanner.feed_char(ch)
+        if why:
+            found.append(text[max(0, i - 3): i + 1])
+    return found
+
+
+@pytest.mark.parametrize("text", [
+    "함수는 `print(x)`로 호출하고 `len`도 씁니다.",
+    "```python\nprint('hello world')\n```\n끝",
+    "유한책임회사(Limited Liability Company)를 세웠다.",
+    "자료는 https://example.com/docs/page 에 있습니다.",
+    "주소: www.example.org 입니다.",
+    "\"Attention Is All You Need\" 논문과 『The Old Man and the Sea』",
+    '{"title": "제목", "tags": ["하나", "둘"], "ok": true, "n": null}',
+    "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일.",
+    "ROI(투자수익률)가 높다.",
+    "A안과 B안 중에서 고르세요.",
+])
+def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
+    assert violations(text) == []
+
+
+@pytest.mark.parametrize("text, where", [
+    ("자연 언어 처리 tasks 에서", "ta"),
+    ("training 을 수행", "tr"),
+    ("Based로 만들었다", "Ba"),  # "B" alone is an option label; "Ba" is no acronym
+    ("`코드` 다음 hello", "h"),
+    ('{"설명": "this is English"}', "t"),
+    ("ROI 입니다", "I 입"),  # an unknown acronym without its gloss
+    ("(HAT-TOKY!)", "T-"),
+    ("ABCDEFG는", "G"),  # seven capitals are a word, not an acronym
+])
+def test_strict_bans_confusion_at_its_start(text, where):
+    found = violations(text)
+    assert found, text
+    assert found[0].endswith(where) or where in found[0], (found, where)
+
+
+def test_unclosed_spans_close_at_the_end_of_their_line():
+    assert violations("`열린 코드 hello\n다음 줄 world")
+    assert violations("`열린 코드 hello\n다음 줄") == []
+    assert violations('"열린 인용 hello\n다음 world')
+    assert violations("유한(due diligence\n다음 world")
+
+
+def test_words_of_the_prompt_and_system_prompt_pass():
+    text = "Large Language Model은 transformer 구조입니다."
+    assert violations(text)
+    assert violations(text, prompt="Large Language Model이 뭐야? transformer 기반이야?") == []
+    policy = WordPolicy.build("질문", "Answer about Kubernetes")
+    scanner = StrictScanner(policy, frozenset({"hangul"}))
+    assert scanner.feed("Kubernetes는 컨테이너") is None
+
+
+def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
+    """The per-step mask (lookups for plain tokens, the scanner for the rest) is exactly what running the
+    scanner over each token would allow, in states across every rule."""
+    vocab = masks.vocab
+    states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
+              "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
+              "x\n", "Large", "Large "]
+    checked = 0
+    for text in states:
+        state = LockState(masks, LockMode.strict, prompt="Large Language Model은?", min_target_chars=0)
+        state.feed_text(text)
+        allowed = state.allowed()
+        for tid, data in enumerate(vocab.pieces):
+            piece = split_piece(data)
+            if not data or not piece.valid or piece.lead or not piece.text:
+                continue
+            expected = bool(masks.script[tid]) and state.scanner.copy().feed(piece.text) is None
+            assert bool(allowed[tid]) == expected, (text, piece.text)
+            checked += 1
+    assert checked > 1000
+
+
+def test_strict_never_bans_every_token(masks):
+    state = LockState(masks, LockMode.strict, min_target_chars=0)
+    for text in ["ABC", "Lar", "`x", "유한(", '{"a": "']:
+        state = LockState(masks, LockMode.strict, prompt="Large", min_target_chars=0)
+        state.feed_text(text)
+        assert state.allowed().any(), text
+
+
+def _row(n: int, logits: dict[int, float]) -> np.ndarray:
+    row = np.full(n, -5.0, dtype=np.float32)
+    for tid, value in logits.items():
+        row[tid] = value
+    return row
+
+
+def test_gated_bans_off_language_only_where_a_korean_candidate_is_close(masks):
+    n = len(masks.vocab.pieces)
+    hello, hangul, han = _tid(" hello"), _tid(" 한국"), _tid("国")
+    state = LockState(masks, LockMode.gated)
+    state.feed_text("오늘은")
+    row = _row(n, {hello: 5.0, hangul: 4.0, han: 6.0})
+    state.apply(row)
+    assert row[han] == -np.inf  # script's guarantee first
+    assert row[hello] == -np.inf and np.isfinite(row[hangul])  # the switch is stopped
+    assert state.gated_steps == 1 and state.last_gate[1] == hangul
+
+    row = _row(n, {hello: 9.0, hangul: -1.0})  # no Korean way on within the floor: the name stays
+    state.apply(row)
+    assert np.isfinite(row[hello])
+
+    row = _row(n, {_tid(" API"): 9.0, hangul: 8.0})  # an acronym strict allows is not a switch
+    state.apply(row)
+    assert np.isfinite(row[_tid(" API")])
+
+
+def test_gated_leaves_code_and_words_in_progress_alone(masks):
+    n = len(masks.vocab.pieces)
+    hello, hangul = _tid(" hello"), _tid(" 한국")
+    state = LockState(masks, LockMode.gated)
+    state.feed_text("코드 `x =")
+    row = _row(n, {hello: 5.0, hangul: 4.9})
+    state.apply(row)
+    assert np.isfinite(row[hello])
+    state = LockState(masks, LockMode.gated)
+    state.feed_text("한국 hel")
+    row = _row(n, {_tid("ing"): 5.0, hangul: 4.9})
+    state.apply(row)
+    assert np.isfinite(row[_tid("ing")])
+
+
+def test_gated_is_a_lock_mode_everywhere():
+    assert parse_lock("gated") == LockMode.gated
+    assert parse_lock(" Strict ") == LockMode.strict
+    with pytest.raises(KollamaError, match="gated"):
+        parse_lock("loose")

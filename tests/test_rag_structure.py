@@ -1,0 +1,136 @@
+"""Real-document structure on documents these tests build: ruled tables (rows repeat their column headers,
+headers carry across a page break), tables of contents (detected, ranked below content, never the only
+citation), running headers/footers, heading attribution, HWP/HWPX sections and paragraphs, and bad HWP files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+from rag_docs import hwpx_table, hwpx_text, make_hwp, make_hwpx, make_structured_pdf
+
+from kollama.errors import KollamaError
+from kollama.rag import api
+from kollama.rag.answer import extractive_answer, without_toc_only
+from kollama.rag.chunking import chunk_pages
+from kollama.rag.documents import read_all_pages
+from kollama.rag.embedder import default_embedder
+from kollama.rag.retrieve import Hit, content_first
+
+
+@pytest.fixture(scope="module")
+def structured_pdf(tmp_path_factory):
+    return make_structured_pdf(tmp_path_factory.mktemp("pdf") / "acme_terms.pdf")
+
+
+def _rows(pages, number):
+    return [line for block in pages[number - 1].blocks if block.kind == "table" for line in block.text.split("\n")]
+
+
+def test_ruled_table_rows_repeat_headers_and_keep_wrapped_cells_whole(structured_pdf):
+    _, pages = read_all_pages(structured_pdf, ocr_mode="never")
+    rows = _rows(pages, 3)
+    assert "요금제명: 슬림 7GB | 월정액: 45,000원 | 데이터: 7GB 제공 후 최대 400Kbps 속도로 이용" in rows
+    assert "요금제명: 프리미엄 | 월정액: 130,000원 | 데이터: 무제한" in rows
+    assert not any(line.startswith("요금제명: 요금제명") for line in rows)  # the header row is not a data row
+
+
+def test_table_continued_on_the_next_page_keeps_its_headers_and_caption(structured_pdf):
+    _, pages = read_all_pages(structured_pdf, ocr_mode="never")
+    assert "국가: 네팔 | 음성 발신(원/초): 42.90 | 문자(건당): 330" in _rows(pages, 5)
+    chunks = chunk_pages(pages, default_embedder().count_tokens)
+    nepal = next(c for c in chunks if "네팔" in c.text)
+    assert nepal.page == 5 and "국가별 로밍 요율 표" in nepal.heading
+
+
+def test_running_headers_and_page_numbers_leave_the_text_but_stay_as_metadata(structured_pdf):
+    _, pages = read_all_pages(structured_pdf, ocr_mode="never")
+    for page in pages[1:]:
+        assert "ACME 소식" not in page.text and "2024-4월호" not in page.text
+        assert "ACME 소식 | 2024-4월호" in page.running and str(page.number) in page.running
+    assert "45,000원" in pages[2].text  # numbers inside content are kept
+
+
+def test_toc_page_is_detected_and_headings_come_from_the_page_or_earlier(structured_pdf):
+    _, pages = read_all_pages(structured_pdf, ocr_mode="never")
+    assert [p.kind for p in pages] == ["toc", "content", "content", "content", "content"]
+    chunks = chunk_pages(pages, default_embedder().count_tokens)
+    assert all(c.toc == (c.page == 1) for c in chunks)
+    assert all(not c.heading for c in chunks if c.page == 1)  # TOC lines never become headings
+    damages = next(c for c in chunks if "8배" in c.text)
+    assert damages.page == 5 and damages.heading == "제4조 (손해배상)"
+    purpose = next(c for c in chunks if "이용조건과 절차" in c.text)
+    assert purpose.heading == "제1조 (목적)"  # not the TOC's last title, not a later page's heading
+
+
+def _hit(page: int, toc: bool, text: str = "본문") -> Hit:
+    return Hit(f"id{page}", 1.0 / page, "d.pdf", "문서", page, "", text, "doc", toc=toc)
+
+
+def test_content_ranks_above_toc_and_a_toc_page_is_never_the_only_citation():
+    hits = [_hit(1, True, "제2조 (요금제) ···· 3"), _hit(3, False, "요금제명: 슬림 7GB | 월정액: 45,000원"), _hit(2, False)]
+    ranked = content_first(hits)
+    assert [h.page for h in ranked] == [3, 2, 1]
+    assert [h.page for h in without_toc_only([hits[0]], hits)] == [3]
+    assert [h.page for h in without_toc_only([hits[0]], [hits[0]])] == [1]  # nothing else retrieved: TOC is all there is
+    text, citations = extractive_answer("슬림 7GB 요금제 월정액은?", ranked)
+    assert "45,000원" in text and all(not c["toc"] for c in citations)
+
+
+def test_extractive_ask_quotes_the_content_page_not_the_toc(structured_pdf, tmp_path):
+    api.add([structured_pdf], collection="toc", store=tmp_path)
+    result = api.ask("제4조 손해배상은 몇 배를 배상하나요?", extractive=True, collection="toc", store=tmp_path)
+    assert "8배" in result["answer"] and "p.5" in result["answer"]
+    assert all(c["page"] != 1 for c in result["citations"])
+    hits = api.search("제3조 해외 로밍 요금", k=20, collection="toc", store=tmp_path)["hits"]
+    assert hits[0]["page"] != 1 and any(h["page"] == 1 for h in hits)  # TOC still searchable, just lower
+    api.close_all()
+
+
+def test_hwpx_sections_paragraphs_tables_and_citations(tmp_path):
+    path = make_hwpx(tmp_path / "transfer.hwpx", [
+        [hwpx_text("□ 기본 정보"), hwpx_text("환승센터 표준은 ", "2023년 5월", "에 제정되었다.")],
+        [hwpx_text("□ 항목"), hwpx_table([["항목명", "설명"], ["위도", "WGS84 위도 좌표"], ["경도", "WGS84 경도 좌표"]])],
+    ], title="환승센터 데이터 표준")
+    info, pages = read_all_pages(path)
+    assert info.title == "환승센터 데이터 표준" and info.unit == "section" and len(pages) == 2
+    assert pages[0].blocks[1].text == "환승센터 표준은 2023년 5월에 제정되었다."  # runs of one paragraph joined
+    table = next(b for b in pages[1].blocks if b.kind == "table")
+    assert table.paragraph == 2 and "항목명: 위도 | 설명: WGS84 위도 좌표" in table.text
+    api.add([path], collection="hwpx", store=tmp_path)
+    result = api.ask("환승센터 표준은 언제 제정되었나요?", extractive=True, collection="hwpx", store=tmp_path)
+    assert "[환승센터 데이터 표준 §1 ¶2]" in result["answer"] and result["citations"][0]["paragraph"] == 2
+    api.close_all()
+
+
+def test_bad_hwp_files_get_one_line_each_and_the_rest_of_the_batch_is_ingested(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_hwp(docs / "good.hwp", ["□ 축제 개요", "가을밤 음악축제는 10월 21일 국립묘지에서 열린다.", "예산은 2억 7천만원이다."])
+    make_hwp(docs / "locked.hwp", ["비밀"], flags=0x02)
+    make_hwp(docs / "distribution.hwp", ["배포용 본문"], flags=0x04)
+    good = (docs / "good.hwp").read_bytes()
+    (docs / "truncated.hwp").write_bytes(good[:3000])
+    (docs / "renamed.hwp").write_bytes(b"%PDF-1.4 not really")
+    make_hwpx(docs / "ok.hwpx", [[hwpx_text("HWPX 문서의 본문입니다.")]])
+    result = run_cli("rag", "add", str(docs), "--store", str(tmp_path / "s"), "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4 and len(result.stderr.strip().splitlines()) == 4
+    assert any("locked.hwp" in e and "password" in e for e in errors)
+    assert any("distribution.hwp" in e and "배포용" in e for e in errors)
+    assert any("truncated.hwp" in e and "damaged" in e for e in errors)
+    assert any("renamed.hwp" in e and "not an HWP" in e for e in errors)
+    status = {f["file"]: f["status"] for f in json.loads(result.stdout)["files"]}
+    assert status["good.hwp"] == "added" and status["ok.hwpx"] == "added"
+
+
+def test_doctor_reports_for_hwp_what_it_reports_for_pdf(tmp_path, structured_pdf):
+    hwp = make_hwp(tmp_path / "notice.hwp", ["□ 안내", "연차휴가는 15일이다.", "연차 휴가는 다음 해로 이월된다."])
+    pdf_report, hwp_report = api.doctor(structured_pdf), api.doctor(hwp)
+    assert set(pdf_report["criteria"]) == set(hwp_report["criteria"])
+    assert hwp_report["unit"] == "section" and hwp_report["pages"][0]["chars"] > 10
+    assert pdf_report["criteria"]["toc"]["pages"] == [1] and "ACME 소식 | 2024-4월호" in pdf_report["criteria"]["running_lines"]["lines"]
+    with pytest.raises(KollamaError, match="배포용"):
+        api.doctor(make_hwp(tmp_path / "dist.hwp", ["x"], flags=0x04))
