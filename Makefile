@@ -39,7 +39,7 @@ test: setup-all system-deps lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The quick loop: pure-Python units and in-process tests, no `slow` ones (under 2 minutes).
-test-fast: setup-all
+test-fast: setup-all lint
 	$(BIN)/python -m pytest -q -m "not slow" --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
