@@ -90,7 +90,9 @@ _FORMULA = re.compile(r"[A-Za-z0-9(²³√π][A-Za-z0-9 ()+\-*/^×÷·²³√π.
 
 def formula_regions(text: str) -> list[tuple[int, int]]:
     """Formulas such as `E = mc^2`, `F=ma`, `y = sin(x) + 1`: symbols and short names around a relation sign."""
-    out = []
+    out: list[tuple[int, int]] = []
+    if not any(sign in text for sign in "=<>≤≥≈"):
+        return out
     for match in _FORMULA.finditer(text):
         runs = re.findall(r"[A-Za-z]+", match.group(0))
         if runs and all(len(run) <= 3 for run in runs):
@@ -151,6 +153,7 @@ def _word_keys(word: str) -> tuple[str, str]:
 _PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
 
 
+@lru_cache(maxsize=4096)  # one prompt is judged against many answers
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
 
@@ -177,6 +180,7 @@ def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
     return any(key in vocabulary for key in _word_keys(word))
 
 
+@lru_cache(maxsize=4096)
 def asked_languages(*prompts: str | None) -> frozenset[str]:
     """Languages the prompt asks for besides the target: 'in English', 'into Japanese', '영어로', '영문 번역'."""
     asked: set[str] = set()
