@@ -58,7 +58,7 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 512,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
-    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict, gated.")] = "script",
     lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
 ) -> None:
@@ -164,6 +164,35 @@ def logs(
     else:
         print_logs(rows)
 
+
+lock_app = typer.Typer(help="The language lock: see what it would ban.", no_args_is_help=True)
+
+
+@lock_app.command("check")
+def lock_check(
+    text: Annotated[Optional[str], typer.Argument(help="The answer to replay; '-' reads standard input.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose tokens (and, for gated, logits) to use.")] = "smollm2",
+    lock: Annotated[str, typer.Option(help="Lock mode: script, strict, gated.")] = "strict",
+    prompt: Annotated[Optional[str], typer.Option(help="The prompt the answer replied to (its words may be repeated).")] = None,
+    system: Annotated[Optional[str], typer.Option(help="The system prompt.")] = None,
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replay an answer token by token through the lock and list each token it would have banned (exit 2 if any)."""
+    from kollama.lock_check import lock_check as run_check
+    from kollama.lock_check import print_lock_check
+
+    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=lang, ctx=ctx)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print_lock_check(result)
+    if result.banned:
+        raise typer.Exit(2)
+
+
+app.add_typer(lock_app, name="lock")
 
 from kollama.compare.cli import compare as _compare  # noqa: E402  (light: typer only)
 

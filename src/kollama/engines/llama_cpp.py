@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from functools import cached_property
+
+import numpy as np
 
 from kollama.config import subdir
 from kollama.engines.base import Engine, GenerationParams, Messages, StreamStats
@@ -124,6 +126,23 @@ class LlamaCppEngine(Engine):
         if lang not in self._masks:
             self._masks[lang] = masks_for(self.vocabulary, lang)
         return self._masks[lang]
+
+    def replay_logits(self, request: str | Messages, answer: list[int]) -> Iterator[np.ndarray]:
+        """The model's logits before each token of `answer`, given the prompt (teacher forcing):
+        what `kollama lock check` shows `gated` at every step."""
+        import llama_cpp
+
+        tokens, _ = self._prompt_tokens(request)
+        if len(tokens) + len(answer) > self.n_ctx:
+            raise KollamaError(f"prompt and answer are {len(tokens) + len(answer)} tokens, the context holds "
+                               f"{self.n_ctx}", hint="raise --ctx or check a shorter answer")
+        self.llm.reset()
+        self.llm.eval(tokens)
+        n_vocab = self.llm.n_vocab()
+        for token in answer:
+            row = llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+            yield np.ctypeslib.as_array(row, shape=(n_vocab,)).copy()
+            self.llm.eval([token])
 
     # --- prompts ----------------------------------------------------------------------------
     def render(self, messages: Messages) -> tuple[str, list[str]]:
