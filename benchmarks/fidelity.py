@@ -90,13 +90,19 @@ def speed() -> None:
                 handle.write(json.dumps({**row, "prompt": prompts[(row["lcb_file"], str(row["id"]))]},
                                         ensure_ascii=False) + "\n")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "kollama", "fidelity", "--file", str(path), "--prompt-field",
                                "prompt", "--group-by", "model", "--json"], capture_output=True, text=True, env=env)
         cli_seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cli_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         assert done.returncode == 0, done.stderr
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import lcb_reference
+
     from kollama.korean.english import lcb_words
 
     model, words = lcb_reference.load_fasttext(), set(lcb_words())
@@ -105,9 +111,10 @@ def speed() -> None:
         lcb_reference.reference_verdict(row["completion"], model, words)
     reference_seconds = time.perf_counter() - start
     load = os.getloadavg()[0]
-    print(f"speed: kollama fidelity --file: {len(rows)} answers in {cli_seconds:.1f} s = {len(rows) / cli_seconds:.0f} "
-          f"answers/s (one process, start-up included); LCB rules alone: {len(rows) / reference_seconds:.0f} answers/s; "
-          f"ratio {reference_seconds / cli_seconds:.2f}x; load average {load:.1f} on {os.cpu_count()} cores")
+    print(f"speed: kollama fidelity --file: {len(rows)} answers in {cli_seconds:.1f} s wall = {len(rows) / cli_seconds:.0f} "
+          f"answers/s (one process, start-up included), {cli_cpu:.1f} s CPU = {len(rows) / cli_cpu:.0f} answers per "
+          f"CPU-second; LCB rules alone: {len(rows) / reference_seconds:.0f} answers/s (ratio kollama/LCB "
+          f"{reference_seconds / cli_seconds:.2f}x); load average {load:.1f} on {os.cpu_count()} cores")
 
 
 def main() -> None:

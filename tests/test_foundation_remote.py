@@ -75,13 +75,19 @@ def test_openai_engine_script_lock_by_logit_bias(llama_server):
         assert not [ch for ch in response.text if script_of(ch) in ("han", "kana", "cjk_punct")], response.text
 
 
-def test_openai_engine_strict_lock_by_retry_reports_it(llama_server):
-    result = run_cli("run", f"openai:{llama_server}#smol", "한국어를 이해해?", "--lock", "strict",
+@pytest.mark.parametrize("lock", ["strict", "gated"])
+def test_openai_engine_strict_and_gated_fall_back_to_retry_with_the_v2_judgment(llama_server, lock):
+    """No logits over HTTP: strict and gated detect with the fidelity v2 policy, retry, and say so."""
+    from kollama.korean.fidelity import fidelity_report
+
+    result = run_cli("run", f"openai:{llama_server}#smol", "한국어를 이해해?", "--lock", lock,
                      "--seed", "1", "--max-tokens", "16", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["lock_enforcement"] == "retry"
-    assert data["retries"] >= 0 and "lock_violations" in data
+    assert data["lock"] == lock and data["lock_enforcement"] == "retry"
+    assert data["retries"] >= 0
+    flagged = fidelity_report(data["text"], "ko", prompt="한국어를 이해해?").foreign
+    assert data["lock_violations"] == len(flagged)  # what is left is counted by the v2 judgment
 
 
 def test_openai_engine_unknown_model_is_a_clear_error(llama_server):

@@ -52,7 +52,7 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = GenerationParams.max_tokens,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
-    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict, gated.")] = "script",
     lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
     logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = None,
@@ -93,12 +93,15 @@ def fidelity(
     field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
     prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", min=1, help="With --file: worker processes for big files (default 1).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
     """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
     kind and reason, exempt spans with why, and LCB's own verdict."""
     if file is not None:
-        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json)
+        if text is not None:
+            raise KollamaError("give a TEXT or --file, not both", hint="kollama fidelity --file answers.jsonl")
+        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
@@ -112,11 +115,11 @@ def fidelity(
 
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool, jobs: int | None) -> None:
     from kollama.console import ProgressBar
     from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
 
-    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang)
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
     flagged: list[tuple[int, dict]] = []
     seen = [0]
 
@@ -159,6 +162,35 @@ def logs(
         print_logs(rows)
 
 
+lock_app = typer.Typer(help="The language lock: see what it would ban.", no_args_is_help=True)
+
+
+@lock_app.command("check")
+def lock_check(
+    text: Annotated[Optional[str], typer.Argument(help="The answer to replay; '-' reads standard input.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose tokens (and, for gated, logits) to use.")] = "smollm2",
+    lock: Annotated[str, typer.Option(help="Lock mode: script, strict, gated.")] = "strict",
+    prompt: Annotated[Optional[str], typer.Option(help="The prompt the answer replied to (its words may be repeated).")] = None,
+    system: Annotated[Optional[str], typer.Option(help="The system prompt.")] = None,
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replay an answer token by token through the lock and list each token it would have banned (exit 2 if any)."""
+    from kollama.lock_check import lock_check as run_check
+    from kollama.lock_check import print_lock_check
+
+    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=lang, ctx=ctx)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print_lock_check(result)
+    if result.banned:
+        raise typer.Exit(2)
+
+
+app.add_typer(lock_app, name="lock")
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key.")] = "127.0.0.1",
@@ -170,6 +202,7 @@ def serve(
     queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = 32,
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
+    max_n: Annotated[int, typer.Option("--max-n", help="Most answers one request may ask for with `n`.")] = 8,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
     lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
@@ -189,7 +222,7 @@ def serve(
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
-                           log=not no_log, rag=not no_rag,
+                           log=not no_log, rag=not no_rag, max_n=max_n,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))
     run_server(options)
 

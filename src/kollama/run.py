@@ -61,7 +61,8 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
     if stream and response.lock_enforcement == "retry":
         outcome = (f"still {response.lock_violations} foreign spans after {response.retries + 1} attempts"
                    if response.lock_violations else f"{response.retries} retries")
-        notes.print(f"[dim](lock '{params.lock.value}' enforced by retry, not by decoding: this backend cannot "
+        notes.print(f"[dim](lock '{params.lock.value}' enforced by detect-and-retry with the fidelity v2 judgment, "
+                    f"not by decoding: this backend cannot "
                     f"ban tokens; {outcome})[/dim]")
     return response
 
@@ -73,7 +74,7 @@ def run_once(options: RunOptions, prompt: str, stream: bool = True) -> Response:
                        options.log)
 
 
-HELP = """/lock off|script|strict   change the language lock
+HELP = """/lock off|script|strict|gated   change the language lock
 /system TEXT              set the system prompt
 /clear                    forget the conversation
 /bye                      leave"""

@@ -16,7 +16,7 @@ def compare(
     suite: Annotated[str, typer.Option(
         help="Built-in suite name (see --list-suites) or a .yaml/.jsonl file.")] = "ko-basic",
     trials: Annotated[int, typer.Option(help="Answers per prompt (seeds --seed, --seed+1, ...).")] = 3,
-    lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict.")] = "off",
+    lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict, gated.")] = "off",
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = CompareOptions.temperature,
     seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = 0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")] = DEFAULT_MAX_TOKENS,
@@ -26,6 +26,10 @@ def compare(
         "--parallel", help="Answers a local model decodes together (deterministic; 1 = one at a time, as `kollama run`).")] = DEFAULT_PARALLEL,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Generate every answer again (still stores them).")] = False,
+    reference_model: Annotated[str, typer.Option(
+        "--reference-model", help="Model that scores naturalness (log-probability per character).")] = "gemma3",
+    no_naturalness: Annotated[bool, typer.Option(
+        "--no-naturalness", help="Skip the naturalness score (no reference model is loaded).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON to standard output.")] = False,
     list_suites: Annotated[bool, typer.Option("--list-suites", help="List the built-in suites and exit.")] = False,
 ) -> None:
@@ -47,7 +51,7 @@ def compare(
 
     options = CompareOptions(models=list(models), suite=suite, trials=trials, locks=lock, temperature=temperature,
                              seed=seed, max_tokens=max_tokens, ctx=ctx, out=out, use_cache=not no_cache,
-                             parallel=parallel)
+                             parallel=parallel, naturalness=not no_naturalness, reference_model=reference_model)
     result = run_compare(options)
     if as_json:
         print_json(result.summary)

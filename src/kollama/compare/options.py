@@ -28,6 +28,8 @@ class CompareOptions:
     out: Path = DEFAULT_OUT
     use_cache: bool = True
     parallel: int = DEFAULT_PARALLEL
+    naturalness: bool = True  # score every answer under a reference model (compare/naturalness.py)
+    reference_model: str = "gemma3"
 
     def __post_init__(self) -> None:
         if self.trials < 1:

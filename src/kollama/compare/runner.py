@@ -190,6 +190,11 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
         cache.close()
     order = {c.key: i for i, c in enumerate(cells)}
     records.sort(key=lambda r: order[r.pop("_key")])
+    naturalness_error = None
+    if options.naturalness:
+        from kollama.compare.naturalness import score_answers
+
+        naturalness_error = score_answers(records, options.reference_model, console)
     result.summary = {
         "suite": suite.name, "suite_path": suite.path, "prompts": len(suite.prompts),
         "categories": suite.categories, "models": [r.ref for r in refs], "locks": [m.value for m in locks],
@@ -197,6 +202,8 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
         "max_tokens": options.max_tokens, "answers": len(records), "generated": result.generated,
         "cached": result.cached, "failed": result.failed, "errors": result.errors,
         "wall_seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "naturalness": ({"reference_model": options.reference_model, "unit": "mean log-probability per character",
+                         "error": naturalness_error} if options.naturalness else None),
         "groups": summarise(records, group_info),
     }
     write_outputs(result, suite)

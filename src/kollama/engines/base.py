@@ -62,6 +62,12 @@ class GenerationParams:
         language(self.lang)  # an unknown language fails here, with the list of known ones
 
 
+def derive_seed(seed: int | None, index: int) -> int | None:
+    """The seed of a request's `index`-th answer (n > 1, compare's trials): seed + index, so answer 0
+    is the n=1 answer."""
+    return None if seed is None else seed + index
+
+
 @dataclass
 class TokenLogprob:
     """A generated token's raw bytes and log-probability (after the lock's mask, before temperature),
@@ -287,8 +293,9 @@ class Engine(ABC):
         The answer is only released once checked, so a caller never sees a rejected attempt.
         """
         from kollama.korean.fidelity import fidelity_report
+        from kollama.korean.language_lock import request_texts
 
-        prompt_text = request if isinstance(request, str) else "\n".join(m.get("content", "") for m in request)
+        prompt_text, system_text = request_texts(request)
         best: tuple[int, Response] | None = None
         total_seconds = 0.0
         for attempt in range(attempts):
@@ -297,8 +304,9 @@ class Engine(ABC):
             response = Generation(self._timed(request, trial)).result()
             response.lock_enforcement = "retry"
             total_seconds += response.seconds
-            report = fidelity_report(response.text, params.lang, prompt=prompt_text)
-            bad = [s for s in report.foreign if s.kind == "script" or params.lock == LockMode.strict]
+            report = fidelity_report(response.text, params.lang, prompt=prompt_text, system=system_text or None)
+            # script: foreign-script characters only; strict and gated: everything the fidelity v2 policy flags
+            bad = [s for s in report.foreign if s.kind == "script" or params.lock != LockMode.script]
             if best is None or len(bad) < best[0]:
                 best = (len(bad), response)
             if not bad:

@@ -178,15 +178,20 @@ def _spelled_as_name(word: str) -> bool:
 
 
 def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
-                     is_target_letter, prompt_text: str = "") -> dict[int, rules.WordContext]:
+                     is_target_letter, prompt_text: str = "",
+                     code_words: frozenset[str] = frozenset()) -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
         named = [_is_named(t) and not rules.is_function_word(t) for t in tokens]
-        inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
-                             for i, (t, n) in enumerate(zip(tokens, named)))
-        title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
-                 and (any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n)
+        inner_joiners = all(n or (0 < i < len(tokens) - 1 and rules.is_name_joiner(t))
+                            for i, (t, n) in enumerate(zip(tokens, named)))
+        named_words = [t for t, n in zip(tokens, named) if n]
+        title = (len(tokens) >= 2 and len(named_words) >= 2 and inner_joiners
+                 and (any(_namey(t, prompt_words) for i, t in enumerate(tokens) if named[i]
+                          and not (t.isupper() and i and rules.is_name_joiner(tokens[i - 1])))  # not `... and AI`
+                      # an institution, a law, a work: Royal College of Art (not Effective Workplace Strategies)
+                      or (len(named_words) >= 3 and not any(rules.has_derivational_ending(t) for t in named_words))
                       or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
@@ -194,15 +199,16 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
             glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
                 match.start() > 0 and is_target_letter(text[match.start() - 1]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
-                                                        species_after_genus=species, glued_to_target=glued)
+                                                        species_after_genus=species, glued_to_target=glued,
+                                                        code_words=code_words)
     return contexts
 
 
 def _repeated_names(words: list[re.Match]) -> frozenset[str]:
-    """Words the text writes capitalised at least twice and never in lower case."""
+    """Words the text writes capitalised at least three times and never in lower case."""
     capitalised = Counter(m.group(0).lower() for m in words if m.group(0)[:1].isupper())
     lower = {m.group(0) for m in words if m.group(0).islower()}
-    return frozenset(w for w, n in capitalised.items() if n >= 2 and w not in lower and not rules.is_function_word(w))
+    return frozenset(w for w, n in capitalised.items() if n >= 3 and w not in lower and not rules.is_function_word(w))
 
 
 def _dominant(letters: Counter, text: str) -> str:
@@ -298,11 +304,16 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
     foreign.sort(key=lambda span: span.start)
     exempt.sort(key=lambda span: span.start)
 
-    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number")]
+    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number", "formula")]
     counted = _blank(analysed, exempt_words)
     chars: Counter = Counter(script_of(ch) for ch in counted if not ch.isspace())
     letters = Counter({s: n for s, n in chars.items() if s != COMMON})
     total_letters = sum(letters.values())
+    if not letters and exempt_words and any(ch.isalpha() for ch in analysed):
+        # nothing but names, the prompt's words and glosses: no Korean to read, so judge the language of those
+        counted = analysed
+        letters = Counter({s: n for s, n in Counter(script_of(ch) for ch in counted if not ch.isspace()).items()
+                           if s != COMMON})
     dominant = _dominant(letters, counted)
     has_content = bool(total_letters) or any(s.why in ("code", "url", "email", "path") for s in exempt) or bool(exempt_words)
     passed = bool(not foreign and has_content and (dominant in (lang, "") or dominant in asked))
@@ -330,7 +341,9 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
                  foreign: list[ForeignSpan], exempt: list[ExemptSpan], prompt_text: str = "") -> int:
     """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
     repeated = _repeated_names(words)
-    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter, " ".join(prompt_text.lower().split()))
+    code_words = frozenset(w.lower() for s in exempt if s.why == "code" for w in _LATIN_WORD.findall(s.text))
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter,
+                                " ".join(prompt_text.lower().split()), code_words)
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
     by_line: dict[int, list[re.Match]] = {}

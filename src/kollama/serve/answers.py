@@ -143,3 +143,49 @@ async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int
         answer.cancel()
         raise
     return answer
+
+
+async def start_answers(pool: ModelPool, limiter: Limiter, model: str, makes: list[Callable[[Engine], Generation]],
+                        request: Request | None = None, log: bool = True) -> list[Answer]:
+    """Several answers to one request (n > 1, a list of prompts): one concurrency slot for the request,
+    the answers started together so the batched engine decodes them side by side."""
+    if len(makes) == 1:
+        return [await start_answer(pool, limiter, model, None, makes[0], request)]
+    await limiter.acquire()
+    left = [len(makes)]
+    started = time.perf_counter()
+
+    def one_done() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            limiter.release(time.perf_counter() - started)
+
+    entries: list[Loaded] = []
+    answers: list[Answer] = []
+    try:
+        if request is not None and await request.is_disconnected():
+            raise ClientGone()
+        for make in makes:
+            entry = await pool.acquire(model)
+            entries.append(entry)
+
+            def finished(seconds: float, entry: Loaded = entry) -> None:
+                one_done()
+                threading.Thread(target=pool.release, args=(entry,), daemon=True).start()
+
+            answers.append(Answer(entry, make, finished, log=log))
+    except BaseException:
+        for entry in entries:
+            pool.release(entry)
+        limiter.release()
+        raise
+    for answer in answers:
+        answer.start()
+    try:
+        for answer in answers:
+            await answer.ready()
+    except BaseException:
+        for answer in answers:
+            answer.cancel()
+        raise
+    return answers

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import cached_property
+
+import numpy as np
 
 from kollama.config import subdir
 from kollama.engines.base import Engine, Generation, GenerationParams, Messages, StreamStats, TokenLogprob, TokenPiece
+from kollama.engines.llamacpp.context import DecodeContext
 from kollama.engines.llamacpp.model import load_llama
 from kollama.engines.llamacpp.sampler import Sampled
 from kollama.engines.llamacpp.scheduler import BatchScheduler, Job
@@ -114,6 +117,28 @@ class LlamaCppEngine(Engine):
             if lang not in self._masks:
                 self._masks[lang] = masks_for(self.vocabulary, lang)
             return self._masks[lang]
+
+    def replay_logits(self, request: str | Messages, answer: list[int]) -> Iterator[np.ndarray]:
+        """The model's logits before each token of `answer`, given the prompt (teacher forcing):
+        what `kollama lock check` shows `gated` at every step. Uses the model's own context."""
+        tokens, _ = self.prompt_tokens(request)
+        if len(tokens) + len(answer) > self.n_ctx:
+            raise KollamaError(f"prompt and answer are {len(tokens) + len(answer)} tokens, the context holds "
+                               f"{self.n_ctx}", hint="raise --ctx or check a shorter answer")
+        context = DecodeContext.of_model(self.llm)
+        try:
+            context.clear()
+            last = -1
+            for start in range(0, len(tokens), context.n_batch):
+                for i, token in enumerate(tokens[start:start + context.n_batch]):
+                    last = context.add(token, start + i, 0, start + i == len(tokens) - 1)
+                context.decode()
+            for position, token in enumerate(answer, start=len(tokens)):
+                yield context.logits(last).copy()
+                last = context.add(token, position, 0, True)
+                context.decode()
+        finally:
+            context.close()
 
     # --- prompts ----------------------------------------------------------------------------
     def render(self, messages: Messages) -> tuple[str, list[str]]:

@@ -54,11 +54,6 @@ def json_schema_grammar(schema_json: str) -> str:
     return json_schema_to_gbnf(schema_json)
 
 
-def derive_seed(seed: int | None, index: int) -> int | None:
-    """The seed of the `index`-th answer of one request (n > 1, compare trials): seed + index."""
-    return None if seed is None else seed + index
-
-
 class Sampler:
     """One request's sampling state: the lock, llama.cpp's chain (with its penalty history and RNG)."""
 
