@@ -4,7 +4,8 @@ Reads the labels in tests/data/fidelity_labels.jsonl (ids and a reader's verdict
 docs/fidelity.md) and the completions and prompts from ../shared/realdata/lcb, judges every labelled completion
 with `fidelity_report` (prompt given) and with LCB's rules (a line error or a word error means confused; a skipped
 completion is not), and prints agreement, and precision and recall of "confused", per split (dev: tuned on;
-heldout: only measured). Also the answers per second of the in-process check.
+heldout: only measured), and on the seed's own Llama 3.1/3.2 answers. Then the speed of `kollama fidelity --file`
+on all 3,986 completions beside LCB's rules alone.
 
     python benchmarks/fidelity.py [--split dev|heldout|all] [--show-disagreements]
 """
@@ -24,6 +25,7 @@ from kollama.korean.fidelity import fidelity_report  # noqa: E402
 from kollama.korean.lcb import lcb_verdict  # noqa: E402
 
 LABELS = Path(__file__).resolve().parents[1] / "tests" / "data" / "fidelity_labels.jsonl"
+SEED_LABELS = LABELS.with_name("fidelity_labels_seed.jsonl")
 
 
 def load_items(labels: Path = LABELS) -> list[dict]:
@@ -70,10 +72,56 @@ def evaluate(items: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
+def speed() -> None:
+    """Answers per second: `kollama fidelity --file ... --json` on the 3,986 completions (a separate process, start-up
+    included) beside the LCB reference's rules alone on the same texts (the cheapest judge there is)."""
+    import os
+    import subprocess
+    import tempfile
+
+    folder = realdata_or_exit("lcb")
+    prompts = {(p["lcb_file"], str(p["id"])): p["prompt"]
+               for p in map(json.loads, (folder / "lcb_ko.jsonl").open(encoding="utf-8"))}
+    rows = [json.loads(line) for line in (folder / "lcb_outputs_ko.jsonl").open(encoding="utf-8")]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "answers.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps({**row, "prompt": prompts[(row["lcb_file"], str(row["id"]))]},
+                                        ensure_ascii=False) + "\n")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "kollama", "fidelity", "--file", str(path), "--prompt-field",
+                               "prompt", "--group-by", "model", "--json"], capture_output=True, text=True, env=env)
+        cli_seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cli_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        assert done.returncode == 0, done.stderr
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import lcb_reference
+
+    from kollama.korean.english import lcb_words
+
+    model, words = lcb_reference.load_fasttext(), set(lcb_words())
+    start = time.perf_counter()
+    for row in rows:
+        lcb_reference.reference_verdict(row["completion"], model, words)
+    reference_seconds = time.perf_counter() - start
+    load = os.getloadavg()[0]
+    print(f"speed: kollama fidelity --file: {len(rows)} answers in {cli_seconds:.1f} s wall = {len(rows) / cli_seconds:.0f} "
+          f"answers/s (one process, start-up included), {cli_cpu:.1f} s CPU = {len(rows) / cli_cpu:.0f} answers per "
+          f"CPU-second; LCB rules alone: {len(rows) / reference_seconds:.0f} answers/s (ratio kollama/LCB "
+          f"{reference_seconds / cli_seconds:.2f}x); load average {load:.1f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-disagreements", action="store_true", help="print the items kollama gets wrong")
     parser.add_argument("--split", default="all", choices=["dev", "heldout", "all"])
+    parser.add_argument("--no-speed", action="store_true", help="skip the timing (run it under the benchmark lock)")
     args = parser.parse_args()
     items = load_items()
     results = evaluate(items)
@@ -82,13 +130,13 @@ def main() -> None:
     for split, judges in results.items():
         for judge, s in judges.items():
             print(f"{split:8} {judge:8} {s['n']:4d} {s['agreement']:10.1%} {s['precision']:10.1%} {s['recall']:8.1%}")
-    texts = [(i["completion"], i["prompt"]) for i in items]
-    fidelity_report(texts[0][0], "ko", prompt=texts[0][1])  # load Kiwi, fastText and the word list first
-    start = time.perf_counter()
-    for text, prompt in texts:
-        fidelity_report(text, "ko", prompt=prompt)
-    elapsed = time.perf_counter() - start
-    print(f"speed: {len(texts) / elapsed:.0f} answers/s in-process (fidelity_report with the LCB verdict, 1 core)")
+    seed = [json.loads(line) for line in SEED_LABELS.open(encoding="utf-8")]
+    seed_truth = [i["label"] == "confused" for i in seed]
+    s = scores(seed_truth, [not fidelity_report(i["text"], "ko", prompt=i["prompt"], with_lcb=False).passed for i in seed])
+    print(f"{'seed':8} {'kollama':8} {s['n']:4d} {s['agreement']:10.1%} {s['precision']:10.1%} {s['recall']:8.1%}"
+          "   (the seed's Llama 3.1/3.2 answers, tests/data/fidelity_labels_seed.jsonl)")
+    if not args.no_speed:
+        speed()
     if args.show_disagreements:
         for item in items:
             if args.split != "all" and item["split"] != args.split:

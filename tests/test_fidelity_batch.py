@@ -64,3 +64,15 @@ def test_missing_file_is_one_line_and_non_zero(tmp_path):
     result = run_cli("fidelity", "--file", str(tmp_path / "nope.jsonl"), "--json")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: file not found") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_worker_processes_give_the_same_lines_in_the_same_order(tmp_path):
+    rows = [json.dumps({"n": i, **ROWS[i % len(ROWS)]}, ensure_ascii=False) for i in range(450)]  # 3 chunks
+    path = write(tmp_path, rows[:300] + ["{bad"] + rows[300:])
+    one = run_cli("fidelity", "--file", str(path), "--prompt-field", "prompt", "--json")
+    two = run_cli("fidelity", "--file", str(path), "--prompt-field", "prompt", "--json", "--jobs", "2")
+    assert one.returncode == two.returncode == 1
+    assert one.stdout == two.stdout
+    assert [json.loads(line)["n"] for line in two.stdout.splitlines()[:-1]] == list(range(450))
+    assert json.loads(two.stdout.splitlines()[-1])["skipped_lines"] == [f"{path}:301: " + json.loads(
+        one.stdout.splitlines()[-1])["skipped_lines"][0].split(": ", 1)[1]]

@@ -127,7 +127,8 @@ def test_judge_latin_word_alone_and_in_context():
     assert not policy.judge_latin_word("GPU").flagged
     assert not policy.judge_latin_word("Brexit").flagged
     assert policy.judge_latin_word("Stabbing").flagged
-    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("Explain training loops"))
+    context = policy.WordContext(prompt_words=policy.prompt_vocabulary("training 루프를 설명해 줘"))
+    assert "training" not in policy.prompt_vocabulary("Explain the training loop of a model, in Korean.")
     assert policy.judge_latin_word("training", context).why == "prompt"
     assert not policy.judge_latin_word("pvc", policy.WordContext(glued_to_target=True)).flagged
     assert policy.judge_latin_word("ou").flagged  # French `or`, not an acronym
@@ -144,3 +145,31 @@ def test_json_report_lists_kinds_exempt_spans_and_lcb():
     assert {"text": "Java", "why": "gloss"} in [{"text": e["text"], "why": e["why"]} for e in report["exempt"]]
     assert set(report["lcb"]) >= {"line_error", "word_error", "skipped"}
     assert report["foreign"][0]["reason"]
+
+
+def test_inside_open_gloss_for_the_streaming_lock():
+    def hangul(ch: str) -> bool:
+        return "가" <= ch <= "힣"
+
+    def anchor(ch: str) -> bool:
+        return hangul(ch) or "\u4e00" <= ch <= "\u9fff"
+
+    assert policy.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
+    assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
+    assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
+    assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)
+
+
+def test_a_library_the_answer_s_own_code_uses_is_not_code_switching():
+    text = "numpy 배열의 평균은 이렇게 구합니다.\n```python\nimport numpy as np\nprint(np.mean([1, 2, 3]))\n```"
+    assert flagged(text) == [] and exempt(text)["numpy"] == "code"
+    assert flagged("numpy 배열의 평균을 구합니다.") != []  # without code around it, an unknown lower-case word
+
+
+def test_json_in_a_fence_is_data_whose_english_values_count():
+    english = '```json\n{\n  "local": [\n    "Three tents catch fire at the square, no injuries reported"\n  ]\n}\n```'
+    assert [kind for _, kind in flagged(english)] == ["wrong_language_line"]
+    korean = '```json\n{\n  "local": ["켄싱턴에서 화재가 발생했으나 부상자는 없습니다"],\n  "ok": true\n}\n```'
+    assert flagged(korean) == []
+    program = "```\nfor item in items:\n    print(item)\n```"
+    assert flagged(program) == []

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.realdata import realdata
 
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lcb import lcb_verdict
-from support.realdata import realdata
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "tests" / "data" / "fidelity_labels.jsonl"
@@ -64,6 +64,7 @@ def test_kollama_agrees_with_the_reader(labelled, split):
 def test_lcb_metric_matches_the_independent_reimplementation():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import lcb_reference
+
     from kollama.korean.english import lcb_words
 
     rows = _rows("lcb_outputs_ko.jsonl")

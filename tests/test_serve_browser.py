@@ -63,6 +63,70 @@ def test_korean_chat_streams_and_the_lock_switch_applies(page):
     _assert_foreign_spans_marked(page, answer)
 
 
+def test_enter_during_hangul_composition_does_not_send(page):
+    """Typing 한 with an IME: the Enter that commits the syllable must not send; the next Enter does."""
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/v1/chat/completions") else None)
+    before = page.locator(".msg.user").count()
+    page.fill("#prompt", "안녕하세요 ")
+    page.focus("#prompt")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.imeSetComposition", {"text": "한", "selectionStart": 1, "selectionEnd": 1})
+    composing = page.evaluate("""() => new Promise((done) => {
+        const box = document.querySelector('#prompt');
+        box.addEventListener('keydown', (e) => done({isComposing: e.isComposing, keyCode: e.keyCode}), {once: true});
+        box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', isComposing: true, bubbles: true, cancelable: true}));
+    })""")
+    assert composing["isComposing"] is True
+    page.keyboard.press("Enter")  # a real key press while the composition is open
+    # and the keyCode 229 some browsers send instead of isComposing
+    page.evaluate("""() => {
+        const e = new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true});
+        Object.defineProperty(e, 'keyCode', {get: () => 229});
+        document.querySelector('#prompt').dispatchEvent(e);
+    }""")
+    page.wait_for_timeout(500)
+    assert sent == [] and page.locator(".msg.user").count() == before
+    cdp.send("Input.insertText", {"text": "한"})  # commits the syllable (compositionend)
+    page.evaluate("document.querySelector('#prompt').dispatchEvent(new CompositionEvent('compositionend', {data: '한'}))")
+    assert page.input_value("#prompt").rstrip("\n").endswith("한")  # kept, not sent
+    page.fill("#max-tokens", "4")
+    page.evaluate("""() => {  // the composition is over: a plain Enter sends
+        const e = new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true});
+        Object.defineProperty(e, 'keyCode', {get: () => 13});
+        document.querySelector('#prompt').dispatchEvent(e);
+    }""")
+    page.locator(".msg.user").nth(before).wait_for()
+    assert page.locator(".msg.user").nth(before).inner_text().endswith("한")
+    page.locator(".msg.assistant").nth(before).locator(".meta").wait_for()
+
+
+def test_a_streamed_answer_never_shows_half_a_hangul_character(page):
+    page.evaluate("""() => {
+        window.snapshots = [];
+        new MutationObserver(() => {
+            const live = document.querySelector('.msg.assistant.streaming');
+            if (live) window.snapshots.push(live.textContent);
+        }).observe(document.querySelector('#messages'), {childList: true, subtree: true, characterData: true});
+    }""")
+    _, answer = _ask(page, "한국어로만 짧게 자기소개를 해 주세요.", "strict")
+    snapshots = [s for s in page.evaluate("window.snapshots") if s]
+    assert len(snapshots) >= 2
+    assert not any("\ufffd" in s for s in snapshots), snapshots
+    final = answer.evaluate("el => [...el.childNodes].filter(n => !n.classList?.contains('meta'))"
+                            ".map(n => n.textContent).join('')")
+    assert all(final.startswith(s) for s in snapshots)
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in final)  # Hangul did stream
+
+
+def test_the_lock_selector_offers_every_mode_the_server_has(page):
+    options = page.eval_on_selector_all("#lock option", "os => os.map(o => o.value)")
+    assert {"off", "script", "strict", "gated"} <= set(options)
+    page.select_option("#lock", "gated")
+    sent, answer = _ask(page, "안녕하세요?", "gated")
+    assert sent["lock"] == "gated" and "lock gated (decoding)" in answer.inner_text()
+
+
 def _assert_foreign_spans_marked(page, answer):
     """Every foreign span the fidelity check finds in the answer is a coloured <mark> on the page."""
     text = answer.evaluate("el => [...el.childNodes].filter(n => !n.classList?.contains('meta'))"

@@ -34,9 +34,51 @@ def test_no_input_breaks_the_server(fuzz_server):
                 case.body["model"] = real_model
             # a schema cannot say "starts with %PDF-": random bytes rightly get 415, not acceptance
             excluded = [positive_data_acceptance] if case.operation.path == "/v1/rag/documents" else []
+            # nor can it say which token ids a model's vocabulary has: an unknown id is rightly a 400
+            prompt = case.body.get("prompt") if isinstance(case.body, dict) else None
+            if case.operation.path == "/v1/completions" and isinstance(prompt, list) and prompt and \
+                    not isinstance(prompt[0], str):
+                excluded = [positive_data_acceptance]
             case.call_and_validate(timeout=60, excluded_checks=excluded)
 
         fuzz()
         tested.append(operation.label)
     assert len(tested) >= 15, tested
+    assert fuzz_server.process.poll() is None
+
+
+# Text UTF-8 cannot encode (lone UTF-16 surrogates, as JS clients send half an emoji) in any string of a
+# chat or generate body, and log-probabilities under the lock: never a 5xx, never -Infinity/NaN in JSON.
+_surrogate = st.integers(0xD800, 0xDFFF).map(chr)
+_text = st.lists(st.one_of(_surrogate, st.sampled_from("안녕a😀 ")), min_size=1, max_size=6).map("".join)
+_bodies = st.sampled_from([
+    ("/v1/chat/completions", lambda t, lp: {"model": "smollm2", "messages": [{"role": "user", "content": t}],
+                                            "stop": [t], "logprobs": True, "top_logprobs": lp, "lock": "strict"}),
+    ("/api/chat", lambda t, lp: {"model": "smollm2", "stream": False, "messages": [{"role": "system", "content": t},
+                                                                              {"role": "user", "content": t}],
+                                 "logprobs": True, "top_logprobs": lp, "options": {"lock": "strict"}}),
+    ("/api/generate", lambda t, lp: {"model": "smollm2", "stream": lp % 2 == 0, "prompt": t, "system": t,
+                                     "logprobs": True, "top_logprobs": lp}),
+    ("/v1/completions", lambda t, lp: {"model": "smollm2", "prompt": [t, "서울"], "echo": True, "logprobs": lp % 6,
+                                       "max_tokens": lp % 2}),
+])
+
+
+def test_unencodable_text_and_banned_token_logprobs_never_break_json(fuzz_server):
+    import json
+    import re
+
+    import httpx
+
+    @given(route=_bodies, text=_text, top=st.integers(0, 20))
+    @settings(max_examples=24, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    def check(route, text, top):
+        path, make = route
+        raw = json.dumps(make(text, top))  # ensure_ascii: lone surrogates travel as \udXXX escapes
+        response = httpx.post(fuzz_server.url + path, content=raw, headers={"Content-Type": "application/json"},
+                              timeout=60)
+        assert response.status_code < 500, (path, raw, response.text)
+        assert not re.search(r"-?Infinity|NaN", response.text), response.text[:300]
+
+    check()
     assert fuzz_server.process.poll() is None

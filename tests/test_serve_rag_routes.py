@@ -90,7 +90,7 @@ def test_uploads_are_checked_and_stored_inside_the_store(server, kollama_home):
 def test_a_model_name_can_route_to_an_openai_backend(server, tmp_path):
     """A second kollama fronts the first through `openai:URL#MODEL`, as it would front a vLLM deployment."""
     backend = f"openai:{server.url}/v1#smollm2"
-    with Server("--model", f"big={backend}", "--no-log", log=tmp_path / "front.log") as front:
+    with Server("--model", f"big={backend}", "--no-log", "--no-rag", log=tmp_path / "front.log") as front:
         client = openai.OpenAI(base_url=front.url + "/v1", api_key="unused", max_retries=0, timeout=300)
         assert "big" in {m.id for m in client.models.list()}
         response = client.chat.completions.create(model="big", messages=[{"role": "user", "content": "안녕하세요"}],

@@ -96,12 +96,13 @@ def fidelity(
     field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
     prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", min=1, help="With --file: worker processes for big files (default 1).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
     """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
     kind and reason, exempt spans with why, and LCB's own verdict."""
     if file is not None:
-        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json)
+        _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
@@ -115,11 +116,11 @@ def fidelity(
 
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool, jobs: int | None) -> None:
     from kollama.evaluate.progress import ScoringProgress
     from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
 
-    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang)
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
     flagged: list[tuple[int, dict]] = []
     seen = [0]
 
@@ -179,11 +180,12 @@ def serve(
     max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
     ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
-    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict.")] = "script",
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
     collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
     qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
     reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log responses to SQLite.")] = False,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="No /v1/rag routes (leaves the RAG store to other processes).")] = False,
 ) -> None:
     """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
     from pathlib import Path
@@ -196,7 +198,7 @@ def serve(
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,
-                           log=not no_log,
+                           log=not no_log, rag=not no_rag,
                            **({"reports": [Path(r) for r in reports]} if reports else {}))
     run_server(options)
 

@@ -129,12 +129,25 @@ def tokens_command(
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Count the tokens of this file.")] = None,
     ctx: Annotated[Optional[int], typer.Option(help="Context window to measure the fill against (default: each model's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    export_tokenizer: Annotated[Optional[Path], typer.Option("--export-tokenizer", help="Write the model's tokenizer, converted from its GGUF, as a Hugging Face tokenizer folder (for lm-evaluation-harness against kollama serve).")] = None,
 ) -> None:
     """Token counts, characters/bytes per token, byte-fallback share and context fill, per model."""
     from kollama.cli import print_json, read_text_arg
     from kollama.evaluate.tokens import compare_tokens, print_token_table
     from kollama.models import resolve
 
+    if export_tokenizer is not None:
+        from kollama.evaluate.hf_tokenizer import export_tokenizer as export
+
+        if len(models) != 1:
+            raise KollamaError("--export-tokenizer takes one model", hint="kollama tokens smollm2 --export-tokenizer DIR")
+        result = export(models[0], export_tokenizer)
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(f"wrote {result['dir']} ({result['class']}, {result['vocab_size']} tokens); "
+                       f"same tokens as llama.cpp on the check text: {'yes' if result['matches_llama_cpp'] else 'NO'}")
+        return
     names, text = list(models), None
     if file:
         if not file.is_file():

@@ -213,3 +213,29 @@ class LlamaCppScorer:
         finally:
             self._reset()
         return out
+
+    def prompt_logprobs(self, tokens: Sequence[int], top: int = 0) -> list[tuple[float, list[tuple[int, float]]]]:
+        """For each of tokens[1:]: its log-probability given what precedes it, and the `top` likeliest
+        tokens at that position (OpenAI's echo log-probabilities). Decoded in the same batches as
+        `token_logprobs`, so the numbers are `kollama score`'s."""
+        if len(tokens) > self.n_ctx:
+            raise KollamaError(f"the prompt is {len(tokens)} tokens, the context holds {self.n_ctx}",
+                               hint="shorten the prompt or raise --ctx")
+        out: list[tuple[float, list[tuple[int, float]]]] = []
+        context = list(tokens[:-1])
+        self._reset()
+        try:
+            for start in range(0, len(context), MAX_OUTPUTS_PER_DECODE):
+                rows = self._decode(context[start:start + MAX_OUTPUTS_PER_DECODE], lambda k: True)
+                log_z = log_normaliser(rows)
+                targets = tokens[start + 1:start + 1 + len(rows)]
+                for row, z, target in zip(rows, log_z, targets):
+                    best: list[tuple[int, float]] = []
+                    if top:
+                        ids = np.argpartition(-row, top)[:top]
+                        ids = ids[np.argsort(-row[ids])]
+                        best = [(int(i), float(row[i] - z)) for i in ids]
+                    out.append((float(row[target] - z), best))
+        finally:
+            self._reset()
+        return out

@@ -19,6 +19,8 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lcb import lcb_rates
 from kollama.korean.scripts import language
 
+CHUNK = 200  # answers per task handed to a worker process
+
 
 @dataclass
 class BatchOptions:
@@ -26,6 +28,7 @@ class BatchOptions:
     prompt_field: str | None = None
     group_by: str | None = None
     lang: str = "ko"
+    jobs: int = 1  # worker processes; a file of one chunk or less is judged in this process
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Group:
 
     def to_json(self, lang: str) -> dict[str, Any]:
         rates = lcb_rates(self.lcb, lang=lang)
+        if rates["skipped"] == self.answers:  # LCB would print 100% for a group it could not measure at all
+            rates.update(lpr=None, wpr=None, lcpr=None)
         return {"group": self.name, "answers": self.answers, "pass_rate": self.passed / self.answers if self.answers else None,
                 "lpr": rates["lpr"], "wpr": rates["wpr"], "lcpr": rates["lcpr"], "lcb_skipped": rates["skipped"],
                 "kinds": dict(sorted(self.kinds.items()))}
@@ -98,29 +103,77 @@ def judge_record(record: dict[str, Any], options: BatchOptions) -> dict[str, Any
     return {**record, "fidelity": report.to_json()}
 
 
+def _judge_chunk(chunk: list[tuple[int, dict[str, Any] | None, str | None]], options: BatchOptions) -> list:
+    """(line number, judged object or None, error or None) for each line of a chunk, in order."""
+    out = []
+    for number, record, error in chunk:
+        if record is not None:
+            error = _check(record, options)
+        out.append((number, None if error else judge_record(record, options), error))
+    return out
+
+
+def _chunks(path: Path) -> Iterator[list[tuple[int, dict[str, Any] | None, str | None]]]:
+    chunk: list = []
+    for item in read_records(path):
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _judged_chunks(path: Path, options: BatchOptions) -> Iterator[list]:
+    """Chunks judged in order: in this process, or (from the second chunk on, with jobs > 1) by worker processes
+    forked after the word list and fastText are loaded, at most 2 chunks ahead per worker."""
+    chunks = _chunks(path)
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield _judge_chunk(first, options)
+    if options.jobs <= 1:
+        for chunk in chunks:
+            yield _judge_chunk(chunk, options)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_judge_chunk, chunk, options))
+            if len(pending) >= 2 * options.jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]], None],
-               problem: Callable[[Problem], None], progress: Callable[[], None] | None = None) -> dict[str, Any]:
+               problem: Callable[[Problem], None], progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Judge every line of `path` in order: `emit` each judged object, `problem` each bad line; returns the summary."""
     language(options.lang)  # an unknown language fails before any work
+    if not path.is_file():
+        raise KollamaError(f"file not found: {path}", hint="give a JSONL file, one JSON object per line")
     groups: dict[str, Group] = {}
     overall = Group("all")
     problems: list[Problem] = []
-    for number, record, error in read_records(path):
-        if record is not None:
-            error = _check(record, options)
-        if error:
-            found = Problem(str(path), number, error)
-            problems.append(found)
-            problem(found)
-        else:
-            judged = judge_record(record, options)
+    for chunk in _judged_chunks(path, options):
+        for number, judged, error in chunk:
+            if error:
+                found = Problem(str(path), number, error)
+                problems.append(found)
+                problem(found)
+                continue
             emit(judged)
             overall.add(judged["fidelity"])
             if options.group_by:
-                name = str(record.get(options.group_by, "(none)"))
+                name = str(judged.get(options.group_by, "(none)"))
                 groups.setdefault(name, Group(name)).add(judged["fidelity"])
         if progress:
-            progress()
+            progress(len(chunk))
     summary = [g.to_json(options.lang) for g in groups.values()] + [overall.to_json(options.lang)]
     return {"summary": summary, "skipped_lines": [str(p) for p in problems]}
 

@@ -178,7 +178,8 @@ def _spelled_as_name(word: str) -> bool:
 
 
 def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[str], repeated: frozenset[str],
-                     is_target_letter) -> dict[int, rules.WordContext]:
+                     is_target_letter, prompt_text: str = "",
+                     code_words: frozenset[str] = frozenset()) -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
@@ -186,14 +187,16 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
         inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
                              for i, (t, n) in enumerate(zip(tokens, named)))
         title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
-                 and any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n))
+                 and (any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n)
+                      or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
                        and tokens[1].islower())
             glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
                 match.start() > 0 and is_target_letter(text[match.start() - 1]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
-                                                        species_after_genus=species, glued_to_target=glued)
+                                                        species_after_genus=species, glued_to_target=glued,
+                                                        code_words=code_words)
     return contexts
 
 
@@ -289,7 +292,8 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
         if latin_asked:
             exempt.extend(ExemptSpan(m.group(0), "asked_language", m.start(), m.end()) for m in words)
         else:
-            flagged_words = _judge_latin(text, analysed, words, prompt_words, is_target_letter, foreign, exempt)
+            flagged_words = _judge_latin(text, analysed, words, prompt_words, is_target_letter, foreign, exempt,
+                                         prompt_text)
 
     for span in foreign:
         span.text = text[span.start: span.end]
@@ -325,10 +329,12 @@ def _lcb(text: str, lang: str) -> dict[str, Any]:
 
 
 def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: frozenset[str], is_target_letter,
-                 foreign: list[ForeignSpan], exempt: list[ExemptSpan]) -> int:
+                 foreign: list[ForeignSpan], exempt: list[ExemptSpan], prompt_text: str = "") -> int:
     """Lines in another language, English labels, then each remaining Latin word; returns the flagged word count."""
     repeated = _repeated_names(words)
-    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter)
+    code_words = frozenset(w.lower() for s in exempt if s.why == "code" for w in _LATIN_WORD.findall(s.text))
+    contexts = _phrase_contexts(text, words, prompt_words, repeated, is_target_letter,
+                                " ".join(prompt_text.lower().split()), code_words)
     flagged_words = 0
     judged_lines: list[tuple[int, int]] = []
     by_line: dict[int, list[re.Match]] = {}

@@ -788,3 +788,46 @@ class LockProcessor:
         self._seen = n
         self.state.apply(scores)
         return scores
+
+
+# --- foreign risk: the lock baked into a model file (`kollama tune smooth`) -----------------------------
+
+@lru_cache(maxsize=8)
+def _cached_prefixes(lang: Language) -> frozenset[bytes]:
+    return _allowed_prefixes(lang)
+
+
+@lru_cache(maxsize=8)
+def _allowed_suffixes(lang: Language) -> frozenset[bytes]:
+    """Continuation-byte endings (1-3 bytes) of the characters `lang` allows (mirror of `_allowed_prefixes`)."""
+    suffixes: set[bytes] = set()
+    for cp in list(range(0x80, 0xD800)) + list(range(0xE000, 0x10000)) + list(range(0x1F000, 0x1FB00)) + list(range(0x20000, 0x2A6E0)):
+        if lang.allows(script_of(chr(cp))):
+            encoded = chr(cp).encode("utf-8")
+            for n in range(1, len(encoded)):
+                suffixes.add(encoded[n:])
+    return frozenset(suffixes)
+
+
+def foreign_risk(vocab: Vocabulary, lang_code: str) -> np.ndarray:
+    """Tokens that can only put characters `lang_code` forbids into the text (True = at risk).
+
+    A token is at risk when its whole characters include a forbidden one, when its open tail
+    (an unfinished character) can only be completed into forbidden characters, or when its leading
+    continuation bytes can only finish a forbidden character. Used to bake the lock into a model's
+    output layer (`kollama tune smooth`); special tokens (empty pieces) and impossible byte
+    sequences are never at risk.
+    """
+    lang = language(lang_code)
+    prefixes, suffixes = _cached_prefixes(lang), _allowed_suffixes(lang)
+    risk = np.zeros(len(vocab.pieces), dtype=bool)
+    for tid, data in enumerate(vocab.pieces):
+        if not data:
+            continue
+        piece = split_piece(data)
+        if not piece.valid or len(piece.lead) > 3:
+            continue
+        risk[tid] = ((bool(piece.lead) and piece.lead not in suffixes)
+                     or (bool(piece.tail) and piece.tail not in prefixes)
+                     or any(not lang.allows(script_of(ch)) for ch in piece.text))
+    return risk

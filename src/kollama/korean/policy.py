@@ -66,7 +66,7 @@ def _number_with_unit() -> re.Pattern[str]:
 
 
 _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("code", re.compile(r"```.*?(?:```|\Z)", re.S)),  # fenced code, also unterminated at the end
+    ("code", re.compile(r"```[^\n]*\n?.*?(?:```|\Z)", re.S)),  # fenced code, also unterminated at the end
     ("code", re.compile(r"`[^`\n]+`")),  # inline code
     ("url", re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]+", re.I)),
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -75,21 +75,46 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("path", re.compile(r"\b[\w-]+\.(?:py|js|ts|tsx|jsx|java|c|cpp|h|hpp|cs|go|rs|rb|php|sh|md|txt|csv|tsv|json|ya?ml|"
                         r"xml|html?|css|pdf|docx?|xlsx?|pptx?|hwp|png|jpe?g|gif|svg|mp3|mp4|wav|zip|gz|tar|ipynb|"
                         r"gguf|bin|exe|dll|so|log|ini|cfg|toml|sql|db)\b", re.I)),
-    ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]{0,40}\)")),  # print(), len(x), np.mean(a)
+    ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([\x21-\x7e]{0,40}?\)")),  # print(), len(x), np.mean(a)
     ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
     ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
 )
 
 
+_DATA_FENCES = {"json", "jsonc", "json5", "csv", "tsv", "text", "txt", "plaintext", "markdown", "md", "yaml", "yml", ""}
+_CODE_SIGNS = re.compile(r"[=;(){}<>]|\b(?:def|import|return|function|class|var|let|const|public|SELECT|print)\b")
+
+
+def is_data_fence(block: str) -> bool:
+    """A fenced block that holds data or text (JSON, a table, prose), not a program: its values are still read.
+
+    JSON, CSV, TSV, YAML, Markdown or text by its tag; untagged, when it starts like JSON or shows no sign of code."""
+    first, _, body = block[3:].partition("\n")
+    tag = first.strip().lower()
+    if tag not in _DATA_FENCES:
+        return False
+    content = body.rstrip("`").strip()
+    return tag != "" or content[:1] in "{[" or not _CODE_SIGNS.search(content)
+
+
 def exempt_regions(text: str) -> list[tuple[int, int, str]]:
-    """Code, URLs, e-mail addresses, paths, file names and numbers with units: (start, end, why), sorted."""
+    """Code, URLs, e-mail addresses, paths, file names and numbers with units: (start, end, why), sorted.
+    A fenced block of data (JSON, a table) is not exempt as a whole: only its fences, so its values are judged."""
     regions: list[tuple[int, int, str]] = []
-    patterns = _REGION_PATTERNS[:2] + (("number", _number_with_unit()),) + _REGION_PATTERNS[2:]
+    patterns = _REGION_PATTERNS + (("number", _number_with_unit()),)  # numbers last: `under_18s` is one identifier
     for why, pattern in patterns:
         for match in pattern.finditer(text):
             start, end = match.span()
-            if end > start and not any(s < end and start < e for s, e, _ in regions):
-                regions.append((start, end, why))
+            if end <= start or any(s < end and start < e for s, e, _ in regions):
+                continue
+            block = match.group(0)
+            if block.startswith("```") and is_data_fence(block):
+                open_end = start + (block.find("\n") + 1 if "\n" in block else len(block))
+                regions.append((start, open_end, "code"))
+                if block.endswith("```") and end - 3 >= open_end:
+                    regions.append((end - 3, end, "code"))
+                continue
+            regions.append((start, end, why))
     return sorted(regions)
 
 
@@ -103,13 +128,27 @@ def _word_keys(word: str) -> tuple[str, str]:
     return lower, re.sub(r"'s$", "", lower)
 
 
+_PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
+
+
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
-    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching."""
+    """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
+
+    A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
+    so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
+    and quoted words. Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
     words: set[str] = set()
     for prompt in prompts:
-        if prompt:
-            for word in _LATIN_WORD.findall(prompt):
-                words.update(_word_keys(word))
+        if not prompt:
+            continue
+        latin = sum(ch.isascii() and ch.isalpha() for ch in prompt)
+        if latin <= (len(prompt) - prompt.count(" ")) / 2 or latin < 20:
+            chosen = _LATIN_WORD.findall(prompt)
+        else:
+            quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
+            chosen = [w for w in _LATIN_WORD.findall(prompt) if not w.islower() or not is_english_word(w)] + quoted
+        for word in chosen:
+            words.update(_word_keys(word))
     return frozenset(words)
 
 
@@ -180,6 +219,21 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
     return regions
 
 
+def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
+    """While decoding: does `prefix` end inside a parenthesis that can still become a gloss (`실사(due dil`)?
+
+    The streaming counterpart of `gloss_regions`: the parenthesis is open, follows an anchor letter, holds no
+    target-language letter yet and no more words than a gloss may have."""
+    open_at = prefix.rfind("(")
+    if open_at < 0 or ")" in prefix[open_at:] or "\n" in prefix[open_at:]:
+        return False
+    before = prefix[:open_at].rstrip(" ")
+    inner = prefix[open_at + 1:]
+    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
+
+
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
     """Quoted titles inside target-language lines (`quote`) and JSON keys (`json_key`): (start, end, why).
 
@@ -237,6 +291,7 @@ class WordContext:
     in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
+    code_words: frozenset[str] = frozenset()  # lower-cased identifiers of the answer's own code: `numpy`, `df`
 
 
 @dataclass
@@ -253,6 +308,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
     letters = re.sub(r"[^A-Za-zÀ-ɏ]", "", word)
     if in_prompt(word, ctx.prompt_words):
         return WordJudgement(False, "prompt")
+    if lower in ctx.code_words:
+        return WordJudgement(False, "code")  # the library or identifier its code uses: `numpy 배열`
     if not word.isascii() and not word[0].isupper():
         if ctx.species_after_genus:
             return WordJudgement(False, "scientific_name")

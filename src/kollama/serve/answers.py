@@ -113,13 +113,14 @@ class ClientGone(Exception):
 
 
 async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int | None,
-                       make: Callable[[Engine], Generation], request: Request | None = None) -> Answer:
+                       make: Callable[[Engine], Generation], request: Request | None = None,
+                       keep_alive: float | None = None) -> Answer:
     """Take a concurrency slot (or 429), get the model (loading it if needed), start generating."""
     await limiter.acquire()
     try:
         if request is not None and await request.is_disconnected():
             raise ClientGone()  # waited in the queue, then left: do not generate for nobody
-        entry = await pool.acquire(model, n_ctx)
+        entry = await pool.acquire(model, n_ctx, keep_alive)
     except BaseException:
         limiter.release()
         raise

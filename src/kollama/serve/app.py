@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,9 +24,17 @@ def create_app(options: ServeOptions, pool: ModelPool | None = None) -> FastAPI:
                              parallel=options.decode_slots)
     state = ServerState(options=options, pool=pool, limiter=Limiter(options.max_concurrency, options.queue))
 
+    async def expire_models() -> None:
+        """Unload models whose keep_alive ran out, even when no request comes to notice."""
+        while True:
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(pool.expire)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        reaper = asyncio.create_task(expire_models())
         yield
+        reaper.cancel()
         pool.close()
 
     app = FastAPI(title="kollama", version=__version__, lifespan=lifespan,
@@ -42,7 +51,9 @@ def create_app(options: ServeOptions, pool: ModelPool | None = None) -> FastAPI:
 
 
 def _install_rag(app: FastAPI, state: ServerState) -> None:
-    """RAG routes, when the rag package is importable."""
+    """RAG routes, when the rag package is importable and the server was not told --no-rag."""
+    if not state.options.rag:
+        return
     try:
         from kollama.serve import rag_api
     except ImportError:

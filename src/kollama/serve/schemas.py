@@ -2,28 +2,54 @@
 
 Unknown fields are ignored (clients send many); known fields are type- and range-checked, so bad
 input is a 400 with a message, never a crash deeper down.
+
+Text that UTF-8 cannot encode: JSON may carry a lone UTF-16 surrogate (`"\\ud83d"`, half an emoji, which a
+JavaScript client that cuts a string in the middle of a pair sends). Every string of every request body
+has each lone surrogate replaced by U+FFFD (the replacement character) before anything else sees it,
+as a UTF-8 decoder does with a broken byte sequence.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kollama.korean.scripts import languages
 
-LockName = Literal["off", "script", "strict"]
+LockName = Literal["off", "script", "strict", "gated"]
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
 Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
-StopList = Field(default=None, max_length=8)
+Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop strings")]
 Text = Annotated[str, Field(max_length=20_000)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=256)]
 NoFormat = Literal[""] | None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """`value` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    return value
+
+
 class Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return without_surrogates(data)
 
 
 class ExtraBody(Loose):
@@ -34,7 +60,7 @@ class ExtraBody(Loose):
 class KollamaExtras(Loose):
     """kollama's fields: top level, or inside `extra_body` as some clients send them."""
 
-    lock: LockName | None = Field(default=None, description="language lock: off, script or strict")
+    lock: LockName | None = Field(default=None, description="language lock: off, script, strict or gated")
     lang: LangCode | None = Lang
     extra_body: ExtraBody | None = Field(default=None, description="may carry lock and lang")
 
@@ -58,10 +84,25 @@ class ContentPart(Loose):
     text: str
 
 
+NO_IMAGES = "images are not supported: kollama serves text-only models (send the text, leave out the image)"
+
+
 class ChatMessage(Loose):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for part in value:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind in ("image_url", "input_image", "image"):
+                    raise ValueError(NO_IMAGES)
+                if kind is not None and kind != "text":
+                    raise ValueError(f"content parts of type '{kind}' are not supported: send text parts")
+        return value
 
 
 class StreamOptions(Loose):
@@ -74,7 +115,7 @@ class SamplingFields(KollamaExtras):
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = Seed
-    stop: str | list[str] | None = StopList
+    stop: str | Stops | None = None
     n: int | None = Field(default=None, ge=1, le=1, description="only 1 is supported")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -88,17 +129,24 @@ class ChatCompletionRequest(LogprobFields, SamplingFields):
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
 
+TokenIds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=32_768)]
+PromptText = Annotated[str, Field(min_length=1)]
+MAX_PROMPTS = 64
+
+
 class CompletionRequest(SamplingFields):
-    prompt: Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Field(min_length=1)]], Field(
-        min_length=1, max_length=1)] = Field(
-        description="one prompt (a list of one string is accepted)")
-    echo: bool = False
+    prompt: PromptText | Annotated[list[PromptText], Field(min_length=1, max_length=MAX_PROMPTS)] | TokenIds | \
+        Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)] = Field(
+        description=f"a prompt, a list of up to {MAX_PROMPTS} prompts, token ids, or a list of token-id lists")
+    max_tokens: int | None = Field(default=None, ge=0, description="0: no generation (score the prompt with echo)")
+    echo: bool = Field(default=False, description="return the prompt before the completion, and with logprobs the "
+                                                  "prompt tokens' log-probabilities (the first is null)")
     logprobs: int | None = Field(default=None, ge=0, le=5,
-                                 description="log-probabilities of generated tokens and of the n likeliest (local models)")
+                                 description="log-probabilities of the tokens and of the n likeliest (local models)")
+    suffix: str | None = Field(default=None, max_length=0, description="fill-in-the-middle is not supported")
 
     def wanted_logprobs(self) -> int | None:
         return self.logprobs
-    suffix: str | None = Field(default=None, max_length=0, description="fill-in-the-middle is not supported")
 
 
 class EmbeddingRequest(Loose):
@@ -125,18 +173,56 @@ class OllamaOptions(Loose):
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0, le=100000)
     repeat_penalty: float | None = Field(default=None, ge=0, le=10)
-    stop: list[str] | None = StopList
+    stop: Stops | None = None
     lock: LockName | None = None
     lang: LangCode | None = Lang
+
+
+def _no_images(value: list[str] | None) -> list[str] | None:
+    if value:
+        raise ValueError(NO_IMAGES)
+    return value
 
 
 class OllamaMessage(Loose):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
-    images: list[str] | None = Field(default=None, max_length=0, description="images are not supported")
+    images: list[str] | None = Field(default=None, json_schema_extra={"maxItems": 0},
+                                     description="images are not supported (a 400 says so)")
+
+    check_images = field_validator("images")(_no_images)
 
 
-KeepAlive = str | int | float | None
+_DURATION_PART = r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)"
+DURATION = rf"^-?(?:{_DURATION_PART})+$|^-?\d+(?:\.\d+)?$"
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def keep_alive_seconds(value: str | float | None) -> float | None:
+    """Ollama's keep_alive as seconds: a number of seconds or a Go duration ('5m', '1h30m', '0');
+    negative means forever (inf). None when the request did not say."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text.lstrip("-")
+        if not re.fullmatch(DURATION, text):
+            raise ValueError(f"'{value}' is not a duration: use seconds or a duration like '5m' or '1h30m' "
+                             "(0 unloads the model now, a negative value keeps it)")
+        if re.fullmatch(r"\d+(?:\.\d+)?", body):
+            seconds = float(body)
+        else:
+            seconds = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", body))
+        seconds *= sign
+    else:
+        seconds = float(value)
+    return math.inf if seconds < 0 else seconds
+
+
+# the pattern is in the schema (for clients and fuzzers); the validator gives the message
+KeepAlive = Annotated[str | int | float | None, Field(json_schema_extra={"pattern": DURATION}),
+                      AfterValidator(keep_alive_seconds)]
 
 
 class OllamaGenerationRequest(LogprobFields):
@@ -146,7 +232,10 @@ class OllamaGenerationRequest(LogprobFields):
     stream: bool = True
     options: OllamaOptions | None = None
     format: NoFormat = Field(default=None, description="JSON mode is not supported")
-    keep_alive: KeepAlive = None
+    keep_alive: KeepAlive = Field(default=None, description="how long the model stays loaded after this request: "
+                                  "seconds or a duration like '5m'; 0 unloads it now; negative keeps it")
+    think: bool | Literal["low", "medium", "high"] | None = Field(
+        default=None, description="accepted; kollama's models do not think aloud, so no `thinking` is returned")
     lock: LockName | None = None
     lang: LangCode | None = Lang
 
@@ -159,7 +248,10 @@ class OllamaGenerateRequest(OllamaGenerationRequest):
     prompt: str = ""
     system: str | None = None
     raw: bool = False
-    images: list[str] | None = Field(default=None, max_length=0, description="images are not supported")
+    images: list[str] | None = Field(default=None, json_schema_extra={"maxItems": 0},
+                                     description="images are not supported (a 400 says so)")
+
+    check_images = field_validator("images")(_no_images)
 
 
 class OllamaShowRequest(Loose):

@@ -17,9 +17,9 @@ def serve(options: ServeOptions) -> None:
 
     options.check()
     pool = ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx, parallel=options.decode_slots)
+    app = create_app(options, pool)  # opens the RAG store first: a store another process holds fails fast
     with console.status(f"loading {', '.join(options.models) or 'no models'}..."):
         pool.preload()
-    app = create_app(options, pool)
     host = f"[{options.host}]" if ":" in options.host else options.host
     console.print(f"kollama serving on [bold]http://{host}:{options.port}[/bold] · models: "
                   f"{', '.join(pool.offered)} · key {'required' if options.api_key else 'off (loopback only)'} · "

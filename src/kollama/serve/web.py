@@ -89,7 +89,8 @@ async def report(ident: str, request: Request) -> FileResponse:
 def install_web(app: FastAPI) -> None:
     app.include_router(router)
 
-    @app.get("/", include_in_schema=False)
+    # HEAD too: the `ollama` CLI's heartbeat takes anything but 200 for a server that is down
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 

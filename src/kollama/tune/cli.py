@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO, export to GGUF, before/after report.",
+tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, export to GGUF, smooth, before/after report.",
                        no_args_is_help=True)
 
 
@@ -108,24 +108,87 @@ def dpo_cmd(
         _echo_json(_summary(report))
 
 
+@tune_app.command("orpo")
+def orpo_cmd(
+    start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
+    data: Annotated[Path, typer.Option(help="Pairs JSONL (prompt/chosen/rejected), e.g. from `tune pairs --confusion`.")],
+    out: Annotated[Path, typer.Option(help="Run directory.")],
+    beta: Annotated[float, typer.Option(help="ORPO's lambda: weight of the odds-ratio term next to the chosen NLL.")] = 0.1,
+    epochs: Annotated[float, typer.Option()] = 1.0,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    max_len: Annotated[int, typer.Option("--max-len")] = 192,
+    save_every: Annotated[int, typer.Option("--save-every")] = 10,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+) -> None:
+    """ORPO on a fresh LoRA adapter (no reference model): keeps answers in Korean where SFT alone does not."""
+    from kollama.tune.dpo import run_dpo
+
+    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
+                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    report = run_dpo(start, data, out, settings, resume=resume, objective="orpo")
+    if report is not None:
+        _echo_json(_summary(report))
+
+
 @tune_app.command("pairs")
 def pairs_cmd(
-    model: Annotated[str, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF).")],
     data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
     out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    model: Annotated[str | None, typer.Argument(help="The model whose answers become 'rejected' (base or exported GGUF); "
+                                                     "optional with --confusion.")] = None,
+    confusion: Annotated[bool, typer.Option("--confusion", help="Rejected = a rule-made language-confused copy of the "
+                                                                 "Korean answer (for ORPO); see OUT.report.json.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
     min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
+    swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="--confusion: random seed.")] = 0,
 ) -> None:
-    """Build DPO pairs: chosen = reference answer, rejected = the model's failing answer."""
+    """Build DPO/ORPO pairs: chosen = reference answer, rejected = the model's failing answer or (--confusion) a confused copy."""
+    if confusion:
+        from kollama.tune.confusion import build_confusion_pairs
+
+        _echo_json(build_confusion_pairs(data, out, limit=limit, seed=seed, swap_rate=swap_rate, model=model,
+                                         max_tokens=max_tokens))
+        return
+    if model is None:
+        from kollama.errors import KollamaError
+
+        raise KollamaError("tune pairs needs a MODEL whose answers become 'rejected'",
+                           hint="pass MODEL, or --confusion for rule-made confused copies")
     from kollama.tune.pairs import build_pairs
 
     _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
 
 
+@tune_app.command("smooth")
+def smooth_cmd(
+    model: Annotated[str, typer.Argument(help="Model to smooth: built-in name, FILE.gguf or ollama:NAME (llama, gemma3, qwen2).")],
+    lang: Annotated[str, typer.Option("--lang", help="The answer language whose foreign scripts are scaled down.")] = "ko",
+    strength: Annotated[str, typer.Option(help="How much to scale the foreign tokens' output rows down, in (0, 1]; "
+                                               "a comma list (0.3,0.5,0.8) writes one file per value and a report.")] = "0.5",
+    out: Annotated[Path | None, typer.Option(help="GGUF to write (default MODEL.smooth-LANG.gguf); a .Modelfile goes beside it.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
+    check: Annotated[int, typer.Option("--check", help="Also answer this many Korean prompts (lock off) with the "
+                                                        "original and each smoothed file and count foreign-script answers.")] = 0,
+) -> None:
+    """Bake the language lock into the weights: scale down the output rows of tokens that can only write foreign scripts.
+
+    Needs no torch: the new GGUF differs from MODEL only in output.weight, so Ollama, LM Studio and
+    llama.cpp users get the effect without kollama.
+    """
+    from kollama.tune.smooth import parse_strengths, smooth, sweep_report
+
+    results = smooth(model, lang, parse_strengths(strength), out, force=force)
+    _echo_json(sweep_report(model, lang, results, check))
+
+
 @tune_app.command("export")
 def export_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo run directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo/orpo run directory.")],
     out: Annotated[Path, typer.Option(help="GGUF file to write (an Ollama .Modelfile goes beside it).")],
     quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = "f16",
     adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a llama.cpp LoRA adapter GGUF.")] = False,

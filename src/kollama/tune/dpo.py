@@ -1,8 +1,12 @@
-"""`kollama tune dpo`: direct preference optimisation on a fresh LoRA adapter.
+"""`kollama tune dpo` and `kollama tune orpo`: preference optimisation on a fresh LoRA adapter.
 
-The reference policy is the same network with the adapter disabled (`model.disable_adapter()`),
+DPO: the reference policy is the same network with the adapter disabled (`model.disable_adapter()`),
 so no second model is held in memory. Starting from an SFT run, its adapters are merged into the
 base first: the reference is then the SFT model, and the new adapter learns only the preference.
+
+ORPO (Hong et al. 2024) needs no reference model: the loss is the chosen answer's NLL plus
+lambda times -log sigmoid of the log odds ratio between chosen and rejected (length-averaged
+log-likelihoods), so it also teaches the chosen answers, which DPO alone does not.
 """
 
 from __future__ import annotations
@@ -30,13 +34,7 @@ def encode_pair(encoder: ChatEncoder, prompt: list[dict[str, str]], answer: str,
 
 def sequence_logprobs(model, ids, mask, labels):
     """Sum of log p(answer token) per row; prompt and padding excluded."""
-    import torch
-
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    targets = labels[:, 1:]
-    keep = targets != IGNORE
-    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * keep).sum(-1)
+    return answer_logprobs(model, ids, mask, labels)[0]
 
 
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
@@ -47,10 +45,34 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: flo
     return -F.logsigmoid(beta * margin).mean()
 
 
+def answer_logprobs(model, ids, mask, labels):
+    """(sum of log p(answer token), answer token count) per row; prompt and padding excluded."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * keep).sum(-1), keep.sum(-1)
+
+
+def orpo_loss(chosen_sum, chosen_count, rejected_sum, rejected_count, lam: float):
+    """NLL(chosen) + lam * -log sigmoid(log odds(chosen) - log odds(rejected)), odds of the mean token log-prob."""
+    import torch
+    import torch.nn.functional as F
+
+    chosen = chosen_sum / chosen_count.clamp(min=1)
+    rejected = rejected_sum / rejected_count.clamp(min=1)
+    log_odds = (chosen - rejected) - (torch.log1p(-torch.exp(chosen).clamp(max=1 - 1e-6))
+                                      - torch.log1p(-torch.exp(rejected).clamp(max=1 - 1e-6)))
+    nll = -chosen_sum.sum() / chosen_count.sum().clamp(min=1)
+    return nll - lam * F.logsigmoid(log_odds).mean()
+
+
 def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings,
-            resume: bool = False) -> dict[str, Any] | None:
-    """Train a preference adapter on top of a base GGUF or a finished SFT run directory (None on
-    the processes after the first under `accelerate launch`)."""
+            resume: bool = False, objective: str = "dpo") -> dict[str, Any] | None:
+    """Train a preference adapter (`objective` dpo or orpo) on top of a base GGUF or a finished SFT
+    run directory (None on the processes after the first under `accelerate launch`)."""
     import torch
     from peft import PeftModel
 
@@ -85,19 +107,22 @@ def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettin
         chosen = [encoded[i][0] for i in indices]
         rejected = [encoded[i][1] for i in indices]
         ids, mask, labels = collate(chosen + rejected, pad_id, device)
+        n = len(indices)
+        if objective == "orpo":
+            sums, counts = answer_logprobs(m, ids, mask, labels)
+            return orpo_loss(sums[:n], counts[:n], sums[n:], counts[n:], settings.beta)
         policy = sequence_logprobs(m, ids, mask, labels)
         with torch.no_grad(), unwrap(m).disable_adapter():
             reference = sequence_logprobs(unwrap(m), ids, mask, labels)
-        n = len(indices)
         return dpo_loss(policy[:n], policy[n:], reference[:n], reference[n:], settings.beta)
 
     lengths = [max(len(c.input_ids), len(r.input_ids)) for c, r in encoded]
-    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label="dpo", place=place)
+    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label=objective, place=place)
     if not place.is_main:
         return None
     model.save_pretrained(out / "adapter")
-    write_run(out, base, kind="dpo", adapters=[*map(Path, prior), out / "adapter"], settings=settings)
+    write_run(out, base, kind=objective, adapters=[*map(Path, prior), out / "adapter"], settings=settings)
     return write_report(out, state, {
-        "kind": "dpo", "base": str(base.path), "base_identity": base.identity, "start": start, "data": str(data),
+        "kind": objective, "base": str(base.path), "base_identity": base.identity, "start": start, "data": str(data),
         "pairs": len(encoded), "device": device, "processes": place.processes, "settings": asdict(settings),
     })

@@ -151,7 +151,16 @@ async function send(event) {
 }
 
 $("#chat-form").addEventListener("submit", send);
-$("#prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) send(e); });
+// Enter sends, except while an IME is composing (a Hangul syllable being typed: the Enter commits the
+// syllable, it must not send half a message). isComposing, and keyCode 229 for browsers that report it so.
+let composing = false;
+$("#prompt").addEventListener("compositionstart", () => { composing = true; });
+$("#prompt").addEventListener("compositionend", () => { composing = false; });
+$("#prompt").addEventListener("keydown", (e) => {
+  if (e.key !== "Enter" || e.shiftKey) return;
+  if (e.isComposing || composing || e.keyCode === 229) return;
+  send(e);
+});
 $("#stop").addEventListener("click", () => controller && controller.abort());
 $("#clear").addEventListener("click", () => { history = []; $("#messages").innerHTML = ""; });
 
