@@ -44,6 +44,8 @@ class EdgeClient:
         self.path.mkdir(parents=True, exist_ok=True)
         self._shards: dict[str, Any] = {}
         self._lock = threading.Lock()
+        for config in self.path.glob(f"*/{CONFIG_FILE}"):  # open now: another process holding it fails here, clearly
+            self._shard(config.parent.name)
 
     # ------------------------------------------------------------ collections
     def _folder(self, name: str) -> Path:
@@ -54,7 +56,12 @@ class EdgeClient:
 
         with self._lock:
             if name not in self._shards:
-                self._shards[name] = edge.EdgeShard.load(str(self._folder(name)))
+                try:
+                    self._shards[name] = edge.EdgeShard.load(str(self._folder(name)))
+                except Exception as exc:
+                    if "WouldBlock" in str(exc):  # the WAL is locked by another process
+                        raise RuntimeError(f"storage folder {self.path} is already accessed by another process") from None
+                    raise
             return self._shards[name]
 
     def collection_exists(self, name: str) -> bool:

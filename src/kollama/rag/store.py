@@ -86,9 +86,9 @@ class Store:
 
         if self.location.qdrant_url:
             return QdrantClient(url=self.location.qdrant_url, timeout=30)
-        if edge.available() and not (self.folder / "qdrant").exists():
-            return edge.EdgeClient(self.folder / "edge")
         try:
+            if edge.available() and not (self.folder / "qdrant").exists():
+                return edge.EdgeClient(self.folder / "edge")
             return QdrantClient(path=str(self.folder / "qdrant"))
         except RuntimeError as exc:
             if "already accessed" in str(exc):
