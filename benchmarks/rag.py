@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from rag_corpus import build_corpus, qa_items
-from realdata import REALDATA, realdata_or_exit
+from rag_corpus import build_corpus, qa_items  # noqa: E402
+from realdata import REALDATA, realdata_or_exit  # noqa: E402
 
 # Figures before issue 14's work, for comparison. Issue 14: 30 questions of its own, busy machine.
 # Main at b388228 on this benchmark's 42 PDF questions: measured 2026-12-01 with load average ~9 (busy).

@@ -7,6 +7,11 @@ is shared), so the gain from kollama's per-slot prompt cache and from batched de
 thread count, prompt, max_tokens, temperature and seed; kollama runs with the `script` lock.
 Targets (issue 7): >= 1.0x throughput at 1 client; >= 2x at 16 clients with no worse p95.
 
+Structured outputs (issue 15): `structured` asks both servers for a JSON-schema answer (the same schema,
+in llama-cpp-python's `{"type": "json_object", "schema": ...}` spelling, which kollama also reads), kollama
+with the `script` lock inside the string values; `structured-nolock` the same with kollama's lock off.
+JSON-schema answers per second, and how many parse and validate. Targets: >= 1.0x at 1 client, >= 1.5x at 16.
+
     python benchmarks/serve.py [--model smollm2] [--requests 32] [--max-tokens 16] [--clients 1 4 16] [--rounds 2]
 
 Needs llama-cpp-python's server extras (fastapi, sse-starlette, starlette-context, pydantic-settings).
@@ -32,6 +37,9 @@ os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
 
 from kollama.models.reference import resolve  # noqa: E402
 
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 16},
+                                       "country": {"type": "string", "maxLength": 16}},
+          "required": ["city", "country"], "additionalProperties": False}
 PROMPTS = ["한국의 수도는 어디인가요?", "김치는 어떻게 만드나요?", "서울의 봄 날씨를 설명해 주세요.", "한글은 누가 만들었나요?"]
 
 
@@ -59,6 +67,8 @@ def start(command: list[str], url: str, health: str) -> subprocess.Popen:
 
 def prompt_for(n: int, workload: str) -> str:
     question = PROMPTS[n % len(PROMPTS)]
+    if workload.startswith("structured"):
+        return f"{question} 도시와 나라를 JSON으로 답하세요."
     return question if workload == "repeated" else f"질문 {n}번. {question}"
 
 
@@ -68,11 +78,12 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
     latencies: list[float] = []
     tokens = 0  # completion tokens, so unequal work (one server stopping early) shows
     errors = 0
+    invalid = 0  # structured answers that do not parse or match the schema
     counter = iter(range(requests))
     lock = threading.Lock()
 
     def client() -> None:
-        nonlocal errors, tokens
+        nonlocal errors, tokens, invalid
         with httpx.Client(base_url=url, timeout=600) as http:
             while True:
                 with lock:
@@ -87,6 +98,8 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
                     if response.status_code == 200:
                         latencies.append(elapsed)
                         tokens += response.json()["usage"]["completion_tokens"]
+                        if "response_format" in body:
+                            invalid += not _valid(response.json()["choices"][0]["message"]["content"])
                     else:
                         errors += 1
 
@@ -100,7 +113,28 @@ def run_load(url: str, clients: int, requests: int, body: dict, workload: str = 
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))] if latencies else float("nan")
     return {"rps": len(latencies) / wall, "p50": statistics.median(latencies) if latencies else float("nan"),
-            "p95": p95, "errors": errors, "tokens": tokens / max(1, len(latencies))}
+            "p95": p95, "errors": errors, "tokens": tokens / max(1, len(latencies)), "invalid": invalid}
+
+
+def _valid(text: str | None) -> bool:
+    import json
+
+    import jsonschema
+
+    try:
+        jsonschema.validate(json.loads(text or ""), SCHEMA)
+        return True
+    except (ValueError, jsonschema.ValidationError):
+        return False
+
+
+def _workload(workload: str, args) -> dict:
+    """What a workload adds to every request: a JSON schema for the structured ones (kollama's lock off in
+    structured-nolock)."""
+    if not workload.startswith("structured"):
+        return {}
+    extra = {"response_format": {"type": "json_object", "schema": SCHEMA}, "max_tokens": max(args.max_tokens, 40)}
+    return {**extra, "lock": "off"} if workload == "structured-nolock" else extra
 
 
 def main() -> None:
@@ -112,7 +146,7 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per level; the best counts")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--workloads", nargs="+", default=["repeated", "distinct"], choices=["repeated", "distinct"])
+    parser.add_argument("--workloads", nargs="+", default=["repeated", "distinct"], choices=["repeated", "distinct", "structured", "structured-nolock"])
     args = parser.parse_args()
 
     path = str(resolve(args.model).path)
@@ -147,7 +181,8 @@ def main() -> None:
                     for name, (_, url, _, extra) in (order if round_ % 2 == 0 else order[::-1]):
                         console.print(f"[dim]{workload}: {name}: {clients} clients x {args.requests} requests "
                                       f"(round {round_ + 1})[/dim]")
-                        r = run_load(url, clients, args.requests, {**body, **extra}, workload, asked)
+                        r = run_load(url, clients, args.requests, {**body, **extra, **_workload(workload, args)},
+                                     workload, asked)
                         asked += args.requests
                         best = results.setdefault((workload, name), {})
                         if clients not in best or r["rps"] > best[clients]["rps"]:
@@ -161,16 +196,16 @@ def main() -> None:
     for workload in args.workloads:
         table = Table(title=f"{workload} questions: {args.model}, {args.max_tokens} tokens per answer, "
                             f"{args.requests} requests per level, {args.threads} threads")
-        for column in ("clients", "server", "req/s", "p50 s", "p95 s", "tokens/answer", "errors"):
+        for column in ("clients", "server", "req/s", "p50 s", "p95 s", "tokens/answer", "errors", "invalid JSON"):
             table.add_column(column)
         for clients in args.clients:
             for name in (base, ours):
                 r = results[(workload, name)][clients]
                 table.add_row(str(clients), name, f"{r['rps']:.2f}", f"{r['p50']:.2f}", f"{r['p95']:.2f}",
-                              f"{r['tokens']:.1f}", str(r["errors"]))
+                              f"{r['tokens']:.1f}", str(r["errors"]), str(r["invalid"]))
             a, b = results[(workload, base)][clients], results[(workload, ours)][clients]
             table.add_row("", "[bold]ratio kollama / llama_cpp.server[/bold]", f"[bold]{b['rps'] / a['rps']:.2f}x[/bold]",
-                          f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "", "")
+                          f"{b['p50'] / a['p50']:.2f}x", f"{b['p95'] / a['p95']:.2f}x", "", "", "")
         console.print(table)
         unequal = [c for c in args.clients if abs(results[(workload, base)][c]["tokens"] - results[(workload, ours)][c]["tokens"])
                    > 0.2 * max(1.0, results[(workload, ours)][c]["tokens"])]

@@ -60,10 +60,13 @@ def test_field_option_and_rich_table_without_json(tmp_path):
     assert "wrong_language_line" in result.stdout
 
 
-def test_missing_file_is_one_line_and_non_zero(tmp_path):
+def test_missing_file_and_text_with_file_are_one_line_and_non_zero(tmp_path):
     result = run_cli("fidelity", "--file", str(tmp_path / "nope.jsonl"), "--json")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: file not found") and len(result.stderr.strip().splitlines()) == 1
+    both = run_cli("fidelity", "안녕하세요", "--file", str(tmp_path / "nope.jsonl"))
+    assert both.returncode == 1 and both.stderr.strip().splitlines() == [
+        "error: give a TEXT or --file, not both (kollama fidelity --file answers.jsonl)"]
 
 
 def test_worker_processes_give_the_same_lines_in_the_same_order(tmp_path):

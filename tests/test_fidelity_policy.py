@@ -25,6 +25,10 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("법의학(法醫學)은 법과 의학이 만나는 분야입니다.", "法醫學", "gloss"),
     ("법의학(法醫學, Forensic Science)은 범죄 수사를 돕습니다.", "Forensic Science", "gloss"),
     ("CRM(Customer Relationship Management) 도구를 씁니다.", "Customer Relationship Management", "gloss"),
+    ("'코스모스 아트 스쿨'(Cosmos Art School)에서 배웁니다.", "Cosmos Art School", "gloss"),
+    ("영국의 Royal College of Art에서 공부합니다.", "College", "name"),
+    ("20xx년의 미래를 상상해 봅시다.", "20xx", "number"),
+    ("형식은 {fans}|{quote} 입니다.", "{fans}", "code"),
     ("Infineon(인피니언)은 독일 회사입니다.", "Infineon", "gloss"),
     ("Brexit 이후 영국 경제가 달라졌습니다.", "Brexit", "name"),
     ("팀은 Jira Servicedesk로 요청을 관리합니다.", "Servicedesk", "name"),
@@ -34,12 +38,14 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("PepsiCo 공장에서 센서를 씁니다.", "PepsiCo", "name"),
     ("CEO가 발표했습니다.", "CEO", "acronym"),
     ("pvc관을 연결합니다.", "pvc", "acronym"),
+    ("한국 vs 일본 경기가 열립니다.", "vs", "acronym"),
     ("\"Attention Is All You Need\" 논문이 유명합니다.", "Attention Is All You Need", "quote"),
     ("양파의 학명은 Allium cepa입니다.", "cepa", "scientific_name"),
     ("설정은 config.yaml 파일에 저장합니다.", "config.yaml", "path"),
     ("자세한 내용은 https://example.com/docs 를 보세요.", "https://example.com/docs", "url"),
     ("무게는 5kg, 속도는 3.5 GHz입니다.", "3.5 GHz", "number"),
     ("`pip install kollama` 명령을 실행하세요.", "`pip install kollama`", "code"),
+    ("질량과 에너지는 E = mc^2 관계를 따릅니다.", "E = mc^2", "formula"),
     ("A안과 B안 중에서 고르세요.", "A", "symbol"),
     ("원주율 π는 약 3.14입니다.", "π", "symbol"),
 ])
@@ -60,8 +66,8 @@ def test_json_keys_and_literals_are_not_english_but_values_are():
 
 
 def test_words_and_characters_the_prompt_used_are_fine():
-    text = "Large Language Model은 큰 언어 모델입니다."
-    assert flagged(text, prompt="Large Language Model이 뭐야?") == []
+    text = "training 루프는 학습을 반복하는 부분입니다."
+    assert flagged(text, prompt="training 루프가 뭐야?") == []
     assert flagged(text) != []  # the prompt is what makes it fine
     assert flagged("法醫學은 법의학입니다.", prompt="法醫學이 뭐야?") == []
 

@@ -184,10 +184,14 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
     for phrase in _phrases(text, words):
         tokens = [m.group(0) for m in phrase]
         named = [_is_named(t) and not rules.is_function_word(t) for t in tokens]
-        inner_function = all(n or (0 < i < len(tokens) - 1 and rules.is_function_word(t))
-                             for i, (t, n) in enumerate(zip(tokens, named)))
-        title = (len(tokens) >= 2 and sum(named) >= 2 and inner_function
-                 and (any(_namey(t, prompt_words) for t, n in zip(tokens, named) if n)
+        inner_joiners = all(n or (0 < i < len(tokens) - 1 and rules.is_name_joiner(t))
+                            for i, (t, n) in enumerate(zip(tokens, named)))
+        named_words = [t for t, n in zip(tokens, named) if n]
+        title = (len(tokens) >= 2 and len(named_words) >= 2 and inner_joiners
+                 and (any(_namey(t, prompt_words) for i, t in enumerate(tokens) if named[i]
+                          and not (t.isupper() and i and rules.is_name_joiner(tokens[i - 1])))  # not `... and AI`
+                      # an institution, a law, a work: Royal College of Art (not Effective Workplace Strategies)
+                      or (len(named_words) >= 3 and not any(rules.has_derivational_ending(t) for t in named_words))
                       or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
@@ -201,10 +205,10 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
 
 
 def _repeated_names(words: list[re.Match]) -> frozenset[str]:
-    """Words the text writes capitalised at least twice and never in lower case."""
+    """Words the text writes capitalised at least three times and never in lower case."""
     capitalised = Counter(m.group(0).lower() for m in words if m.group(0)[:1].isupper())
     lower = {m.group(0) for m in words if m.group(0).islower()}
-    return frozenset(w for w, n in capitalised.items() if n >= 2 and w not in lower and not rules.is_function_word(w))
+    return frozenset(w for w, n in capitalised.items() if n >= 3 and w not in lower and not rules.is_function_word(w))
 
 
 def _dominant(letters: Counter, text: str) -> str:
@@ -300,11 +304,16 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
     foreign.sort(key=lambda span: span.start)
     exempt.sort(key=lambda span: span.start)
 
-    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number")]
+    exempt_words = [(s.start, s.end) for s in exempt if s.why not in ("code", "url", "email", "path", "number", "formula")]
     counted = _blank(analysed, exempt_words)
     chars: Counter = Counter(script_of(ch) for ch in counted if not ch.isspace())
     letters = Counter({s: n for s, n in chars.items() if s != COMMON})
     total_letters = sum(letters.values())
+    if not letters and exempt_words and any(ch.isalpha() for ch in analysed):
+        # nothing but names, the prompt's words and glosses: no Korean to read, so judge the language of those
+        counted = analysed
+        letters = Counter({s: n for s, n in Counter(script_of(ch) for ch in counted if not ch.isspace()).items()
+                           if s != COMMON})
     dominant = _dominant(letters, counted)
     has_content = bool(total_letters) or any(s.why in ("code", "url", "email", "path") for s in exempt) or bool(exempt_words)
     passed = bool(not foreign and has_content and (dominant in (lang, "") or dominant in asked))

@@ -30,7 +30,7 @@ FLAG_KINDS = (KIND_SCRIPT, KIND_CODE_SWITCH, KIND_WRONG_LINE, KIND_LABEL)
 
 # Why a foreign-looking span is accepted (ExemptSpan.why).
 EXEMPT_REASONS = (
-    "code", "url", "email", "path", "number", "acronym", "name", "gloss", "quote", "json_key",
+    "code", "url", "email", "path", "number", "formula", "acronym", "name", "gloss", "quote", "json_key",
     "scientific_name", "prompt", "asked_language", "symbol",
 )
 
@@ -38,6 +38,8 @@ EXEMPT_REASONS = (
 @dataclass(frozen=True)
 class Policy:
     function_words: frozenset[str]
+    name_joiners: frozenset[str]
+    korean_abbreviations: frozenset[str]
     units: frozenset[str]
     asked_language_names: dict[str, tuple[str, ...]]
     gloss_max_words: int
@@ -50,6 +52,8 @@ def policy() -> Policy:
     raw = yaml.safe_load(resources.files("kollama.data").joinpath("fidelity_policy.yaml").read_text(encoding="utf-8"))
     return Policy(
         function_words=frozenset(str(w).lower() for w in raw["function_words"]),
+        name_joiners=frozenset(str(w).lower() for w in raw["name_joiners"]),
+        korean_abbreviations=frozenset(str(w).lower() for w in raw["korean_abbreviations"]),
         units=frozenset(str(w).lower() for w in raw["units"]),
         asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
         gloss_max_words=int(raw["gloss_max_words"]),
@@ -78,7 +82,24 @@ _REGION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("code", re.compile(r"\b[a-z_]\w*(?:\.[A-Za-z_]\w*)*\([\x21-\x7e]{0,40}?\)")),  # print(), len(x), np.mean(a)
     ("code", re.compile(r"\b[A-Za-z]\w*_\w+\b|\b[a-z]+\.[a-z_]\w*\b")),  # snake_case, module.attr
     ("code", re.compile(r"(?<=[:\[,])[ \t]*(?:true|false|null)\b")),  # JSON literals
+    ("code", re.compile(r"\{\{?[A-Za-z_][\w.]*\}\}?")),  # template placeholders: {fans}, {{name}}
+    ("number", re.compile(r"\b\d+[xX]{1,4}(?![A-Za-z])")),  # 20xx년, 19XX
 )
+
+
+_FORMULA = re.compile(r"[A-Za-z0-9(²³√π][A-Za-z0-9 ()+\-*/^×÷·²³√π.,]*[=<>≤≥≈][A-Za-z0-9 ()+\-*/^×÷·²³√π.,=]*[A-Za-z0-9)²³π]")
+
+
+def formula_regions(text: str) -> list[tuple[int, int]]:
+    """Formulas such as `E = mc^2`, `F=ma`, `y = sin(x) + 1`: symbols and short names around a relation sign."""
+    out: list[tuple[int, int]] = []
+    if not any(sign in text for sign in "=<>≤≥≈"):
+        return out
+    for match in _FORMULA.finditer(text):
+        runs = re.findall(r"[A-Za-z]+", match.group(0))
+        if runs and all(len(run) <= 3 for run in runs):
+            out.append(match.span())
+    return out
 
 
 _DATA_FENCES = {"json", "jsonc", "json5", "csv", "tsv", "text", "txt", "plaintext", "markdown", "md", "yaml", "yml", ""}
@@ -115,6 +136,9 @@ def exempt_regions(text: str) -> list[tuple[int, int, str]]:
                     regions.append((end - 3, end, "code"))
                 continue
             regions.append((start, end, why))
+    for start, end in formula_regions(text):  # after URLs and code: `?v=abc` is part of a URL
+        if not any(s < end and start < e for s, e, _ in regions):
+            regions.append((start, end, "formula"))
     return sorted(regions)
 
 
@@ -131,6 +155,7 @@ def _word_keys(word: str) -> tuple[str, str]:
 _PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
 
 
+@lru_cache(maxsize=4096)  # one prompt is judged against many answers
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
 
@@ -157,6 +182,7 @@ def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
     return any(key in vocabulary for key in _word_keys(word))
 
 
+@lru_cache(maxsize=4096)
 def asked_languages(*prompts: str | None) -> frozenset[str]:
     """Languages the prompt asks for besides the target: 'in English', 'into Japanese', '영어로', '영문 번역'."""
     asked: set[str] = set()
@@ -184,6 +210,14 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
+def _anchored(before: str, is_anchor) -> bool:
+    """Can a gloss follow this text? A target-language (or Han) letter, a digit or an acronym ends it, also inside
+    closing quotes: `'코스모스 인스티튜트'(Cosmos Institute)`."""
+    before = before.rstrip("'\"’”」』》〉 ")
+    return bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
+                             or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+
+
 def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int]]:
     """Parenthesised glosses in either direction, as (start, end) of the foreign part.
 
@@ -199,8 +233,7 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
         inner_start = match.start(1)
         inner = match.group(1)
         before = text[: match.start()].rstrip(" ")
-        anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
-                                     or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
+        anchored = _anchored(before, is_anchor)
         parts = [(m.start() + inner_start, m.group(0)) for m in re.finditer(r"[^,;/]+", inner)]
         pure = all(not (any(is_target_letter(ch) for ch in part) and re.search(r"[A-Za-zÀ-ɏ]{2}", part))
                    for _, part in parts)
@@ -229,9 +262,7 @@ def inside_open_gloss(prefix: str, is_target_letter, is_anchor) -> bool:
         return False
     before = prefix[:open_at].rstrip(" ")
     inner = prefix[open_at + 1:]
-    anchored = bool(before) and (is_anchor(before[-1]) or before[-1].isdigit()
-                                 or bool(re.search(r"\b[A-Z][A-Z0-9&]+s?$", before)))
-    return anchored and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
+    return _anchored(before, is_anchor) and not any(is_target_letter(ch) for ch in inner) and _word_count(inner) <= policy().gloss_max_words
 
 
 def quote_regions(text: str, is_target_letter) -> list[tuple[int, int, str]]:
@@ -274,6 +305,15 @@ def is_function_word(word: str) -> bool:
     return word.lower() in policy().function_words
 
 
+def is_name_joiner(word: str) -> bool:
+    return word.lower() in policy().name_joiners
+
+
+def has_derivational_ending(word: str) -> bool:
+    """-ing, -ed, -ly, -tion, -ment, -ness, -ity, -ies: the endings of ordinary words, rare in names."""
+    return bool(_INFLECTED.search(word.lower())) and len(word) >= 5
+
+
 def looks_inflected(word: str) -> bool:
     """An ordinary word's ending (Stabbing, Levels, Introduction) rather than a name's."""
     lower = word.lower()
@@ -287,7 +327,7 @@ class WordContext:
     """What the judge of one Latin word may know about its surroundings (all cheap to keep while streaming)."""
 
     prompt_words: frozenset[str] = frozenset()
-    repeated_names: frozenset[str] = frozenset()  # lower-cased capitalised words the text uses more than once
+    repeated_names: frozenset[str] = frozenset()  # lower-cased words the text writes capitalised 3+ times, never lower
     in_name_phrase: bool = False  # in a run of capitalised words with a name in it: `Jira Servicedesk`, `Monza SP1`
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
@@ -316,6 +356,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # cafetière, så, ó
     if len(letters) <= 1:
         return WordJudgement(False, "symbol")  # option letters (A안), variables (x, y)
+    if lower in policy().korean_abbreviations:
+        return WordJudgement(False, "acronym")  # 한국 vs 일본
     if any(ch.isdigit() for ch in word):
         return WordJudgement(False, "name")  # GPT-4, SP1, mp3
     if word.isupper():
@@ -324,6 +366,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(True, "an ordinary English word in capitals", KIND_CODE_SWITCH)
     if re.search(r"[a-z][A-Z]|^[A-Z]{2,}[a-z]", word):
         return WordJudgement(False, "name")  # camel case: YouTube, PepsiCo, iPhone, LaFerrari, SKTelecom
+    if ctx.in_name_phrase:
+        return WordJudgement(False, "name")  # `of` in `Royal College of Art`
     if core in policy().function_words:
         return WordJudgement(True, "an English function word", KIND_CODE_SWITCH)
     if word[0].isupper():

@@ -29,6 +29,7 @@ from kollama.serve.pool import Loaded, Offered
 from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
+from kollama.serve.structured import Structured, json_object, parse_tool_calls, plan, schema_grammar, with_grammar
 
 router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
 
@@ -48,7 +49,8 @@ def _ns(seconds: float | None) -> int:
 def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerState, GenerationParams, int | None]:
     """The server state, the sampling parameters and the context size a chat or generate request asks for.
 
-    Images and JSON mode are refused by the request schema; an embedding model cannot chat.
+    Images are refused by the request schema; `format` ("json" or a schema) becomes a grammar; an
+    embedding model cannot chat.
     """
     state = state_of(request)
     if Embedder.serves(body.model):
@@ -58,6 +60,35 @@ def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerSta
                                repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
                                lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
     return state, params, o.num_ctx
+
+
+def _format(body: OllamaGenerationRequest) -> Structured | None:
+    if body.format == "json":
+        return json_object("format")
+    if isinstance(body.format, dict):
+        return schema_grammar(body.format, "format")
+    return None
+
+
+def _chat_messages(body: OllamaChatRequest, system: str | None) -> list[dict[str, str]]:
+    """Tool calls the assistant made as the JSON it would write, tool results as user turns naming the tool."""
+    messages = []
+    for m in body.messages:
+        content = m.content
+        if m.role == "assistant" and m.tool_calls:
+            calls = [json.dumps({"name": c.function.name, "arguments": c.function.arguments}, ensure_ascii=False)
+                     for c in m.tool_calls]
+            content = "\n".join(([content] if content else []) + calls)
+        if m.role == "tool":
+            messages.append({"role": "user", "content": f"[{m.tool_name or 'the tool'} returned] {content}"})
+            continue
+        messages.append({"role": m.role, "content": content})
+    if system:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
 
 
 def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
@@ -107,7 +138,8 @@ async def _run(request: Request, body: OllamaGenerationRequest, n_ctx: int | Non
                make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
     state = state_of(request)
     wall = time.time()
-    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive)
+    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive,
+                                log=state.options.log)
     # the entry is created right after its model finished loading
     load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
     return answer, load_seconds
@@ -144,23 +176,37 @@ async def chat(body: OllamaChatRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
     if not body.messages:
         return {**await _load_only(request, body, n_ctx), "message": {"role": "assistant", "content": ""}}
-    messages = [{"role": m.role if m.role != "tool" else "user", "content": m.content} for m in body.messages]
+    tools = [t.function.model_dump() for t in body.tools or []]
+    the_plan = plan(tools, "auto", _format(body))
+    params = with_grammar(params, the_plan.structured)
+    messages = _chat_messages(body, the_plan.system_text())
     answer, load_seconds = await _run(request, body, n_ctx,
-                                      lambda engine: engine.chat(messages, params, log=state.options.log))
+                                      lambda engine: engine.chat(messages, params))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": body.model, "created_at": now(),
-                               "message": {"role": "assistant", "content": text}, "done": done is not None}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        calls = parse_tool_calls(text, the_plan.names) if done is not None and the_plan.tool_mode != "none" else []
+        if calls:
+            message = {"role": "assistant", "content": "",
+                       "tool_calls": [{"function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
+        out: dict[str, Any] = {"model": body.model, "created_at": now(), "message": message, "done": done is not None}
         if done is not None:
             out.update(_stats(done, load_seconds))
         return out
 
+    if the_plan.tool_mode != "none" and body.stream:  # a tool call is parsed from the whole answer
+        response = await answer.collect(request)
+        if response is None:
+            return _client_gone()
+        return StreamingResponse(iter([json.dumps(line(response.text, response), ensure_ascii=False) + "\n"]),
+                                 media_type=NDJSON)
     return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
 
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
 async def generate(body: OllamaGenerateRequest, request: Request):
     state, params, n_ctx = _prepare(request, body)
+    params = with_grammar(params, _format(body))
     if not body.prompt:
         return {**await _load_only(request, body, n_ctx), "response": ""}
 
@@ -168,9 +214,9 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         info = getattr(engine, "info", None)
         if body.raw or (info is not None and not info.has_chat_template):
             prompt = f"{body.system}\n\n{body.prompt}" if body.system else body.prompt
-            return engine.complete(prompt, params, log=state.options.log)
+            return engine.complete(prompt, params)
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
-        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
+        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params)
 
     answer, load_seconds = await _run(request, body, n_ctx, make)
 

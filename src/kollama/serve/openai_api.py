@@ -10,6 +10,7 @@ import json
 import math
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,13 +19,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama.engines import Engine, Generation, Response, TokenLogprob
 from kollama.serve import logprobs
-from kollama.serve.answers import Answer, start_answer
+from kollama.serve.answers import Answer, start_answer, start_answers
 from kollama.serve.completions import Prompt, ScoredPrompt, prompt_list, read_prompt, score_prompt
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import (ChatCompletionRequest, CompletionRequest, ContentPart, EmbeddingRequest,
-                                   KollamaExtras)
-from kollama.serve.state import ServerState, generation_params, state_of
+                                   KollamaExtras, NamedToolChoice)
+from kollama.serve.structured import (Plan, Structured, json_object, parse_tool_calls, plan, schema_grammar,
+                                      with_grammar)
+from kollama.serve.state import ServerState, derive_seed, generation_params, state_of
 
 router = APIRouter(prefix="/v1", responses=OPENAI_ERRORS, tags=["OpenAI-compatible"])
 
@@ -102,7 +105,7 @@ def _client_gone() -> JSONResponse:
 
 async def _answer(request: Request, body: ChatCompletionRequest | CompletionRequest, make: Callable[[Engine], Generation]) -> Answer:
     state = state_of(request)
-    return await start_answer(state.pool, state.limiter, body.model, None, make, request)
+    return await start_answer(state.pool, state.limiter, body.model, None, make, request, log=state.options.log)
 
 
 async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..., dict[str, Any]],
@@ -118,47 +121,168 @@ async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..
     return whole(response)
 
 
+def _structured_format(body: ChatCompletionRequest) -> Structured | None:
+    """The response_format as a grammar (None: free text)."""
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        if fmt.object_schema is not None:
+            return schema_grammar(fmt.object_schema, "response_format.schema")
+        return json_object("response_format")
+    if fmt.json_schema is None or fmt.json_schema.json_schema is None:
+        raise ApiError(400, "response_format.json_schema.schema is required for type json_schema",
+                       param="response_format")
+    return schema_grammar(fmt.json_schema.json_schema, "response_format.json_schema.schema")
+
+
+def _chat_messages(body: ChatCompletionRequest, system: str | None) -> list[dict[str, str]]:
+    """The conversation for the model's template: tool calls the assistant made written as the JSON it
+    would produce, tool results as user turns naming the tool, and the tools described in the system turn."""
+    called: dict[str, str] = {}
+    messages: list[dict[str, str]] = []
+    for m in body.messages:
+        content = _text(m.content)
+        if m.role == "assistant" and m.tool_calls:
+            calls = []
+            for call in m.tool_calls:
+                called[call.id or ""] = call.function.name
+                try:
+                    arguments = json.loads(call.function.arguments or "{}")
+                except ValueError:
+                    arguments = call.function.arguments
+                calls.append(json.dumps({"name": call.function.name, "arguments": arguments}, ensure_ascii=False))
+            content = "\n".join(([content] if content else []) + calls)
+        if m.role == "tool":
+            tool = called.get(m.tool_call_id or "", m.name or "the tool")
+            messages.append({"role": "user", "content": f"[{tool} returned] {content}"})
+            continue
+        messages.append({"role": "system" if m.role == "developer" else m.role, "content": content})
+    if system:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def _n(state: ServerState, n: int | None) -> int:
+    n = n or 1
+    if n > state.options.max_n:
+        raise ApiError(400, f"n: at most {state.options.max_n} answers per request on this server (--max-n)",
+                       param="n")
+    return n
+
+
+def _tool_calls(plan: Plan, text: str) -> list[dict[str, Any]] | None:
+    """The answer's tool calls in OpenAI's shape, or None when it is a plain answer."""
+    if plan.tool_mode == "none":
+        return None
+    calls = parse_tool_calls(text, plan.names)
+    if not calls:
+        return None
+    return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}}
+            for c in calls]
+
+
 @router.post("/chat/completions", summary="Chat completion (streaming SSE or one JSON)", responses=STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     state = state_of(request)
-    params = _params(state, body, body.max_completion_tokens or body.max_tokens)
-    roles = {"developer": "system", "tool": "user"}
-    messages = [{"role": roles.get(m.role, m.role), "content": _text(m.content)} for m in body.messages]
-    answer = await _answer(request, body, lambda engine: engine.chat(messages, params, log=state.options.log))
+    n = _n(state, body.n)
+    tools = [t.function.model_dump() for t in body.tools or []]
+    choice = body.tool_choice.function.model_dump() if isinstance(body.tool_choice, NamedToolChoice) else body.tool_choice
+    the_plan = plan(tools, choice, _structured_format(body))
+    base_params = with_grammar(_params(state, body, body.max_completion_tokens or body.max_tokens), the_plan.structured)
+    messages = _chat_messages(body, the_plan.system_text())
+
+    def make(index: int) -> Callable[[Engine], Generation]:
+        params = replace(base_params, seed=derive_seed(base_params.seed, index))
+        return lambda engine: engine.chat(messages, params)
+
+    answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(n)], request,
+                                  log=state.options.log)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                            "model": body.model, "system_fingerprint": None}
+    buffered = the_plan.tool_mode != "none"  # tool calls are parsed from the whole answer
 
-    def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
-              usage: Response | None = None) -> dict[str, Any]:
-        base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
-                                "model": body.model, "system_fingerprint": None}
-        if usage is not None:
-            return {**base, "choices": [], "usage": _usage(usage)}
-        if first:
-            delta: dict[str, Any] = {"role": "assistant", "content": ""}
-        elif piece is not None:
-            delta = {"content": piece}
-        else:
-            delta = {}
-        wanted = piece is not None and params.top_logprobs is not None
-        choice = {"index": 0, "delta": delta, "logprobs": logprobs.openai_chat(logprobs.of_piece(piece)) if wanted else None,
-                  "finish_reason": _finish(done) if not first and piece is None else None}
-        out = {**base, "choices": [choice]}
-        if not first and piece is None:
-            out["kollama"] = _kollama(done)
-        return out
+    def finish_reason(response: Response | None, calls: list | None) -> str:
+        return "tool_calls" if calls else _finish(response)
 
-    def whole(response: Response) -> dict[str, Any]:
-        return {
-            "id": ident, "object": "chat.completion", "created": created, "model": body.model,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": response.text, "refusal": None},
-                         "logprobs": logprobs.openai_chat(response.logprobs) if response.logprobs is not None else None,
-                         "finish_reason": _finish(response)}],
-            "usage": _usage(response),
-            "kollama": _kollama(response),
-        }
+    def message(response: Response) -> tuple[dict[str, Any], list | None]:
+        calls = _tool_calls(the_plan, response.text)
+        out: dict[str, Any] = {"role": "assistant", "content": None if calls else response.text, "refusal": None}
+        if calls:
+            out["tool_calls"] = calls
+        return out, calls
 
-    return await _reply(request, body, answer, chunk, whole)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        async def events() -> AsyncIterator[str]:
+            responses = []
+            try:
+                for index, answer in enumerate(answers):
+                    yield _sse({**base, "choices": [{"index": index, "delta": {"role": "assistant", "content": ""},
+                                                     "logprobs": None, "finish_reason": None}]})
+                    if buffered:
+                        async for _ in answer.pieces():
+                            pass
+                        done = answer.response
+                        msg, calls = message(done)
+                        delta = {"tool_calls": [{**c, "index": i} for i, c in enumerate(calls)]} if calls else \
+                            {"content": done.text}
+                        yield _sse({**base, "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                                         "finish_reason": None}]})
+                    else:
+                        calls = None
+                        async for piece in answer.pieces():
+                            lp = logprobs.openai_chat(logprobs.of_piece(piece)) \
+                                if base_params.top_logprobs is not None else None
+                            yield _sse({**base, "choices": [{"index": index, "delta": {"content": piece},
+                                                             "logprobs": lp, "finish_reason": None}]})
+                        done = answer.response
+                    responses.append(done)
+                    yield _sse({**base, "choices": [{"index": index, "delta": {}, "logprobs": None,
+                                                     "finish_reason": finish_reason(done, calls)}],
+                                "kollama": _kollama(done)})
+                if include_usage:
+                    yield _sse({**base, "choices": [], "usage": _usage_of(responses)})
+                yield "data: [DONE]\n\n"
+            except Exception as exc:  # the backend failed mid-answer: say so in the stream, the status is already 200
+                yield _sse({"error": {"message": str(exc), "type": "server_error", "param": None, "code": None}})
+                yield "data: [DONE]\n\n"
+            finally:
+                for answer in answers:
+                    answer.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    responses = []
+    for answer in answers:
+        response = await answer.collect(request)
+        if response is None:
+            for other in answers:
+                other.cancel()
+            return _client_gone()
+        responses.append(response)
+    choices = []
+    for index, response in enumerate(responses):
+        msg, calls = message(response)
+        choices.append({"index": index, "message": msg,
+                        "logprobs": logprobs.openai_chat(response.logprobs) if response.logprobs is not None else None,
+                        "finish_reason": finish_reason(response, calls)})
+    return {"id": ident, "object": "chat.completion", "created": created, "model": body.model,
+            "system_fingerprint": None, "choices": choices, "usage": _usage_of(responses),
+            "kollama": _kollama(responses[0])}
+
+
+def _usage_of(responses: list[Response]) -> dict[str, int]:
+    """One prompt, n answers: the prompt counted once, every answer's tokens."""
+    prompt = responses[0].prompt_tokens if responses else 0
+    completion = sum(r.completion_tokens for r in responses)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 async def _score(request: Request, body: CompletionRequest, prompts: list[Prompt], top: int | None) -> list[ScoredPrompt]:
@@ -221,7 +345,7 @@ async def completions(body: CompletionRequest, request: Request):
 
     if body.stream:
         prompt = read[0]
-        answer = await _answer(request, body, lambda engine: engine.complete(prompt.text, params, log=state.options.log))
+        answer = await _answer(request, body, lambda engine: engine.complete(prompt.text, params))
         offset = [len(prompt.text) if body.echo else 0]  # characters streamed so far: each chunk's text_offset
 
         def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
@@ -247,13 +371,17 @@ async def completions(body: CompletionRequest, request: Request):
                                  headers=SSE_HEADERS)
 
     choices, responses = [], []
-    for i, prompt in enumerate(read):
-        answer = await _answer(request, body, lambda engine, p=prompt: engine.complete(p.text, params,
-                                                                                      log=state.options.log))
+    answers = await start_answers(state.pool, state.limiter, body.model,
+                                  [lambda engine, p=p: engine.complete(p.text, params)
+                                   for p in read], request, log=state.options.log)
+    for answer in answers:
         response = await answer.collect(request)
         if response is None:
+            for other in answers:
+                other.cancel()
             return _client_gone()
         responses.append(response)
+    for i, (prompt, response) in enumerate(zip(read, responses)):
         lp = None
         if body.logprobs is not None:
             generated = response.logprobs or []

@@ -56,6 +56,7 @@ class ServeOptions:
     reports: list[Path] = field(default_factory=lambda: [Path("kollama-report")])  # compare report folders
     ctx: int | None = None
     parallel: int | None = None  # answers decoded together per local model (default: max_concurrency)
+    max_n: int = 8  # most answers one request may ask for (`n`)
     log: bool = True
     rag: bool = True  # the /v1/rag routes and uploads
     check_rag: bool = True  # open the RAG store at start (off for apps built in-process by tests)
@@ -74,6 +75,8 @@ class ServeOptions:
             raise KollamaError(f"--port {self.port} is not a TCP port", hint="use 1-65535")
         if self.max_concurrency < 1 or self.queue < 0 or self.max_loaded < 1 or self.max_tokens < 1:
             raise KollamaError("--max-concurrency, --max-loaded and --max-tokens must be at least 1, --queue at least 0")
+        if not 1 <= self.max_n <= 128:
+            raise KollamaError(f"--max-n {self.max_n} is out of range", hint="use 1-128")
         if self.parallel is not None and not 1 <= self.parallel <= 64:
             raise KollamaError(f"--parallel {self.parallel} is out of range", hint="use 1-64 (default: --max-concurrency)")
         if not is_loopback(self.host) and not self.api_key:

@@ -17,16 +17,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kollama.korean.language_lock import LockMode
 from kollama.korean.scripts import languages
 
-LockName = Literal["off", "script", "strict", "gated"]
+LockName = LockMode  # the one list of lock modes (kollama.korean.language_lock)
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
 Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
 Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop strings")]
 Text = Annotated[str, Field(max_length=20_000)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=256)]
-NoFormat = Literal[""] | None
+MAX_N = 128
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -87,10 +88,65 @@ class ContentPart(Loose):
 NO_IMAGES = "images are not supported: kollama serves text-only models (send the text, leave out the image)"
 
 
+FunctionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+JsonSchema = dict[str, Any]
+
+
+class FunctionCall(Loose):
+    name: FunctionName
+    arguments: str = Field(default="{}", max_length=100_000, description="the arguments as a JSON string")
+
+
+class ToolCall(Loose):
+    id: str | None = Field(default=None, max_length=128)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDef(Loose):
+    name: FunctionName
+    description: str | None = Field(default=None, max_length=4000)
+    parameters: JsonSchema | None = Field(default=None, description="a JSON schema for the arguments")
+    strict: bool | None = None
+
+
+class ToolDef(Loose):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class NamedFunction(Loose):
+    name: FunctionName
+
+
+class NamedToolChoice(Loose):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class JsonSchemaFormat(Loose):
+    name: str = Field(default="response", max_length=64)
+    json_schema: JsonSchema | None = Field(default=None, alias="schema", description="the JSON schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ResponseFormat(Loose):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+    object_schema: JsonSchema | None = Field(default=None, alias="schema",
+                                             description="with json_object: a schema (llama-cpp-python's spelling)")
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
 class ChatMessage(Loose):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=64)
+    tool_call_id: str | None = Field(default=None, max_length=128)
 
     @field_validator("content", mode="before")
     @classmethod
@@ -116,7 +172,7 @@ class SamplingFields(KollamaExtras):
     max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = Seed
     stop: str | Stops | None = None
-    n: int | None = Field(default=None, ge=1, le=1, description="only 1 is supported")
+    n: int | None = Field(default=None, ge=1, le=MAX_N, description="answers to this prompt (up to the server's --max-n)")
     stream: bool = False
     stream_options: StreamOptions | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -127,6 +183,11 @@ class SamplingFields(KollamaExtras):
 class ChatCompletionRequest(LogprobFields, SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1, max_length=512)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    response_format: ResponseFormat | None = Field(default=None, description="json_object or json_schema: the "
+                                                   "answer is grammar-constrained to JSON (and to the schema)")
+    tools: list[ToolDef] | None = Field(default=None, max_length=64)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 TokenIds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=32_768)]
@@ -184,9 +245,20 @@ def _no_images(value: list[str] | None) -> list[str] | None:
     return value
 
 
+class OllamaFunctionCall(Loose):
+    name: FunctionName
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class OllamaToolCall(Loose):
+    function: OllamaFunctionCall
+
+
 class OllamaMessage(Loose):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
+    tool_calls: list[OllamaToolCall] | None = Field(default=None, max_length=64)
+    tool_name: str | None = Field(default=None, max_length=64)
     images: list[str] | None = Field(default=None, json_schema_extra={"maxItems": 0},
                                      description="images are not supported (a 400 says so)")
 
@@ -231,7 +303,9 @@ class OllamaGenerationRequest(LogprobFields):
     model: str = Field(min_length=1, max_length=256)
     stream: bool = True
     options: OllamaOptions | None = None
-    format: NoFormat = Field(default=None, description="JSON mode is not supported")
+    format: Literal["", "json"] | JsonSchema | None = Field(
+        default=None, description='"json" or a JSON schema: the answer is grammar-constrained to it')
+    tools: list[ToolDef] | None = Field(default=None, max_length=64)
     keep_alive: KeepAlive = Field(default=None, description="how long the model stays loaded after this request: "
                                   "seconds or a duration like '5m'; 0 unloads it now; negative keeps it")
     think: bool | Literal["low", "medium", "high"] | None = Field(

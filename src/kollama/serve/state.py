@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from kollama.engines import GenerationParams
+from kollama.engines.base import derive_seed  # noqa: F401  (the routes import it from here)
 from kollama.korean.language_lock import parse_lock
 from kollama.korean.scripts import language
 from kollama.serve.embeddings import Embedder
@@ -54,3 +55,5 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
         lang=lang,
         top_logprobs=top_logprobs,
     )
+
+

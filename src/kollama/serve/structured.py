@@ -8,8 +8,9 @@ the same thing with the schema `{"name": <the tool>, "arguments": <its parameter
 The converter silently ignores keywords it cannot express (`minimum`, `uniqueItems`, `not`, ...), which
 would let an answer break the schema; those are refused up front with a 400 naming the keyword.
 
-The language lock composes with the grammar (see `JsonValueLock`): keys and JSON syntax are free, and
-string values follow the request's lock, so a Korean answer in English-keyed JSON stays Korean.
+The language lock composes with the grammar (`kollama.korean.json_scope.JsonValueLock`): keys and JSON
+syntax are free, and string values follow the request's lock, so a Korean answer in English-keyed JSON
+stays Korean.
 """
 
 from __future__ import annotations
@@ -100,10 +101,10 @@ def schema_grammar(schema: Any, where: str) -> Structured:
         keyword, path = found
         raise ApiError(400, f"{path}: the keyword '{keyword}' cannot be enforced by llama.cpp's grammar; leave it out "
                             "or check it yourself after the answer", code="unsupported_schema", param=where)
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from kollama.engines.llamacpp.sampler import json_schema_grammar
 
     try:
-        grammar = json_schema_to_gbnf(json.dumps(schema))
+        grammar = json_schema_grammar(json.dumps(schema))
     except (ValueError, AssertionError, KeyError, RecursionError) as exc:
         raise ApiError(400, f"{where}: llama.cpp's grammar cannot express this schema ({exc})",
                        code="unsupported_schema", param=where) from None
@@ -112,9 +113,9 @@ def schema_grammar(schema: Any, where: str) -> Structured:
 
 def json_object(where: str) -> Structured:
     """Any JSON object (OpenAI's json_object, Ollama's "json")."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from kollama.engines.llamacpp.sampler import json_schema_grammar
 
-    return Structured(json_schema_to_gbnf(json.dumps({"type": "object"})), None, where)
+    return Structured(json_schema_grammar(json.dumps({"type": "object"})), None, where)
 
 
 # --- tools ------------------------------------------------------------------------------------
@@ -166,56 +167,53 @@ def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
     return calls
 
 
-class JsonValueLock:
-    """The language lock inside JSON string values only: keys, numbers and syntax are free.
+# --- one request's plan -------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """How to answer a chat that may carry tools and a response format."""
 
-    Wraps a lock hook (`apply(row)`, `feed(token)`): follows the generated JSON byte by byte to know
-    whether the next token starts inside a string value, applies the inner lock only there, and feeds
-    it only the tokens generated there."""
-
-    def __init__(self, inner, pieces: list[bytes]):
-        self.inner = inner
-        self.pieces = pieces
-        self.stack: list[str] = []  # "{" or "["
-        self.expect_key = False
-        self.in_string = False
-        self.string_is_value = False
-        self.escaped = False
+    structured: Structured | None = None  # the grammar the answer follows
+    tools: list[dict[str, Any]] | None = None  # {"name", "description", "parameters"} offered to the model
+    tool_mode: str = "none"  # none | auto (parse calls if the model makes one) | forced (grammar: one call)
 
     @property
-    def in_value(self) -> bool:
-        return self.in_string and self.string_is_value
+    def names(self) -> set[str]:
+        return {t["name"] for t in self.tools or []}
 
-    def apply(self, row) -> None:
-        if self.in_value:
-            self.inner.apply(row)
+    def system_text(self) -> str | None:
+        return tools_prompt(self.tools, self.tool_mode == "forced") if self.tools and self.tool_mode != "none" else None
 
-    def feed(self, token: int) -> None:
-        if self.in_value:
-            self.inner.feed(token)
-        for byte in self.pieces[token]:
-            self._step(chr(byte) if byte < 0x80 else "")
 
-    def _step(self, ch: str) -> None:
-        if self.in_string:
-            if self.escaped:
-                self.escaped = False
-            elif ch == "\\":
-                self.escaped = True
-            elif ch == '"':
-                self.in_string = False
-            return
-        if ch == '"':
-            self.in_string = True
-            self.string_is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
-        elif ch in "{[":
-            self.stack.append(ch)
-            self.expect_key = ch == "{"
-        elif ch in "}]":
-            if self.stack:
-                self.stack.pop()
-            self.expect_key = False
-        elif ch == ":":
-            self.expect_key = False
-        elif ch == ",":
-            self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+def plan(tools: list[dict[str, Any]] | None, tool_choice: Any, structured: Structured | None,
+         where: str = "tools") -> Plan:
+    """OpenAI's tool_choice rules: none ignores the tools, auto lets the model choose, required makes it
+    call one of them, a named function makes it call that one (those two through the grammar)."""
+    if not tools or tool_choice == "none":
+        return Plan(structured)
+    for i, tool in enumerate(tools):
+        if tool.get("parameters") is not None:
+            schema_grammar(tool["parameters"], f"{where}[{i}].function.parameters")  # a 400 now, not mid-answer
+    if tool_choice in (None, "auto"):
+        return Plan(structured, tools, "auto")
+    chosen = tools
+    if tool_choice != "required":
+        name = tool_choice["name"]
+        chosen = [t for t in tools if t["name"] == name]
+        if not chosen:
+            raise ApiError(400, f"tool_choice: no tool named '{name}' in tools", param="tool_choice")
+    forced = schema_grammar(call_schema(chosen), "tools")
+    return Plan(forced, tools, "forced")
+
+
+def with_grammar(params, structured: Structured | None):
+    """GenerationParams that follow the grammar, the lock applying inside JSON string values only."""
+    from dataclasses import fields, replace
+
+    if structured is None:
+        return params
+    names = {f.name for f in fields(params)}
+    if "grammar" not in names:
+        raise ApiError(400, f"{structured.where}: this kollama's engine cannot constrain answers with a grammar",
+                       param=structured.where)
+    extra = {"lock_scope": "json_values"} if "lock_scope" in names else {}
+    return replace(params, grammar=structured.grammar, **extra)
