@@ -67,7 +67,7 @@ def answer_all(model: str, items: list[dict], lock: LockMode, max_tokens: int, p
 
     def one(item: dict) -> str | None:
         try:
-            return engine.chat(messages(item), params, log=False).result().text
+            return engine.chat(messages(item), params).result().text
         except KollamaError:  # a prompt longer than the context
             return None
 
@@ -83,7 +83,7 @@ def speed(model: str, items: list[dict], max_tokens: int, rounds: int) -> dict[s
         for item in items[:rounds]:
             for lock in LOCKS:
                 params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
-                response = engine.chat(messages(item), params, log=False).result()
+                response = engine.chat(messages(item), params).result()
                 rates[lock.value].append(response.tokens_per_second)
     finally:
         engine.close()

@@ -223,12 +223,14 @@ def test_llama_cpp_logits_of_foreign_tokens_lowered_others_unchanged(tiny, tmp_p
 
 def test_strength_sweep_writes_one_file_each_and_a_report(tiny, tmp_path: Path) -> None:
     src = tiny()
-    result = _cli(str(src), "--strength", "0.3,0.6", "--out", str(tmp_path / "m.gguf"))
+    result = _cli(str(src), "--strength", "0.3,0.6", "--check", "2", "--out", str(tmp_path / "m.gguf"))
     assert result.exit_code == 0, result.output
     for s in ("0.3", "0.6"):
         assert (tmp_path / f"m-s{s}.gguf").is_file() and (tmp_path / f"m-s{s}.Modelfile").is_file()
-    report = (tmp_path / "m-s0.3.smooth.json").read_text()
-    assert '"factor": 0.4' in report and '"factor": 0.7' in report
+    report = json.loads((tmp_path / "m-s0.3.smooth.json").read_text())
+    assert [row["factor"] for row in report["strengths"]] == [0.7, 0.4]
+    assert report["check"]["prompts"] == 2 and report["check"]["original"]["answers"] == 2
+    assert all(row["check"]["answers"] == 2 and 0 <= row["check"]["rate"] <= 1 for row in report["strengths"])
 
 
 def test_modelfile_imports_the_file_with_its_chat_format(tiny, tmp_path: Path) -> None:
@@ -329,14 +331,14 @@ def test_failed_write_leaves_nothing(tiny, tmp_path: Path) -> None:
 def test_vocabulary_read_from_the_file_matches_llama_cpp(name: str) -> None:
     from support.vocab_models import vocab_model
 
-    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+    from kollama.engines.llamacpp import Tokenizer
 
     path = vocab_model(name)
-    llm = load_llama(str(path), 64, vocab_only=True)
+    tokenizer = Tokenizer.vocab_only(path)
     try:
-        expected = vocabulary_of(llm).pieces
+        expected = tokenizer.vocabulary.pieces
     finally:
-        llm.close()
+        tokenizer.close()
     ours = token_bytes(read_layout(path, arrays=TOKEN_ARRAYS))
     assert len(ours) == len(expected)
     # llama.cpp also silences a few end-of-generation texts the file types as user-defined (Qwen2's "</s>")

@@ -5,7 +5,6 @@ Needs the `kollama[tune]` extra (torch, transformers, peft); heavy imports happe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,9 @@ tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORP
 
 
 def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from kollama.console import print_json
+
+    print_json(data)
 
 
 def _settings(**values):
@@ -249,3 +250,8 @@ def report_cmd(
         raise KollamaError("tune report needs a RUN_DIR or --model LABEL=MODEL options",
                            hint="e.g. kollama tune report --model base=gemma3 --model smooth=gemma3-ko.gguf")
     _report(run_dir, suite, max_tokens, task, limit)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `kollama tune ...` to the main command."""
+    app.add_typer(tune_app, name="tune")
