@@ -48,3 +48,20 @@ def test_the_clis_read_their_defaults_from_the_dataclasses():
     options = CompareOptions(models=["x"])
     for name in ("suite", "trials", "temperature", "seed", "max_tokens", "parallel", "out", "reference_model"):
         assert compare_defaults[name] == getattr(options, name), name
+
+
+def test_dpo_defaults_live_in_the_library_not_only_in_the_cli():
+    """Calling run_dpo from Python without settings trains with DPO's defaults, not SFT's."""
+    from kollama.tune.cli import dpo_cmd, orpo_cmd
+    from kollama.tune.dpo import run_dpo
+    from kollama.tune.trainer import TrainSettings, preference_settings
+
+    assert inspect.signature(run_dpo).parameters["settings"].default is None
+    dpo, sft = preference_settings("dpo"), TrainSettings()
+    assert (dpo.lr, dpo.epochs, dpo.eval_split) != (sft.lr, sft.epochs, sft.eval_split)
+    for command, objective in ((dpo_cmd, "dpo"), (orpo_cmd, "orpo")):
+        defaults = {name: p.default for name, p in inspect.signature(command).parameters.items()}
+        settings = preference_settings(objective)
+        for name in ("beta", "epochs", "lr", "batch_size", "max_len", "save_every"):
+            assert defaults[name] == getattr(settings, name), (objective, name)
+    assert preference_settings("dpo", lr=5e-5, max_steps=None).lr == 5e-5
