@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from realdata import realdata_or_exit
+from realdata import realdata_or_exit  # noqa: E402
 
 PIECE_CHARS = 350
 
