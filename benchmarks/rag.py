@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from rag_corpus import build_corpus, qa_items
+from rag_corpus import build_corpus, qa_items  # noqa: E402
 
 
 def plain_pipeline(pdfs: list[Path], embedder, size: int = 300, overlap: int = 50):

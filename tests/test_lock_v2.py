@@ -42,14 +42,10 @@ def _tid(text: str) -> int:
     return _vocab().pieces.index(text.encode())
 
 
-def violations(text: str, prompt: str | None = None) -> list[str]:
+def violations(text: str, prompt: str | None = None) -> list[int]:
+    """Positions of the characters at which `strict` would have stepped in."""
     scanner = StrictScanner(WordPolicy.build(prompt), frozenset({"hangul"}))
-    found = []
-    for i, ch in enumerate(text):
-        why = scanner.feed_char(ch)
-        if why:
-            found.append(text[max(0, i - 3): i + 1])
-    return found
+    return [i for i, ch in enumerate(text) if scanner.feed(ch)]
 
 
 @pytest.mark.parametrize("text", [
@@ -60,7 +56,7 @@ def violations(text: str, prompt: str | None = None) -> list[str]:
     "주소: www.example.org 입니다.",
     "\"Attention Is All You Need\" 논문과 『The Old Man and the Sea』",
     '{"title": "제목", "tags": ["하나", "둘"], "ok": true, "n": null}',
-    "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일.",
+    "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일, IT 업계.",
     "ROI(투자수익률)가 높다.",
     "A안과 B안 중에서 고르세요.",
 ])
@@ -68,25 +64,28 @@ def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
     assert violations(text) == []
 
 
-@pytest.mark.parametrize("text, where", [
-    ("자연 언어 처리 tasks 에서", "ta"),
-    ("training 을 수행", "tr"),
-    ("Based로 만들었다", "Ba"),  # "B" alone is an option label; "Ba" is no acronym
-    ("`코드` 다음 hello", "h"),
-    ('{"설명": "this is English"}', "t"),
-    ("ROI 입니다", "I 입"),  # an unknown acronym without its gloss
-    ("(HAT-TOKY!)", "T-"),
-    ("ABCDEFG는", "G"),  # seven capitals are a word, not an acronym
+@pytest.mark.parametrize("text, confusion", [
+    ("자연 언어 처리 tasks 에서", "tasks "),
+    ("training 을 수행", "training "),
+    ("Based로 만들었다", "Based로"),  # capitalised: it could have been a name until the particle came
+    ("`코드` 다음 hello", "hello"),
+    ('{"설명": "this is English"}', "this "),
+    ("ROI 입니다", "ROI 입"),  # an unknown acronym without its gloss
+    ("(HAT-TOKY!)", "HAT-"),
+    ("ABCDEFG는", "ABCDEFG"),  # seven capitals are a word, not an acronym
+    ("The 모델", "The "),
+    ("그건 it is 좋다", "it "),  # the acronym list has IT, in capitals
 ])
-def test_strict_bans_confusion_at_its_start(text, where):
+def test_strict_bans_confusion_where_it_happens(text, confusion):
     found = violations(text)
-    assert found, text
-    assert found[0].endswith(where) or where in found[0], (found, where)
+    start = text.index(confusion)
+    assert found and start <= found[0] < start + len(confusion), (found, confusion)
 
 
 def test_unclosed_spans_close_at_the_end_of_their_line():
     assert violations("`열린 코드 hello\n다음 줄 world")
     assert violations("`열린 코드 hello\n다음 줄") == []
+    assert violations("유한(due diligence\n다음 줄") == []
     assert violations('"열린 인용 hello\n다음 world')
     assert violations("유한(due diligence\n다음 world")
 
@@ -100,16 +99,25 @@ def test_words_of_the_prompt_and_system_prompt_pass():
     assert scanner.feed("Kubernetes는 컨테이너") is None
 
 
+def test_a_sentence_of_prompt_words_is_still_a_wrong_language_line():
+    prompt = "Respond in Korean. Write about the history of the Eiffel Tower."
+    assert violations("Eiffel Tower의 역사", prompt=prompt) == []
+    found = violations("Here is the history of the Eiffel Tower.", prompt=prompt + " Here is")
+    assert found and found[0] < len("Here is the history")
+    assert violations("Here is the history.", prompt="Translate into English: 여기 역사가 있다. Here is the history") == []
+
+
 def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     """The per-step mask (lookups for plain tokens, the scanner for the rest) is exactly what running the
     scanner over each token would allow, in states across every rule."""
     vocab = masks.vocab
     states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
-              "x\n", "Large", "Large "]
+              "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
+              "hello the", "ABC (BL", "유한 ("]
     checked = 0
     for text in states:
-        state = LockState(masks, LockMode.strict, prompt="Large Language Model은?", min_target_chars=0)
+        state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)
         state.feed_text(text)
         allowed = state.allowed()
         for tid, data in enumerate(vocab.pieces):

@@ -9,6 +9,7 @@ can be compared before and after.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -222,12 +223,14 @@ def test_llama_cpp_logits_of_foreign_tokens_lowered_others_unchanged(tiny, tmp_p
 
 def test_strength_sweep_writes_one_file_each_and_a_report(tiny, tmp_path: Path) -> None:
     src = tiny()
-    result = _cli(str(src), "--strength", "0.3,0.6", "--out", str(tmp_path / "m.gguf"))
+    result = _cli(str(src), "--strength", "0.3,0.6", "--check", "2", "--out", str(tmp_path / "m.gguf"))
     assert result.exit_code == 0, result.output
     for s in ("0.3", "0.6"):
         assert (tmp_path / f"m-s{s}.gguf").is_file() and (tmp_path / f"m-s{s}.Modelfile").is_file()
-    report = (tmp_path / "m-s0.3.smooth.json").read_text()
-    assert '"factor": 0.4' in report and '"factor": 0.7' in report
+    report = json.loads((tmp_path / "m-s0.3.smooth.json").read_text())
+    assert [row["factor"] for row in report["strengths"]] == [0.7, 0.4]
+    assert report["check"]["prompts"] == 2 and report["check"]["original"]["answers"] == 2
+    assert all(row["check"]["answers"] == 2 and 0 <= row["check"]["rate"] <= 1 for row in report["strengths"])
 
 
 def test_modelfile_imports_the_file_with_its_chat_format(tiny, tmp_path: Path) -> None:
@@ -328,14 +331,14 @@ def test_failed_write_leaves_nothing(tiny, tmp_path: Path) -> None:
 def test_vocabulary_read_from_the_file_matches_llama_cpp(name: str) -> None:
     from support.vocab_models import vocab_model
 
-    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+    from kollama.engines.llamacpp import Tokenizer
 
     path = vocab_model(name)
-    llm = load_llama(str(path), 64, vocab_only=True)
+    tokenizer = Tokenizer.vocab_only(path)
     try:
-        expected = vocabulary_of(llm).pieces
+        expected = tokenizer.vocabulary.pieces
     finally:
-        llm.close()
+        tokenizer.close()
     ours = token_bytes(read_layout(path, arrays=TOKEN_ARRAYS))
     assert len(ours) == len(expected)
     # llama.cpp also silences a few end-of-generation texts the file types as user-defined (Qwen2's "</s>")
@@ -388,3 +391,29 @@ def test_smollm2_smoothed_loads_in_raw_llama_cpp_and_answers(tmp_path: Path) -> 
         llm.close()
     answer = reply["choices"][0]["message"]["content"]
     assert len(answer.strip()) > 10 and not has_script_intrusion(answer, "ko", prompt), answer
+
+
+@pytest.mark.slow
+def test_report_side_by_side_counts_fewer_foreign_answers_after_smoothing(tmp_path: Path) -> None:
+    """`tune report --model`: a random-weight Llama 3 model writes foreign scripts all the time; fully smoothed,
+    its foreign tokens' logits are 0 while the best of 128k others is far above, so it almost never does."""
+    from support.vocab_models import vocab_model
+
+    src = vocab_model("llama-bpe", template="meta-llama-Llama-3.2-3B-Instruct")
+    smoothed = tmp_path / "llama3-s1.gguf"
+    assert _cli(str(src), "--strength", "1", "--out", str(smoothed)).exit_code == 0
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "열기구는 어떻게 작동하나요?"}\n{"prompt": "김치 만드는 법을 알려 주세요."}\n', encoding="utf-8")
+    out = tmp_path / "report.json"
+    result = run_cli("tune", "report", "--model", f"base={src}", "--model", f"smooth={smoothed}", "--prompt-file",
+                     str(prompts), "--max-tokens", "8", "--temperature", "1.0", "--task", "ko_grammar", "--limit", "4", "--out", str(out),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["temperatures"] == [1.0] and report["prompts"] > 30
+    for t in ("1.0",):
+        base, smooth_row = report["models"]["base"]["fidelity"][t], report["models"]["smooth"]["fidelity"][t]
+        assert base["answers"] == smooth_row["answers"] == report["prompts"]
+        assert base["intrusion_rate"] >= 0.5 and smooth_row["intrusion_rate"] <= 0.1
+    assert all(0 <= report["models"][m]["accuracy"]["ko_grammar"] <= 1 for m in ("base", "smooth"))
+    assert "foreign-script answers" in result.stdout

@@ -110,6 +110,7 @@ def group_metrics(answers: list[dict[str, Any]]) -> dict[str, Any]:
     check_flags = [flag for a in answers for flag in a["checks"].values()]
     ttfts = [a["ttft"] for a in ok if a.get("ttft") is not None]
     speeds = [a["tokens_per_second"] for a in ok if a.get("tokens_per_second")]
+    natural = [a["naturalness"] for a in ok if a.get("naturalness") is not None]
     langs = {a.get("lang") for a in ok}
     lcb = lcb_rates([a["lcb"] for a in ok], lang=langs.pop() if len(langs) == 1 else None)
     aware = confusion_rates([a["korean_aware"] for a in ok])
@@ -123,6 +124,7 @@ def group_metrics(answers: list[dict[str, Any]]) -> dict[str, Any]:
         "lcb": lcb,
         "korean_aware": aware,
         "lcb_vs_korean_aware": _differences(ok),
+        "naturalness": sum(natural) / len(natural) if natural else None,
         "check_pass_rate": _rate(check_flags),
         "all_checks_rate": _rate(all_checks_pass(a) for a in answers),
         "consistency": consistency(answers),

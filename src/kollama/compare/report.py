@@ -28,6 +28,7 @@ _BAR_COLOURS = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9"
 CHART_METRICS: list[tuple[str, tuple[str, ...], bool]] = [
     ("Language fidelity", ("fidelity_rate",), True),
     ("Check pass rate", ("check_pass_rate",), True),
+    ("Naturalness (log-prob per character, reference model)", ("naturalness",), False),
     ("pass^N (all trials pass)", ("consistency", "pass_hat_n"), True),
     ("pass@N (some trial passes)", ("consistency", "pass_at_n"), True),
     ("Language stability", ("consistency", "language_stability"), True),

@@ -22,11 +22,13 @@ def _num(value: float | None) -> str:
 def print_summary(result: CompareResult) -> None:
     console = Console(highlight=False)
     summary = result.summary
-    table = Table("model", "lock", "fidelity", "checks", "pass^N", "pass@N", "LCPR", "KA-LCPR", "tok/s", "failed",
+    table = Table("model", "lock", "fidelity", "checks", "natural", "pass^N", "pass@N", "LCPR", "KA-LCPR", "tok/s",
+                  "failed",
                   title=f"kollama compare · {summary['suite']} · {summary['trials']} trials")
     for group in summary["groups"]:
         o = group["overall"]
         table.add_row(group["model"], group["lock"], _pct(o["fidelity_rate"]), _pct(o["check_pass_rate"]),
+                      _num(o.get("naturalness")),
                       _pct(o["consistency"]["pass_hat_n"]), _pct(o["consistency"]["pass_at_n"]),
                       _pct(o["lcb"]["lcpr"]), _pct(o["korean_aware"]["lcpr"]),
                       _num(o["speed"]["tokens_per_second_mean"]), str(o["failed"]))
@@ -38,6 +40,10 @@ def print_summary(result: CompareResult) -> None:
                       f"{_num(o['code_switch_per_100_words'])}/100 words; stable "
                       f"{_pct(o['consistency']['language_stability'])}; TTFT {_num(o['speed']['ttft_mean'])} s; "
                       f"peak {_num(group.get('peak_rss_mb'))} MB")
+    natural = summary.get("naturalness")
+    if natural:
+        console.print(f"natural: {natural['unit']} under {natural['reference_model']} (higher reads more fluently)"
+                      + (f"; [red]{natural['error']}[/red]" if natural.get("error") else ""))
     for model, error in summary["errors"].items():
         console.print(f"[red]{model} failed:[/red] {error}")
     console.print(f"{summary['generated']} generated, {summary['cached']} from cache, {summary['failed']} failed "

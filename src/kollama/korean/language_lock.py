@@ -13,18 +13,19 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 5
+MASK_VERSION = 6  # bump when masks or the token table change
 
 
 class LockMode(str, Enum):
@@ -158,7 +159,7 @@ class LockMasks:
         if cached is not None:
             return cached
         need = _utf8_length(pending[0])
-        column = 1 if mode == LockMode.strict else 0
+        column = 2 if mode == LockMode.strict else 0  # strict: no Latin letter rides in on a character's bytes
         mask = np.zeros(len(self.vocab.pieces), dtype=bool)
         for tid in self.continuation_ids:
             data = self.vocab.pieces[tid]
@@ -256,7 +257,9 @@ def build_masks(vocab: Vocabulary, lang_code: str, cache_dir: Path | None = None
 SPECIALS = frozenset("`\"'()[]{}:/@\n“”‘’「」『』《》〈〉")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "〈": "〉"}
 _URL_SCHEMES = ("http", "https", "ftp")
-_ACRONYM_MAX = 6
+NAME_MAX = 20  # longest Latin word taken for a name
+MAX_LATIN_RUN = 3  # most Latin words in a row outside exempt spans before a Hangul letter must come
+_ACRONYM_MAX = 6  # longest run of capitals taken for an acronym in progress
 
 
 def _is_letter(ch: str) -> bool:
@@ -265,9 +268,9 @@ def _is_letter(ch: str) -> bool:
 
 @lru_cache(maxsize=1)
 def known_acronyms() -> frozenset[str]:
-    """The short data list of acronyms a Korean text writes in Latin capitals (lower-cased)."""
+    """The short data list of acronyms a Korean text writes in Latin capitals, as written (IT, not `it`)."""
     text = resources.files("kollama.data").joinpath("acronyms.txt").read_text(encoding="utf-8")
-    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -289,28 +292,109 @@ def request_texts(request: str | list[dict[str, str]] | None) -> tuple[str, str]
     return prompt, system
 
 
+@lru_cache(maxsize=200_000)
+def _judged_ok(word: str, glued: bool) -> bool:
+    """The fidelity policy's verdict on one finished Latin word (no prompt): accepted or not."""
+    from kollama.korean.policy import WordContext, judge_latin_word
+
+    return not judge_latin_word(word, WordContext(glued_to_target=glued)).flagged
+
+
+@lru_cache(maxsize=50_000)
+def _looks_like_sentence(run: tuple[str, ...]) -> bool:
+    from kollama.korean.policy import looks_like_sentence
+
+    return looks_like_sentence(list(run))
+
+
+@lru_cache(maxsize=50_000)
+def _word_class(word: str) -> str:
+    """How a word counts towards a sentence: 'f' function word, 'o' ordinary English word, '-' neither."""
+    from kollama.korean.policy import is_function_word
+
+    if is_function_word(word):
+        return "f"
+    return "o" if _looks_like_sentence((word, word, word)) else "-"
+
+
+def _run_signature(run: tuple[str, ...]) -> tuple[str, ...]:
+    """What of a run of words the sentence rule can see: how many words of each class (it counts, no more)."""
+    return tuple(sorted(_word_class(w) for w in run))
+
+
+@lru_cache(maxsize=50_000)
+def _short_lower_viable(prefix: str) -> bool:
+    """Can a lower-case prefix still become a word the policy accepts (short lower-case acronyms: pvc, bmw)?"""
+    if _judged_ok(prefix, True):
+        return True
+    if len(prefix) >= 3:
+        return False
+    return any(_short_lower_viable(prefix + ch) for ch in "abcdefghijklmnopqrstuvwxyz")
+
+
 @dataclass(frozen=True)
 class WordPolicy:
-    """Which Latin words `strict` lets through outside exempt spans: the prompt's, the acronym list's,
-    URL schemes. A run of up to six capitals is provisionally an acronym: a Hangul gloss in parentheses
-    must follow it (`ROI(투자수익률)`)."""
+    """Which Latin words `strict` lets through outside exempt spans.
 
-    words: frozenset[str]
+    A finished word passes when the fidelity policy's judge (`kollama.korean.policy.judge_latin_word`) accepts
+    it (names, short lower-case acronyms, ...), when the prompt or system prompt used it, or when it is on the
+    acronym list. A run of capitals not on the list and not in the prompt is provisionally an acronym: a
+    parenthesised Hangul gloss must follow it (`ROI(투자수익률)`). An unfinished word may continue while some
+    ending of it would pass.
+    """
+
+    words: frozenset[str]  # lower-cased: the prompt's words, URL schemes
     prefixes: frozenset[str]
+    allow_sentences: bool = False  # the prompt asks for another language
+    acronyms: frozenset[str] = frozenset()  # the acronym list, matched as written
+    acronym_prefixes: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, prompt: str | None = None, system: str | None = None) -> WordPolicy:
-        words = set(context_words(prompt, system)) | set(known_acronyms()) | set(_URL_SCHEMES) | {"www"}
+        from kollama.korean.policy import asked_languages
+
+        words = set(context_words(prompt, system)) | set(_URL_SCHEMES) | {"www"}
         prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
-        return cls(frozenset(words), frozenset(prefixes))
+        acronyms = known_acronyms()
+        return cls(frozenset(words), frozenset(prefixes), bool(asked_languages(prompt, system)), acronyms,
+                   frozenset(a[:i] for a in acronyms for i in range(1, len(a) + 1)))
+
+    def is_sentence(self, run: tuple[str, ...]) -> bool:
+        """Do these Latin words in a row (no Hangul between) read as a sentence, even when each is the prompt's?
+        More than MAX_LATIN_RUN of them always do: a Korean line names things, it does not list them at length."""
+        if len(run) < 2 or self.allow_sentences:
+            return False
+        return len(run) > MAX_LATIN_RUN or _looks_like_sentence(run)
+
 
     def viable(self, word: str) -> bool:
         """Can `word` (still open) become an allowed word?"""
-        return word.lower() in self.prefixes or (word.isupper() and len(word) <= _ACRONYM_MAX)
+        if word.endswith(("'", "’")):  # I'm, O'Brien: only after a word that could end here, or a name
+            stem = word.rstrip("'’")
+            return bool(stem) and (self.complete(stem) or stem[0].isupper())
+        return word.lower() in self.prefixes or word in self.acronym_prefixes or base_viable(word)
 
-    def complete(self, word: str) -> bool:
-        """Is the finished `word` allowed as it is (a provisional acronym is not: it needs its gloss)?"""
-        return word.lower() in self.words or (len(word) == 1 and word.isupper())
+    def complete(self, word: str, glued: bool = False) -> bool:
+        """Is the finished `word` allowed (an unknown acronym is not: it needs its gloss)?
+        `glued`: a Hangul letter follows it directly (`pvc관`)."""
+        word = word.rstrip("'’") or word  # a closing quote, not part of the word
+        return word.lower() in self.words or word in self.acronyms or base_complete(word, glued)
+
+
+def base_viable(word: str) -> bool:
+    """Without the prompt: can this open word still end as an accepted one?"""
+    if word.isupper():
+        return len(word) <= _ACRONYM_MAX
+    if word[0].isupper():
+        return len(word) <= NAME_MAX  # capitalised: it can still end as a name
+    return len(word) <= 3 and _short_lower_viable(word.lower())
+
+
+def base_complete(word: str, glued: bool = False) -> bool:
+    """Without the prompt: is this finished word accepted as it is?"""
+    if word.isupper() and len(word) > 1:
+        return False  # unknown acronyms need a gloss (or the list, or the prompt)
+    return len(word) <= NAME_MAX and _judged_ok(word, glued)
 
 
 @dataclass
@@ -340,16 +424,22 @@ class StrictScanner:
     json_expect_key: bool = False
     word: str = ""
     word_bad: bool = False
+    word_glued: bool = False  # the word started right after a Hangul letter
+    run: tuple[str, ...] = ()  # the accepted Latin words since the last Hangul letter
+    last_visible: str = "\n"  # the last character that is not a space
     need_gloss: bool = False
     last: str = "\n"
 
     def copy(self) -> StrictScanner:
-        return replace(self)
+        twin = StrictScanner.__new__(StrictScanner)  # 10x faster than dataclasses.replace; fields are immutable
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def key(self) -> tuple:
         return (self.fence, self.ticks, self.inline, self.quote, self.gloss, self.gloss_needs_hangul, self.url,
                 self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
-                self.json_expect_key, self.word, self.word_bad, self.need_gloss,
+                self.json_expect_key, self.word, self.word_bad, self.word_glued, self.need_gloss,
+                _run_signature(self.run), script_of(self.last_visible) in self.target,
                 script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum())
 
     def exempt(self) -> bool:
@@ -364,21 +454,37 @@ class StrictScanner:
             why = self.feed_char(ch)
             if why and first is None:
                 first = why
+        if self.word and not self.word_bad and not self.policy.viable(self.word):
+            self.word_bad = True  # judged where a token leaves it open: no ending of it would pass
+            first = first or "Latin word outside exempt spans (no ending of it would pass the fidelity policy)"
         return first
 
-    def _end_word(self) -> str | None:
+    def _end_word(self, after: str = "") -> str | None:
         word, bad = self.word, self.word_bad
         self.word, self.word_bad = "", False
         if not word or bad:
             return None
-        if self.policy.complete(word):
+        glued_after = bool(after) and script_of(after) in self.target
+        if self.policy.complete(word, self.word_glued or glued_after):
+            self.run += (word,)
+            # a run glued to a Korean particle is a term (`Large Language Model은`), not a sentence
+            if not glued_after and self.policy.is_sentence(self.run):
+                return "a sentence in another language (the fidelity policy: a wrong-language line)"
             return None
         if word.isupper() and len(word) <= _ACRONYM_MAX:
             self.need_gloss = True
             return None
-        return "Latin word outside exempt spans (not the prompt's, not an acronym)"
+        return "Latin word outside exempt spans (the fidelity policy flags it; not the prompt's, not listed)"
 
     def feed_char(self, ch: str) -> str | None:
+        why = self._step(ch)
+        if not ch.isspace():
+            self.last_visible = ch
+        if self.run and script_of(ch) in self.target:  # a line break does not end a run: Hangul does
+            self.run = ()
+        return why
+
+    def _step(self, ch: str) -> str | None:
         why = None
         # a run of backticks: ``` toggles a fence, ` toggles inline code
         if ch == "`":
@@ -433,20 +539,23 @@ class StrictScanner:
                 self.gloss_needs_hangul = False
             self.last = ch
             return why
+        if ch in "'’" and self.word and not self.word.endswith(("'", "’")):  # I'm, don't: one word
+            self.word += ch
+            self.last = ch
+            return why
         if _is_letter(ch):
             if self.need_gloss:
                 self.need_gloss = False
                 why = "acronym without a Hangul gloss"
+            if not self.word:
+                self.word_glued = script_of(self.last) in self.target
             self.word += ch
-            if not self.word_bad and not self.policy.viable(self.word):
-                self.word_bad = True
-                why = why or "Latin word outside exempt spans (not the prompt's, not an acronym)"
             self.last = ch
             return why
         # any other character ends a word in progress
         if self.word:
             word = self.word
-            why = self._end_word()
+            why = self._end_word(ch)
             if ch == ":" and word.lower() in _URL_SCHEMES or ch == "." and word.lower() == "www" or ch == "@":
                 self.url = True
                 self.last = ch
@@ -456,7 +565,9 @@ class StrictScanner:
             self.last = ch
             return why
         if self.need_gloss:
-            if ch == "(":
+            if ch == ")":  # "(BLE)": the acronym is itself the gloss of the words before it
+                self.need_gloss = False
+            elif ch == "(":
                 self.need_gloss = False
                 self.gloss = self.gloss_needs_hangul = True
             elif not ch.isspace():
@@ -464,7 +575,7 @@ class StrictScanner:
                 why = why or "acronym without a Hangul gloss"
             self.last = ch
             return why
-        if ch == "(" and script_of(self.last) in self.target:
+        if ch == "(" and script_of(self.last_visible) in self.target:
             self.gloss = True
         elif ch == '"' and not self.json:
             self.quote = '"'
@@ -511,24 +622,27 @@ class TokenTable:
     """Per-token facts `strict` and `gated` need, computed once per vocabulary from the clean-state text.
 
     kind: 0 no ASCII letter and no special character; 1 one ASCII letter run and no special character
-    (judged by lookups); 2 anything else with text (judged by the scanner); 3 no clean-state text.
+    (judged by lookups over its letter run); 2 anything else with text (judged by running the scanner over
+    it); 3 no clean-state text (special tokens, byte pieces).
     """
 
     kind: np.ndarray  # int8
-    lead: np.ndarray  # int32 index into leads (kind 1), else -1
-    leads: list[str]  # lower-cased letter runs
+    lead: np.ndarray  # int32 index into leads (kind 1), else len(leads)
+    leads: list[str]  # the distinct letter runs, as written
     lead_len: np.ndarray
-    lead_upper: np.ndarray
-    starts_letter: np.ndarray
-    closed: np.ndarray  # the letter run is followed by other characters inside the token
-    before_space: np.ndarray  # whitespace before the letter run (ends a URL)
-    space_only: np.ndarray  # whitespace and nothing else
-    letters: np.ndarray  # has ASCII letters
-    target: np.ndarray  # has a letter of the answer language (gated's in-language candidates)
-    space_after: np.ndarray  # only whitespace after the letter run
-    target_before: np.ndarray  # a letter of the answer language before the letter run
+    flags: dict[str, np.ndarray]
     texts: dict[int, str]  # clean-state text of kind-2 tokens
-    lead_index: dict[str, int] = field(default_factory=dict, repr=False)
+    closed_leads: np.ndarray  # lead ids some token closes (letters followed by other characters)
+    _words: dict = field(default_factory=dict, repr=False)  # cached word verdicts without a prompt
+
+    FLAGS = ("upper", "starts_letter", "closed", "before_space", "space_only", "letters", "target",
+             "space_after", "target_before", "glued_in", "glued_out", "starts_target", "tail_only")
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        flags = self.__dict__.get("flags")
+        if flags is not None and name in flags:
+            return flags[name]
+        raise AttributeError(name)
 
     @classmethod
     def build(cls, vocab: Vocabulary, lang: Language) -> TokenTable:
@@ -536,44 +650,88 @@ class TokenTable:
         kind = np.full(n, 3, dtype=np.int8)
         lead = np.full(n, -1, dtype=np.int32)
         lead_len = np.zeros(n, dtype=np.int16)
-        flags = np.zeros((n, 9), dtype=bool)
+        flags = {name: np.zeros(n, dtype=bool) for name in cls.FLAGS}
         leads: dict[str, int] = {}
         texts: dict[int, str] = {}
+        closed: set[int] = set()
+        is_target = lambda ch: script_of(ch) in lang.scripts  # noqa: E731
         for tid, data in enumerate(vocab.pieces):
             piece = split_piece(data)
             if not data or not piece.valid or piece.lead:
                 continue
             text = piece.text
             if not text:
+                flags["tail_only"][tid] = bool(piece.tail)  # opens a character: ends a word in progress
                 continue
             runs = _WORD.findall(text)
             has_special = any(ch in SPECIALS for ch in text)
-            flags[tid, 5] = bool(runs)
-            flags[tid, 6] = any(script_of(ch) in lang.scripts for ch in text)
+            flags["letters"][tid] = bool(runs)
+            flags["target"][tid] = any(is_target(ch) for ch in text)
+            flags["starts_target"][tid] = is_target(text[0])
             if not runs and not has_special:
                 kind[tid] = 0
-                flags[tid, 4] = text.isspace()
+                flags["space_only"][tid] = text.isspace() and not piece.tail
                 continue
             if len(runs) == 1 and not has_special:
                 m = _WORD.search(text)
                 assert m is not None
                 word = m.group(0)
                 kind[tid] = 1
-                lead[tid] = leads.setdefault(word.lower(), len(leads))
+                lead[tid] = leads.setdefault(word, len(leads))
                 lead_len[tid] = len(word)
-                flags[tid, 0] = word.isupper()
-                flags[tid, 1] = m.start() == 0
-                flags[tid, 2] = m.end() < len(text)
-                flags[tid, 3] = any(ch.isspace() for ch in text[: m.start()])
-                flags[tid, 7] = m.end() < len(text) and text[m.end():].isspace()
-                flags[tid, 8] = any(script_of(ch) in lang.scripts for ch in text[: m.start()])
+                flags["upper"][tid] = word.isupper()
+                flags["starts_letter"][tid] = m.start() == 0
+                flags["closed"][tid] = m.end() < len(text)
+                if m.end() < len(text):
+                    closed.add(lead[tid])
+                flags["before_space"][tid] = any(ch.isspace() for ch in text[: m.start()])
+                flags["space_after"][tid] = m.end() < len(text) and text[m.end():].isspace()
+                flags["target_before"][tid] = any(is_target(ch) for ch in text[: m.start()])
+                flags["glued_in"][tid] = m.start() > 0 and is_target(text[m.start() - 1])
+                flags["glued_out"][tid] = m.end() < len(text) and is_target(text[m.end()])
                 continue
             kind[tid] = 2
             texts[tid] = text
-        return cls(kind, lead, list(leads), lead_len, flags[:, 0].copy(), flags[:, 1].copy(), flags[:, 2].copy(),
-                   flags[:, 3].copy(), flags[:, 4].copy(), flags[:, 5].copy(), flags[:, 6].copy(),
-                   flags[:, 7].copy(), flags[:, 8].copy(), texts,
-                   {w: i for i, w in enumerate(leads)})
+        lead[lead < 0] = len(leads)
+        return cls(kind, lead, list(leads), lead_len, flags, texts, np.array(sorted(closed), dtype=np.int64))
+
+    def base_words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Over the leads (one extra slot for 'no lead'), without a prompt: (may stay open, may end here,
+        may end here glued to a Hangul letter). Computed once per vocabulary."""
+        if "base" not in self._words:
+            size = len(self.leads) + 1
+            viable = np.zeros(size, dtype=bool)
+            plain = np.zeros(size, dtype=bool)
+            glued = np.zeros(size, dtype=bool)
+            for i, word in enumerate(self.leads):
+                viable[i] = base_viable(word)
+            for i in self.closed_leads:
+                word = self.leads[i]
+                plain[i] = base_complete(word, False)
+                glued[i] = base_complete(word, True)
+            self._words["base"] = (viable, plain, glued)
+        return self._words["base"]
+
+    def lead_shape(self) -> tuple[np.ndarray, np.ndarray]:
+        """Length and all-capitals of each lead (one extra slot for 'no lead')."""
+        if "shape" not in self._words:
+            lengths = np.array([len(w) for w in self.leads] + [10_000], dtype=np.int32)
+            uppers = np.array([w.isupper() for w in self.leads] + [False], dtype=bool)
+            self._words["shape"] = (lengths, uppers)
+        return self._words["shape"]
+
+    def exact_index(self) -> dict[str, int]:
+        if "exact" not in self._words:
+            self._words["exact"] = {w: i for i, w in enumerate(self.leads)}
+        return self._words["exact"]
+
+    def lower_index(self) -> dict[str, list[int]]:
+        if "lower" not in self._words:
+            index: dict[str, list[int]] = {}
+            for i, word in enumerate(self.leads):
+                index.setdefault(word.lower(), []).append(i)
+            self._words["lower"] = index
+        return self._words["lower"]
 
 
 GATE_TOP_K = 5
@@ -602,7 +760,7 @@ class LockState:
         self.floor = floor
         self.gated_steps = 0  # steps where `gated` banned the off-language candidates
         self.last_gate: tuple[int, int, float] | None = None  # (top token, in-language token, its probability)
-        self._lead_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lead_cache: dict[str, Any] = {}
         self._mask_cache: dict[tuple, np.ndarray] = {}
         self._fresh: np.ndarray | None = None
 
@@ -648,35 +806,86 @@ class LockState:
         if self.mode == LockMode.gated:
             self._gate(row)
 
-    def _lead_sets(self, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-        """Over the letter runs of kind-1 tokens: may `prefix + run` stay open / end here?"""
-        cached = self._lead_cache.get(prefix)
+    def _listed_leads(self, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+        """Over the leads: may `prefix + lead` stay open / end here as a listed word (prompt, acronyms)?"""
+        key = "listed:" + prefix
+        cached = self._lead_cache.get(key)
         if cached is not None:
             return cached
         table, policy = self.table, self.policy
-        viable = np.zeros(len(table.leads) + 1, dtype=bool)  # last slot: tokens without a run (lead -1)
+        index = table.lower_index()
+        viable = np.zeros(len(table.leads) + 1, dtype=bool)
         complete = np.zeros(len(table.leads) + 1, dtype=bool)
         low = prefix.lower()
         for word in policy.prefixes:
             if word.startswith(low) and len(word) > len(low):
-                i = table.lead_index.get(word[len(low):])
-                if i is not None:
+                for i in index.get(word[len(low):], ()):
                     viable[i] = True
                     complete[i] = complete[i] or word in policy.words
-        self._lead_cache[prefix] = (viable, complete)
+        exact = table.exact_index()
+        for word in policy.acronym_prefixes:
+            if word.startswith(prefix) and len(word) > len(prefix):
+                i = exact.get(word[len(prefix):])
+                if i is not None:
+                    viable[i] = True
+                    complete[i] = complete[i] or word in policy.acronyms
+        self._lead_cache[key] = (viable, complete)
         return viable, complete
 
-    def _fresh_ok(self) -> np.ndarray:
-        """Kind-1 tokens whose letter run, as a new word, `strict` allows."""
+    def _fresh_ok(self, run: tuple[str, ...] = ()) -> np.ndarray:
+        """Kind-1 tokens whose letter run, as a new word after the Latin words `run`, `strict` allows."""
+        if run:
+            key = ("fresh", _run_signature(run))
+            cached = self._lead_cache.get(key)
+            if cached is None:
+                table = self.table
+                sentence = np.zeros(len(table.leads) + 1, dtype=bool)
+                for i in table.closed_leads:
+                    sentence[i] = self.policy.is_sentence(run + (table.leads[i],))
+                cached = self._fresh_ok() & ~(table.closed & ~table.glued_out & sentence[table.lead])
+                self._lead_cache[key] = cached
+            return cached
         if self._fresh is None:
             table = self.table
-            lead = np.where(table.kind == 1, table.lead, len(table.leads))
-            viable, complete = self._lead_sets("")
-            caps = table.lead_upper & (table.lead_len <= _ACRONYM_MAX)
+            viable, plain, glued = table.base_words()
+            listed_v, listed_c = self._listed_leads("")
+            lead = table.lead
+            caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
+            is_glued = table.glued_in | table.glued_out
+            ends_ok = np.where(is_glued, glued[lead], plain[lead]) | listed_c[lead]
             # a finished unknown acronym may be followed by spaces (its gloss comes next)
-            self._fresh = np.where(table.closed, complete[lead] | (table.lead_upper & (table.lead_len == 1))
-                                   | (caps & table.space_after), viable[lead] | caps)
+            self._fresh = np.where(table.closed, ends_ok | (caps & table.space_after), viable[lead] | listed_v[lead])
         return self._fresh
+
+    def _continued_ok(self, word: str, glued_before: bool, run: tuple[str, ...] = ()) -> np.ndarray:
+        """Kind-1 tokens starting with a letter, continuing the open `word` (per token)."""
+        key = ("cont", glued_before, word, _run_signature(run))
+        cached = self._lead_cache.get(key)
+        if cached is not None:
+            return cached
+        table, policy = self.table, self.policy
+        lengths, uppers = table.lead_shape()
+        total = lengths + len(word)
+        viable = self._listed_leads(word)[0].copy()
+        if word.isupper():  # more capitals: an acronym in progress; a lower-case letter: a camel-case name
+            viable |= np.where(uppers, total <= _ACRONYM_MAX, total <= NAME_MAX)
+        elif word[0].isupper():
+            viable |= total <= NAME_MAX
+        else:
+            for i in np.flatnonzero(total <= 3):
+                viable[i] = viable[i] or base_viable(word + table.leads[i])
+        plain = np.zeros(len(table.leads) + 1, dtype=bool)
+        glued = np.zeros(len(table.leads) + 1, dtype=bool)
+        for i in table.closed_leads:
+            whole = word + table.leads[i]
+            plain[i] = not policy.is_sentence(run + (whole,)) and policy.complete(whole, glued_before)
+            glued[i] = policy.complete(whole, True)
+        lead = table.lead
+        caps = table.upper & (table.lead_len + len(word) <= _ACRONYM_MAX) if word.isupper() else False
+        ends_ok = np.where(table.glued_out, glued[lead], plain[lead])
+        result = np.where(table.closed, ends_ok | (caps & table.space_after), viable[lead])
+        self._lead_cache[key] = result
+        return result
 
     def _strict_mask(self) -> np.ndarray:
         scanner = self.scanner
@@ -689,28 +898,35 @@ class LockState:
         simple = table.kind == 1
         word = "" if scanner.word_bad else scanner.word
         if scanner.need_gloss:  # after an unknown acronym: spaces, then "(" (a kind-2 token)
-            mask &= (table.kind == 3) | (table.kind == 2) | ((table.kind == 0) & table.space_only)
+            mask &= ((table.kind == 3) & ~table.tail_only) | (table.kind == 2) | ((table.kind == 0) & table.space_only)
         elif scanner.gloss and scanner.gloss_needs_hangul:  # its gloss must start with Hangul
             mask &= ~(simple & ~table.target_before)
         elif not scanner.exempt():
-            can_end = (not word or self.policy.complete(word)) and not scanner.need_gloss
-            # A word ends with any character but a letter: only if it is complete.
-            ends = (table.kind == 0) | (simple & ~table.starts_letter)
-            if not can_end:
-                acronym = word.isupper() and len(word) <= _ACRONYM_MAX  # spaces may come before its gloss
-                keep = table.space_only if acronym else np.zeros_like(mask)
-                mask &= ~ends | keep
-            # The letter run of a kind-1 token, on its own or continuing the word in progress.
-            lead = np.where(simple, table.lead, len(table.leads))
-            fresh_ok = self._fresh_ok()
+            # A word ends with any character but a letter: only where it may end.
+            ends = (table.kind == 0) | (simple & ~table.starts_letter) | table.tail_only
             if word:
-                cont_v, cont_c = self._lead_sets(word)
-                cont_caps = word.isupper() and table.lead_upper & (table.lead_len + len(word) <= _ACRONYM_MAX)
-                cont_ok = np.where(table.closed, cont_c[lead] | (cont_caps & table.space_after),
-                                   cont_v[lead] | cont_caps)
-                ok = np.where(table.starts_letter, cont_ok, fresh_ok)
+                sentence = self.policy.is_sentence(scanner.run + (word,))
+                end_plain = not sentence and self.policy.complete(word, scanner.word_glued)
+                end_glued = self.policy.complete(word, True)  # glued to a particle: a term, not a sentence
+                can_end = np.where(table.starts_target, end_glued, end_plain)  # an open character: not glued
+                if word.isupper() and len(word) <= _ACRONYM_MAX:  # spaces may come before its gloss
+                    can_end = can_end | table.space_only
+                mask &= ~ends | can_end
+            # a token that ends the word in progress and starts another: the first joins the run
+            after = scanner.run + (word,) if word and self.policy.complete(word, scanner.word_glued) else scanner.run
+            fresh = np.where(table.target_before, self._fresh_ok(), self._fresh_ok(after))  # Hangul ends a run
+            if word:
+                ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued, scanner.run), fresh)
             else:
-                ok = fresh_ok
+                if script_of(scanner.last) in self.masks.lang.scripts:  # glued to the Hangul before it
+                    viable, plain, glued = table.base_words()
+                    listed_v, listed_c = self._listed_leads("")
+                    lead = table.lead
+                    caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
+                    glued_ok = np.where(table.closed, glued[lead] | listed_c[lead] | (caps & table.space_after),
+                                        viable[lead] | listed_v[lead])
+                    fresh = np.where(table.starts_letter, glued_ok, fresh)
+                ok = fresh
             mask &= ~simple | ok
         elif scanner.url and not scanner.fence and not scanner.inline:
             # whitespace ends a URL: a letter run after it is a fresh word outside
@@ -718,6 +934,10 @@ class LockState:
         for tid, text in table.texts.items():  # the rest: run the scanner over the token
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None
+        if not mask.any():  # never leave the sampler nothing: give up the word in progress rather than garble
+            mask = self.masks.script & ~table.letters
+            if not mask.any():
+                mask = self.masks.script
         self._mask_cache[key] = mask
         return mask
 
@@ -731,8 +951,15 @@ class LockState:
             return self.scanner.copy().feed(piece.text) if piece.text else None
         if not self.masks.script[token]:
             return _script_reason(self.masks.vocab.pieces[token], self.masks)
-        text = split_piece(self.masks.vocab.pieces[token]).text
-        return self.scanner.copy().feed(text) if text else None
+        piece = split_piece(self.masks.vocab.pieces[token])
+        scanner = self.scanner.copy()
+        why = scanner.feed(piece.text) if piece.text else None
+        if why is None and piece.tail:  # a character left open ends the word in progress
+            if scanner.need_gloss:
+                why = "acronym without a Hangul gloss"
+            elif scanner.word and not scanner.word_bad and not self.policy.complete(scanner.word, True):
+                why = f"the Latin word '{scanner.word}' cannot end here (the fidelity policy flags it)"
+        return why
 
     # --- gated ---------------------------------------------------------------------------------------------
     def _gate(self, row: np.ndarray) -> None:
@@ -760,6 +987,14 @@ class LockState:
         self.last_gate = (top, choice, float(probs[good].max()))
         self.gated_steps += 1
         np.copyto(row, -np.inf, where=self.table.letters & ~strict)
+
+
+def script_reason_for(state: LockState, token: int) -> str | None:
+    """Why the `script` lock bans `token` in this state (None: it does not)."""
+    data = state.pending + state.masks.vocab.pieces[token]
+    allowed = (state.masks.pending_mask(state.pending, LockMode.script)[token] if state.pending
+               else state.masks.script[token])
+    return None if allowed else _script_reason(data, state.masks)
 
 
 def _script_reason(data: bytes, masks: LockMasks) -> str:

@@ -39,6 +39,7 @@ EXEMPT_REASONS = (
 class Policy:
     function_words: frozenset[str]
     name_joiners: frozenset[str]
+    korean_abbreviations: frozenset[str]
     units: frozenset[str]
     asked_language_names: dict[str, tuple[str, ...]]
     gloss_max_words: int
@@ -52,6 +53,7 @@ def policy() -> Policy:
     return Policy(
         function_words=frozenset(str(w).lower() for w in raw["function_words"]),
         name_joiners=frozenset(str(w).lower() for w in raw["name_joiners"]),
+        korean_abbreviations=frozenset(str(w).lower() for w in raw["korean_abbreviations"]),
         units=frozenset(str(w).lower() for w in raw["units"]),
         asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
         gloss_max_words=int(raw["gloss_max_words"]),
@@ -90,7 +92,9 @@ _FORMULA = re.compile(r"[A-Za-z0-9(²³√π][A-Za-z0-9 ()+\-*/^×÷·²³√π.
 
 def formula_regions(text: str) -> list[tuple[int, int]]:
     """Formulas such as `E = mc^2`, `F=ma`, `y = sin(x) + 1`: symbols and short names around a relation sign."""
-    out = []
+    out: list[tuple[int, int]] = []
+    if not any(sign in text for sign in "=<>≤≥≈"):
+        return out
     for match in _FORMULA.finditer(text):
         runs = re.findall(r"[A-Za-z]+", match.group(0))
         if runs and all(len(run) <= 3 for run in runs):
@@ -151,6 +155,7 @@ def _word_keys(word: str) -> tuple[str, str]:
 _PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
 
 
+@lru_cache(maxsize=4096)  # one prompt is judged against many answers
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
 
@@ -177,6 +182,7 @@ def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
     return any(key in vocabulary for key in _word_keys(word))
 
 
+@lru_cache(maxsize=4096)
 def asked_languages(*prompts: str | None) -> frozenset[str]:
     """Languages the prompt asks for besides the target: 'in English', 'into Japanese', '영어로', '영문 번역'."""
     asked: set[str] = set()
@@ -350,6 +356,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # cafetière, så, ó
     if len(letters) <= 1:
         return WordJudgement(False, "symbol")  # option letters (A안), variables (x, y)
+    if lower in policy().korean_abbreviations:
+        return WordJudgement(False, "acronym")  # 한국 vs 일본
     if any(ch.isdigit() for ch in word):
         return WordJudgement(False, "name")  # GPT-4, SP1, mp3
     if word.isupper():

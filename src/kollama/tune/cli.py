@@ -5,7 +5,6 @@ Needs the `kollama[tune]` extra (torch, transformers, peft); heavy imports happe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,9 @@ tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORP
 
 
 def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from kollama.console import print_json
+
+    print_json(data)
 
 
 def _settings(**values):
@@ -216,11 +217,41 @@ def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks
 
 @tune_app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    run_dir: Annotated[Path | None, typer.Argument(help="A finished run directory (base vs tuned).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", "--prompts", help="Compare suite (name, YAML or JSONL); default: held-out Korean prompts.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 96,
     task: Annotated[list[str] | None, typer.Option("--task", help="Eval task (repeatable); default: ko_grammar, ko_spelling.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items of each eval task.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="LABEL=MODEL (repeatable): compare these side by side "
+                                                                    "(base, smoothed GGUF, ORPO run...) instead of RUN_DIR.")] = None,
+    prompt_file: Annotated[list[Path] | None, typer.Option("--prompt-file", help="--model: extra prompts (JSONL, 'prompt' "
+                                                                                 "field) after ko-basic, e.g. LCB's lcb_ko.jsonl.")] = None,
+    prompt_limit: Annotated[int, typer.Option("--prompt-limit", help="--model: first N prompts of each --prompt-file.")] = 100,
+    temperature: Annotated[str, typer.Option(help="--model: comma-separated temperatures (lock off).")] = "0.7,1.0",
+    out: Annotated[Path | None, typer.Option(help="--model: write the report JSON here.")] = None,
 ) -> None:
-    """Base vs tuned with `kollama compare` (fidelity, checks) and `kollama eval` (accuracy); also DIR/compare/report.html."""
+    """Base vs tuned with `kollama compare` and `kollama eval`; or, with --model, several models side by side
+    (fidelity with the lock off, foreign-script answers, eval accuracy)."""
+    from kollama.errors import KollamaError
+
+    if model:
+        from kollama.tune.report import EVAL_TASKS, bake_in_report, print_bake_in
+
+        pairs = [m.split("=", 1) if "=" in m else [m, m] for m in model]
+        try:
+            temperatures = tuple(float(t) for t in temperature.split(",") if t.strip())
+        except ValueError:
+            raise KollamaError(f"--temperature {temperature} is not a comma-separated list of numbers") from None
+        report = bake_in_report({label: ref for label, ref in pairs}, prompt_file, prompt_limit, temperatures,
+                                max_tokens, tuple(task or EVAL_TASKS), limit, out)
+        print_bake_in(report)
+        return
+    if run_dir is None:
+        raise KollamaError("tune report needs a RUN_DIR or --model LABEL=MODEL options",
+                           hint="e.g. kollama tune report --model base=gemma3 --model smooth=gemma3-ko.gguf")
     _report(run_dir, suite, max_tokens, task, limit)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `kollama tune ...` to the main command."""
+    app.add_typer(tune_app, name="tune")

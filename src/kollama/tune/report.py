@@ -41,10 +41,10 @@ def _compare(base: str, tuned: str, suite: str, max_tokens: int, out: Path) -> d
 
 
 def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None) -> dict[str, float]:
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.evaluate.runner import EvalOptions, run_eval
 
-    with ScoringProgress() as progress:
+    with ProgressBar(transient=True) as progress:
         _, runs, _ = run_eval(EvalOptions(model=model, tasks=list(tasks), limit=limit), progress)
     return {run.task.name: run.results["acc"] for run in runs}
 
@@ -94,3 +94,116 @@ def print_report(report: dict[str, Any]) -> None:
     console = Console()
     console.print(table)
     console.print(f"answers side by side: {report['compare_report']}")
+
+
+# --- side by side: base, smoothed and ORPO models (`kollama tune report --model LABEL=MODEL ...`) -------------
+
+BAKE_IN_TEMPERATURES = (0.7, 1.0)
+
+
+def model_file(ref: str) -> str:
+    """A tune run directory stands for its exported f16 GGUF; anything else is a model reference."""
+    from kollama.tune.sft import RUN_FILE
+
+    path = Path(ref)
+    if path.is_dir() and (path / RUN_FILE).is_file():
+        return str(tuned_gguf(path))
+    return ref
+
+
+def bake_in_prompts(files: list[Path], limit: int | None, lang: str = "ko") -> list[str]:
+    """ko-basic's prompts in `lang`, then the `prompt` field of each JSONL file (first `limit` of each)."""
+    from kollama.compare.suites import load_suite
+    from kollama.errors import KollamaError
+    from kollama.json_records import read_json_records
+
+    prompts = [p.prompt for p in load_suite("ko-basic").prompts if p.lang == lang]
+    for path in files:
+        if not Path(path).is_file():
+            raise KollamaError(f"prompt file not found: {path}", hint="pass a JSONL file with a 'prompt' field")
+        found = [str(r.fields["prompt"]) for r in read_json_records(path) if r.fields.get("prompt")]
+        if not found:
+            raise KollamaError(f"{path} has no records with a 'prompt' field")
+        prompts += found[:limit]
+    return prompts
+
+
+def answer_fidelity(model: str, prompts: list[str], temperature: float, max_tokens: int, lang: str = "ko",
+                    seed: int = 0) -> dict[str, Any]:
+    """Lock-off answers: fidelity pass rate, foreign-script intrusion rate, intrusions per script."""
+    from collections import Counter
+
+    from kollama.engines import GenerationParams, load_engine
+    from kollama.korean.fidelity import fidelity_report
+    from kollama.korean.language_lock import LockMode
+    from kollama.console import ProgressBar
+
+    engine = load_engine(model)
+    params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
+    passed = intruded = 0
+    scripts: Counter = Counter()
+    try:
+        with ProgressBar(f"{Path(model).name} t={temperature}") as progress:
+            task = progress.add_task("answers", total=len(prompts))
+            for prompt in prompts:
+                answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
+                report = fidelity_report(answer, lang, prompt=prompt)
+                passed += report.passed
+                intruding = report.scripts_intruding()
+                intruded += bool(intruding)
+                scripts.update(intruding.keys())
+                progress.update(task, advance=1, refresh=True)
+    finally:
+        engine.close()
+    n = len(prompts)
+    return {"answers": n, "fidelity": round(passed / n, 4), "intrusion_rate": round(intruded / n, 4),
+            "intrusions_by_script": dict(scripts.most_common())}
+
+
+def naturalness_available() -> bool:
+    """The lock issue's naturalness score, when it has landed (kollama.compare.naturalness)."""
+    import importlib.util
+
+    return importlib.util.find_spec("kollama.compare.naturalness") is not None
+
+
+def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = None, prompt_limit: int | None = 100,
+                   temperatures: tuple[float, ...] = BAKE_IN_TEMPERATURES, max_tokens: int = 96,
+                   tasks: tuple[str, ...] = EVAL_TASKS, limit: int | None = None,
+                   out: Path | None = None) -> dict[str, Any]:
+    """Fidelity v2 with the lock off at each temperature, intrusion rate and eval accuracy, per model."""
+    prompts = bake_in_prompts(list(prompt_files or []), prompt_limit)
+    files = {label: model_file(ref) for label, ref in models.items()}
+    rows: dict[str, Any] = {}
+    for label, model in files.items():
+        rows[label] = {"model": model,
+                       "fidelity": {str(t): answer_fidelity(model, prompts, t, max_tokens) for t in temperatures},
+                       "accuracy": _accuracy(model, tasks, limit)}
+    report = {"prompts": len(prompts), "prompt_files": [str(p) for p in prompt_files or []], "lock": "off",
+              "temperatures": list(temperatures), "max_tokens": max_tokens, "tasks": list(tasks), "models": rows,
+              "naturalness": "not measured: the lock issue's naturalness score has not landed"
+              if not naturalness_available() else "see kollama compare"}
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        report["out"] = str(out)
+    return report
+
+
+def print_bake_in(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    labels = list(report["models"])
+    table = Table(title=f"lock off, {report['prompts']} Korean prompts; eval tasks")
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for t in report["temperatures"]:
+        for key, name in (("fidelity", "fidelity pass"), ("intrusion_rate", "foreign-script answers")):
+            table.add_row(f"{name} @ t={t}", *[f"{report['models'][m]['fidelity'][str(t)][key]:.0%}" for m in labels])
+    for task in report["tasks"]:
+        table.add_row(f"{task} accuracy", *[f"{report['models'][m]['accuracy'][task]:.1%}" for m in labels])
+    console = Console()
+    console.print(table)
+    console.print(f"naturalness: {report['naturalness']}")

@@ -90,9 +90,9 @@ def load_model_layout(model: str) -> GGUFLayout:
     return layout
 
 
-def risk_rows(layout: GGUFLayout, lang: str) -> np.ndarray:
+def risk_rows(layout: GGUFLayout, lang: str, pieces: list[bytes] | None = None) -> np.ndarray:
     """Boolean over the output rows: True where the token can only produce forbidden characters."""
-    risk = foreign_risk(Vocabulary(token_bytes(layout), frozenset()), lang)
+    risk = foreign_risk(Vocabulary(pieces if pieces is not None else token_bytes(layout), frozenset()), lang)
     source = layout.tensor(OUTPUT) or layout.tensor(EMBEDDINGS)
     assert source is not None
     rows = np.zeros(source.n_rows, dtype=bool)
@@ -101,12 +101,11 @@ def risk_rows(layout: GGUFLayout, lang: str) -> np.ndarray:
     return rows
 
 
-def risk_by_script(layout: GGUFLayout, rows: np.ndarray) -> dict[str, int]:
+def risk_by_script(pieces: list[bytes], rows: np.ndarray) -> dict[str, int]:
     """How many of the scaled tokens each foreign script accounts for (fragments: 'byte fragment')."""
     from kollama.korean.scripts import COMMON, script_of
 
     counts: dict[str, int] = {}
-    pieces = token_bytes(layout)
     for tid in np.flatnonzero(rows[:len(pieces)]):
         text = pieces[tid].decode("utf-8", errors="ignore")
         scripts = {script_of(ch) for ch in text} - {COMMON, "latin", "hangul"}
@@ -292,8 +291,9 @@ def smooth(model: str, lang: str = "ko", strengths: list[float] | None = None, o
             raise KollamaError(f"{target} already exists", hint="pass --force to overwrite it, or choose another --out")
     rss_before = _rss_mb()
     started = time.perf_counter()
-    rows = risk_rows(layout, lang)
-    by_script = risk_by_script(layout, rows)
+    pieces = token_bytes(layout)
+    rows = risk_rows(layout, lang, pieces)
+    by_script = risk_by_script(pieces, rows)
     results = []
     for strength, target in zip(strengths, targets):
         route, kind, tied, size = write_smoothed(layout, rows, 1.0 - strength, target)
@@ -335,7 +335,7 @@ def intrusion_rate(model: str, prompts: list[str], lang: str = "ko", temperature
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
     try:
-        answers = [engine.chat([{"role": "user", "content": p}], params, log=False).result().text for p in prompts]
+        answers = [engine.chat([{"role": "user", "content": p}], params).result().text for p in prompts]
     finally:
         engine.close()
     hits = [has_script_intrusion(a, lang, p) for a, p in zip(answers, prompts)]

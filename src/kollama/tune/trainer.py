@@ -213,14 +213,7 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
     the first process only. Checkpoints and the progress bar are the first process's too.
     """
     import torch
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from kollama.console import ProgressBar
 
     place = place or placement()
     torch.manual_seed(settings.seed)
@@ -242,12 +235,10 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
         state = checkpoints.restore(latest, model, optimizer, scheduler)
     trained, optimizer = place.prepare(model, optimizer)
     model.train()
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
     per_step = settings.grad_accum * place.processes
-    # no refresh thread: a Python thread waking 10 times a second slows torch's spinning CPU threads
-    with Progress(*columns, console=stderr_console(), disable=not place.is_main, auto_refresh=False) as progress:
-        task = progress.add_task(label, total=total, completed=state.step, info="")
+    # no refresh thread (kollama.console): a thread waking 10 times a second slows torch's spinning CPU threads
+    with ProgressBar(label, info=True, remaining=True, enabled=place.is_main) as progress:
+        task = progress.add_task(label, total=total, completed=state.step)
         while state.step < total:
             started = time.perf_counter()
             loss_sum, examples = 0.0, 0

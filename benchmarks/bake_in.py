@@ -1,0 +1,154 @@
+"""Korean fidelity baked into the model file: `kollama tune smooth` (and an ORPO export) against the base model.
+
+Targets (issue #13), each printed with PASS/FAIL:
+- smooth: answers with foreign-script characters, lock off, fall by >= 90% (ko-basic + LCB Korean prompts);
+- orpo on smollm2 (with --orpo): fidelity with the lock off rises by >= 30 points over base;
+- both: ko_grammar and kobest_copa (real KoBEST test set) accuracy within 2 points of base;
+- the smoothed GGUF loads in raw llama-cpp-python and answers;
+- `tune smooth` on gemma3 (262k vocabulary): under 60 s and under 2 GB extra memory (peak RSS of the
+  smoothing process minus that of a process that only starts kollama).
+
+    flock /tmp/kollama-bench.lock .venv/bin/python benchmarks/bake_in.py [--models smollm2,gemma3]
+        [--lcb 100] [--temperatures 0.7,1.0] [--orpo runs/orpo] [--copa-limit N] [--out bake_in.json]
+
+Needs ../shared/realdata (LCB prompts, KoBEST COPA test); exits cleanly without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from realdata import realdata_or_exit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def timed_run(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS in MB, process) of `python -m kollama ARGS` under GNU time."""
+    with tempfile.NamedTemporaryFile(suffix=".time") as stats:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", stats.name, sys.executable, "-m", "kollama", *args],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        wall, rss_kb = Path(stats.name).read_text().split()[-2:]
+    return float(wall), int(rss_kb) / 1024, proc
+
+
+def copa_file(folder: Path) -> Path:
+    """The real KoBEST COPA test split in the field names kollama's kobest_copa task reads (temp file)."""
+    source = realdata_or_exit("kobest", "copa_test.jsonl")
+    out = folder / "copa_test.jsonl"
+    with open(source, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            r = json.loads(line)
+            dst.write(json.dumps({"premise": r["sentence"], "question": r["question"], "alternative_1": r["1"],
+                                  "alternative_2": r["2"], "label": r["hf_label"]}, ensure_ascii=False) + "\n")
+    return out
+
+
+def accuracy(model: str, copa: Path, copa_limit: int | None) -> dict[str, float]:
+    from kollama.console import ProgressBar
+    from kollama.evaluate.runner import EvalOptions, run_eval
+
+    with ProgressBar(transient=True) as progress:
+        _, grammar, _ = run_eval(EvalOptions(model=model, tasks=["ko_grammar"]), progress)
+        _, kobest, _ = run_eval(EvalOptions(model=model, tasks=["kobest_copa"], data=str(copa), limit=copa_limit), progress)
+    return {"ko_grammar": grammar[0].results["acc"], "kobest_copa": kobest[0].results["acc"]}
+
+
+def raw_llama_cpp_answer(path: str) -> str:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=path, n_ctx=256, verbose=False, n_threads=2)
+    try:
+        return llm.create_completion("### 질문:\n한국의 수도는 어디인가요?\n\n### 답변:\n", max_tokens=24,
+                                     temperature=0)["choices"][0]["text"]
+    finally:
+        llm.close()
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="smollm2,gemma3")
+    parser.add_argument("--strength", default="0.5")
+    parser.add_argument("--lcb", type=int, default=100, help="LCB Korean prompts after ko-basic")
+    parser.add_argument("--temperatures", default="0.7,1.0")
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--copa-limit", type=int, default=None)
+    parser.add_argument("--orpo", default=None, help="an ORPO run directory or exported GGUF of smollm2")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    lcb = realdata_or_exit("lcb", "lcb_ko.jsonl")
+    from kollama.models.reference import resolve
+    from kollama.tune.report import answer_fidelity, bake_in_prompts, model_file
+
+    temperatures = [float(t) for t in args.temperatures.split(",")]
+    prompts = bake_in_prompts([lcb], args.lcb)
+    work = Path(tempfile.mkdtemp(prefix="bake_in-"))
+    copa = copa_file(work)
+    baseline_wall, baseline_rss, _ = timed_run(["--version"])
+    results: dict = {"prompts": len(prompts), "temperatures": temperatures, "max_tokens": args.max_tokens,
+                     "strength": args.strength, "baseline_process_rss_mb": round(baseline_rss, 1), "models": {}}
+    print(f"{len(prompts)} prompts (ko-basic + {args.lcb} LCB), lock off, temperatures {temperatures}; "
+          f"a process that only starts kollama peaks at {baseline_rss:.0f} MB")
+    for name in args.models.split(","):
+        out = work / f"{name}.smooth.gguf"
+        wall, rss, proc = timed_run(["tune", "smooth", name, "--strength", args.strength, "--out", str(out)])
+        if proc.returncode != 0:
+            raise SystemExit(f"tune smooth {name} failed: {proc.stderr.strip()}")
+        smoothed = json.loads(proc.stdout)["strengths"][0]
+        row: dict = {"smooth": {"seconds": wall, "peak_rss_mb": round(rss, 1), "extra_mb": round(rss - baseline_rss, 1),
+                                "rows_scaled": smoothed["rows_scaled"], "vocab": smoothed["vocab_size"],
+                                "route": smoothed["route"], "output_type": smoothed["output_type"]}}
+        answer = raw_llama_cpp_answer(str(out))
+        row["raw_llama_cpp_answer"] = answer
+        for label, model in (("base", str(resolve(name).path)), ("smooth", str(out))):
+            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
+            row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
+        results["models"][name] = row
+        print(f"\n== {name}: tune smooth {wall:.1f} s, peak RSS {rss:.0f} MB (+{rss - baseline_rss:.0f} MB), "
+              f"{smoothed['rows_scaled']}/{smoothed['vocab_size']} rows, {smoothed['route']}")
+        print(f"   raw llama-cpp-python answers: {answer.strip()[:60]!r} -> {verdict(bool(answer.strip()))}")
+        for t in temperatures:
+            b, s = row["base"][str(t)]["intrusion_rate"], row["smooth"][str(t)]["intrusion_rate"]
+            fall = 1 - s / b if b else None
+            row.setdefault("intrusion_fall", {})[str(t)] = fall
+            shown = "n/a (base had none)" if fall is None else f"{fall:.0%} -> {verdict(fall >= 0.9)}"
+            print(f"   t={t}: foreign-script answers {b:.1%} -> {s:.1%}: fall {shown}; "
+                  f"fidelity {row['base'][str(t)]['fidelity']:.1%} -> {row['smooth'][str(t)]['fidelity']:.1%}")
+        for task in ("ko_grammar", "kobest_copa"):
+            b, s = row["base"]["accuracy"][task], row["smooth"]["accuracy"][task]
+            print(f"   {task}: {b:.1%} -> {s:.1%} ({(s - b) * 100:+.1f} points) -> {verdict(abs(s - b) <= 0.02)}")
+        if name == "gemma3":
+            print(f"   gemma3 timing target (<60 s, <2 GB extra): {verdict(wall < 60 and rss - baseline_rss < 2048)}")
+    if args.orpo:
+        orpo = model_file(args.orpo)
+        base = str(resolve("smollm2").path)
+        row = {"model": orpo}
+        for label, model in (("base", base), ("orpo", orpo)):
+            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
+            row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
+        results["orpo_smollm2"] = row
+        print(f"\n== ORPO on smollm2 ({orpo})")
+        for t in temperatures:
+            b, o = row["base"][str(t)]["fidelity"], row["orpo"][str(t)]["fidelity"]
+            print(f"   t={t}: fidelity lock off {b:.1%} -> {o:.1%} ({(o - b) * 100:+.1f} points) -> {verdict(o - b >= 0.30)}")
+        for task in ("ko_grammar", "kobest_copa"):
+            b, o = row["base"]["accuracy"][task], row["orpo"]["accuracy"][task]
+            print(f"   {task}: {b:.1%} -> {o:.1%} ({(o - b) * 100:+.1f} points) -> {verdict(abs(o - b) <= 0.02)}")
+    if args.out:
+        args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

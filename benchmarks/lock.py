@@ -1,0 +1,170 @@
+"""The language lock on real prompts: off, script, strict and gated, on smollm2 and gemma3.
+
+Prompts: 100 of the Language Confusion Benchmark's Korean prompts (../shared/realdata/lcb/lcb_ko.jsonl: 50
+monolingual, 50 cross-lingual) and the ko-basic suite. Measures per model and lock: fidelity v2 pass rate, check
+pass rate (ko-basic), naturalness (mean log-prob per character under gemma3), forbidden-script characters in
+locked answers, and tokens per second (single answers, one at a time, the same prompts for every lock).
+Targets (issue 12): gated fidelity >= strict's - 5 points, and gated's naturalness closer to off's than strict's;
+no forbidden-script character in a locked answer; every lock >= 0.9x the speed of off.
+
+Answers for the quality figures are decoded 8 at a time with the batched engine (greedy, so the batch does not
+change what is measured beyond near-ties); speed is measured on the single-answer engine.
+
+    flock /tmp/kollama-bench.lock python benchmarks/lock.py [--models smollm2 gemma3] [--max-tokens 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
+
+from realdata import realdata_or_exit  # noqa: E402
+
+from kollama.compare.checks import run_checks  # noqa: E402
+from kollama.compare.naturalness import naturalness  # noqa: E402
+from kollama.compare.suites import load_suite  # noqa: E402
+from kollama.engines import GenerationParams, load_engine  # noqa: E402
+from kollama.errors import KollamaError  # noqa: E402
+from kollama.korean.fidelity import fidelity_report  # noqa: E402
+from kollama.korean.language_lock import LockMode  # noqa: E402
+from kollama.korean.scripts import language, script_of  # noqa: E402
+
+LOCKS = [LockMode.off, LockMode.script, LockMode.strict, LockMode.gated]
+KO = language("ko")
+
+
+def prompts(lcb: int) -> list[dict]:
+    """50 monolingual and 50 cross-lingual LCB prompts (spread over the sources), then ko-basic with its checks."""
+    rows = [json.loads(line) for line in realdata_or_exit("lcb", "lcb_ko.jsonl").open(encoding="utf-8")]
+    mono = [r for r in rows if r["task"] == "monolingual"][: lcb // 2]
+    cross = [r for r in rows if r["task"] == "crosslingual"]
+    cross = cross[:: max(1, len(cross) // (lcb - len(mono)))][: lcb - len(mono)]
+    items = [{"id": f"lcb-{r['task']}-{r['source']}-{r['id']}", "set": f"lcb-{r['task']}", "prompt": r["prompt"],
+              "system": None, "checks": None} for r in mono + cross]
+    for p in load_suite("ko-basic").prompts:
+        if p.lang == "ko":
+            items.append({"id": p.id, "set": "ko-basic", "prompt": p.prompt, "system": p.system, "checks": p})
+    return items
+
+
+def messages(item: dict) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": item["system"]}] if item["system"] else []) + [
+        {"role": "user", "content": item["prompt"]}]
+
+
+def answer_all(model: str, items: list[dict], lock: LockMode, max_tokens: int, parallel: int, engine) -> list[str | None]:
+    params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
+
+    def one(item: dict) -> str | None:
+        try:
+            return engine.chat(messages(item), params).result().text
+        except KollamaError:  # a prompt longer than the context
+            return None
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(one, items))
+
+
+def speed(model: str, items: list[dict], max_tokens: int, rounds: int) -> dict[str, float]:
+    """Tokens per second per lock on the single-answer engine, locks interleaved per prompt."""
+    engine = load_engine(model, n_ctx=1024)
+    rates: dict[str, list[float]] = {lock.value: [] for lock in LOCKS}
+    try:
+        for item in items[:rounds]:
+            for lock in LOCKS:
+                params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
+                response = engine.chat(messages(item), params).result()
+                rates[lock.value].append(response.tokens_per_second)
+    finally:
+        engine.close()
+    return {lock: statistics.mean(values) for lock, values in rates.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3"])
+    parser.add_argument("--lcb", type=int, default=100, help="LCB prompts (half monolingual, half cross-lingual)")
+    parser.add_argument("--max-tokens", type=int, default=40)
+    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--speed-prompts", type=int, default=6)
+    parser.add_argument("--reference-model", default="gemma3")
+    parser.add_argument("--json", type=Path, help="write every answer and figure here")
+    args = parser.parse_args()
+    items = prompts(args.lcb)
+    print(f"{len(items)} prompts ({sum(i['set'].startswith('lcb') for i in items)} LCB, "
+          f"{sum(i['set'] == 'ko-basic' for i in items)} ko-basic), max {args.max_tokens} tokens, greedy", flush=True)
+    answers: dict[tuple[str, str], list[str | None]] = {}
+    started = time.perf_counter()
+    for model in args.models:
+        engine = load_engine(model, n_ctx=2048, parallel=args.parallel)
+        try:
+            for lock in LOCKS:
+                t0 = time.perf_counter()
+                answers[(model, lock.value)] = answer_all(model, items, lock, args.max_tokens, args.parallel, engine)
+                print(f"  {model} {lock.value}: {time.perf_counter() - t0:.0f} s", flush=True)
+        finally:
+            engine.close()
+    speeds = {model: speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
+              for model in args.models}
+    reference = load_engine(args.reference_model)
+    scored: dict[str, float | None] = {}
+    rows = []
+    try:
+        for (model, lock), texts in answers.items():
+            fid, checks, natural, forbidden, failed = [], [], [], 0, 0
+            for item, text in zip(items, texts):
+                if text is None:
+                    failed += 1
+                    continue
+                report = fidelity_report(text, "ko", prompt=item["prompt"], system=item["system"], with_lcb=False)
+                fid.append(report.passed)
+                if item["checks"] is not None:
+                    checks.extend(run_checks(text, item["checks"].checks, "ko", report).values())
+                if lock != "off":
+                    forbidden += sum(1 for ch in text if not KO.allows(script_of(ch)))
+                if text not in scored:
+                    scored[text] = naturalness(reference, text)
+                if scored[text] is not None:
+                    natural.append(scored[text])
+            rows.append({"model": model, "lock": lock, "answers": len(texts) - failed, "failed": failed,
+                         "fidelity": statistics.mean(fid), "checks": statistics.mean(checks) if checks else None,
+                         "naturalness": statistics.mean(natural), "forbidden_chars": forbidden,
+                         "tokens_per_second": speeds[model][lock],
+                         "speed_vs_off": speeds[model][lock] / speeds[model]["off"]})
+    finally:
+        reference.close()
+    print(f"\n{'model':8} {'lock':7} {'answers':>7} {'fidelity':>8} {'checks':>7} {'natural':>8} {'forbidden':>9} "
+          f"{'tok/s':>6} {'vs off':>6}")
+    for r in rows:
+        print(f"{r['model']:8} {r['lock']:7} {r['answers']:7d} {r['fidelity']:8.1%} {r['checks'] or 0:7.1%} "
+              f"{r['naturalness']:8.3f} {r['forbidden_chars']:9d} {r['tokens_per_second']:6.1f} "
+              f"{r['speed_vs_off']:6.2f}x")
+    print("\ntargets:")
+    for model in args.models:
+        by = {r["lock"]: r for r in rows if r["model"] == model}
+        gated, strict, off = by["gated"], by["strict"], by["off"]
+        print(f"  {model}: gated fidelity {gated['fidelity']:.1%} >= strict {strict['fidelity']:.1%} - 5 pts: "
+              f"{'yes' if gated['fidelity'] >= strict['fidelity'] - 0.05 else 'NO'}; gated naturalness closer to off "
+              f"({abs(gated['naturalness'] - off['naturalness']):.3f} vs strict "
+              f"{abs(strict['naturalness'] - off['naturalness']):.3f}): "
+              f"{'yes' if abs(gated['naturalness'] - off['naturalness']) < abs(strict['naturalness'] - off['naturalness']) else 'NO'}; "
+              f"no forbidden char: {'yes' if all(by[m]['forbidden_chars'] == 0 for m in ('script', 'strict', 'gated')) else 'NO'}; "
+              f"speed >= 0.9x off: " + ", ".join(f"{m} {by[m]['speed_vs_off']:.2f}x" for m in ('script', 'strict', 'gated')))
+    print(f"\n{time.perf_counter() - started:.0f} s in all (shared machine: speed figures are noisy)")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "answers": {f"{m}|{lk}": t for (m, lk), t in answers.items()},
+                                         "prompts": [i["id"] for i in items]}, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
