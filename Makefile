@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 REPORT ?= kollama-report
 
-.PHONY: setup setup-all system-deps compare test test-fast bench clean
+.PHONY: setup setup-all system-deps compare lint test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,16 @@ system-deps:
 compare: setup
 	$(BIN)/kollama compare smollm2 gemma3 --suite ko-basic --lock off,script --out $(REPORT)
 
+lint: setup-all
+	$(BIN)/ruff check src tests benchmarks
+
 # pytest exits 5 when it collects no tests; that is a failure of the suite, not a pass, so it is reported.
-test: setup-all system-deps
+test: setup-all system-deps lint
 	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The quick loop: pure-Python units and in-process tests, no `slow` ones (under 2 minutes).
-test-fast: setup-all
+test-fast: setup-all lint
 	$(BIN)/python -m pytest -q -m "not slow" --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 

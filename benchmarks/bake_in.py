@@ -52,10 +52,10 @@ def copa_file(folder: Path) -> Path:
 
 
 def accuracy(model: str, copa: Path, copa_limit: int | None) -> dict[str, float]:
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.evaluate.runner import EvalOptions, run_eval
 
-    with ScoringProgress() as progress:
+    with ProgressBar(transient=True) as progress:
         _, grammar, _ = run_eval(EvalOptions(model=model, tasks=["ko_grammar"]), progress)
         _, kobest, _ = run_eval(EvalOptions(model=model, tasks=["kobest_copa"], data=str(copa), limit=copa_limit), progress)
     return {"ko_grammar": grammar[0].results["acc"], "kobest_copa": kobest[0].results["acc"]}

@@ -8,6 +8,11 @@ agreement, the per-item log-likelihood differences, wall time end to end, and th
 alone (the harness's `loglikelihood` call, kollama's scorer), plus the speed-up ratios.
 
     .venv/bin/python benchmarks/eval.py [--model gemma3] [--threads N] [--limit N]
+    .venv/bin/python benchmarks/eval.py --data ../shared/realdata/kobest --limit 100   # real KoBEST test items
+
+`--data DIR` reads the official KoBEST test splits (`<task>_test.jsonl`, original TSV field names plus
+`hf_label`), renames the fields as the HF `skt/kobest_v1` dataset names them (README of realdata), and
+writes the first `--limit` items of each task to the work folder; both contenders read those files.
 """
 
 from __future__ import annotations
@@ -30,7 +35,31 @@ TASKS = {"kobest_boolq": "boolq", "kobest_copa": "copa", "kobest_hellaswag": "he
 LOCAL = "bench_"  # prefix of the harness task copies that read local files
 
 
-def harness_tasks(folder: Path) -> list[str]:
+# realdata KoBEST (TSV field names) -> the field names lm-evaluation-harness's KoBEST tasks read
+REAL_FIELDS = {
+    "boolq": {"Text": "paragraph", "Question": "question"},
+    "copa": {"sentence": "premise", "question": "question", "1": "alternative_1", "2": "alternative_2"},
+    "hellaswag": {"context": "context", **{f"choice{i}": f"ending_{i}" for i in range(1, 5)}},
+    "sentineg": {"Text": "sentence"},
+    "wic": {"Target": "word", "SENTENCE1": "context_1", "SENTENCE2": "context_2"},
+}
+
+
+def convert_real_splits(source: Path, dest: Path, limit: int | None) -> Path:
+    """The first `limit` test items of each task, with HF field names, as JSONL files in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for short, fields in REAL_FIELDS.items():
+        lines = (source / f"{short}_test.jsonl").read_text(encoding="utf-8").splitlines()[: limit or None]
+        rows = []
+        for line in lines:
+            raw = json.loads(line)
+            rows.append({**{new: raw[old] for old, new in fields.items()}, "label": int(raw["hf_label"])})
+        (dest / f"{short}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                             encoding="utf-8")
+    return dest
+
+
+def harness_tasks(folder: Path, data: Path) -> list[str]:
     """Copies of the harness's own KoBEST YAMLs (and utils.py), reading our JSONL files."""
     import lm_eval
 
@@ -41,7 +70,7 @@ def harness_tasks(folder: Path) -> list[str]:
         text = (src / f"{task}.yaml").read_text(encoding="utf-8")
         text = text.replace(f"task: {task}", f"task: {LOCAL}{task}")
         text = text.replace("dataset_path: skt/kobest_v1", "dataset_path: json")
-        text = re.sub(r"dataset_name: \w+", f"dataset_kwargs:\n  data_files:\n    test: {DATA / (short + '.jsonl')}", text)
+        text = re.sub(r"dataset_name: \w+", f"dataset_kwargs:\n  data_files:\n    test: {data / (short + '.jsonl')}", text)
         text = re.sub(r"(training|validation)_split: \w+\n", "", text)
         (folder / f"{task}.yaml").write_text(text, encoding="utf-8")
         names.append(LOCAL + task)
@@ -71,7 +100,7 @@ def harness_driver(args: argparse.Namespace) -> None:
     gguf = Path(args.gguf)
     folder = Path(args.workdir) / "harness_tasks"
     folder.mkdir(parents=True, exist_ok=True)
-    names = harness_tasks(folder)
+    names = harness_tasks(folder, Path(args.data_dir))
     out = simple_evaluate(model="hf", model_args=f"pretrained={gguf.parent},gguf_file={gguf.name}",
                           tasks=names, device="cpu", batch_size=1, log_samples=True, limit=args.limit,
                           task_manager=TaskManager(include_path=str(folder)))
@@ -103,6 +132,8 @@ def main() -> None:
     parser.add_argument("--model", default="gemma3")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both (torch and llama.cpp)")
     parser.add_argument("--limit", type=int, default=None, help="items per task (default: all 8, 40 in total)")
+    parser.add_argument("--data", help="folder of the real KoBEST splits (../shared/realdata/kobest): their test items")
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)  # the converted files, for the harness driver
     parser.add_argument("--harness-driver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gguf", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -115,16 +146,22 @@ def main() -> None:
 
     gguf = resolve(args.model).path
     work = Path(tempfile.mkdtemp(prefix="kollama-eval-bench-"))
+    data = DATA
+    if args.data:
+        from realdata import realdata_or_exit
+
+        source = Path(args.data) if Path(args.data).exists() else realdata_or_exit("kobest")
+        data = convert_real_splits(source, work / "data", args.limit)
     env = {"KOLLAMA_HOME": str(work / "home"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(work / "hf"), "OMP_NUM_THREADS": str(args.threads),
            "TOKENIZERS_PARALLELISM": "false"}
-    n_items = sum(min(len((DATA / f"{s}.jsonl").read_text().splitlines()), args.limit or 10**9) for s in TASKS.values())
+    n_items = sum(min(len((data / f"{s}.jsonl").read_text().splitlines()), args.limit or 10**9) for s in TASKS.values())
     print(f"{n_items} KoBEST-format items, {len(TASKS)} tasks, model {args.model} ({gguf.name}), {args.threads} thread(s)")
 
     kollama_cmd = [sys.executable, "-m", "kollama", "eval", args.model, "--out", str(work / "kollama"),
                    "--threads", str(args.threads), "--json"]
     for task, short in TASKS.items():
-        kollama_cmd += ["--task", task, "--data", f"{task}={DATA / (short + '.jsonl')}"]
+        kollama_cmd += ["--task", task, "--data", f"{task}={data / (short + '.jsonl')}"]
     if args.limit:
         kollama_cmd += ["--limit", str(args.limit)]
     print("running kollama eval ...", flush=True)
@@ -137,7 +174,7 @@ def main() -> None:
 
     print("running lm-evaluation-harness (--model hf on the GGUF, CPU) ...", flush=True)
     harness_cmd = [sys.executable, __file__, "--harness-driver", "--gguf", str(gguf), "--workdir", str(work),
-                   "--threads", str(args.threads)] + (["--limit", str(args.limit)] if args.limit else [])
+                   "--data-dir", str(data), "--threads", str(args.threads)] + (["--limit", str(args.limit)] if args.limit else [])
     harness_wall = run_timed(harness_cmd, env)
     h = json.loads((work / "harness.json").read_text())
 

@@ -18,7 +18,7 @@ import time
 os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
 
 from kollama.engines import GenerationParams, load_engine  # noqa: E402
-from kollama.engines.llama_cpp import load_llama, masks_for  # noqa: E402
+from kollama.engines.llamacpp import load_llama, masks_for  # noqa: E402
 from kollama.korean.language_lock import LockMode, build_masks  # noqa: E402
 
 PROMPT = "한국의 사계절에 대해 자세히 설명해 주세요. 봄, 여름, 가을, 겨울의 특징을 각각 써 주세요."
@@ -35,14 +35,14 @@ def raw_tokens_per_second(llm, tokens: list[int], params: GenerationParams) -> f
 
 
 def kollama_tokens_per_second(engine, messages, params: GenerationParams) -> float:
-    response = engine.chat(messages, params, log=False).result()
+    response = engine.chat(messages, params).result()
     return response.completion_tokens / response.seconds
 
 
 def bench_model(name: str, rounds: int, max_tokens: int) -> dict[str, float]:
     engine = load_engine(name)
     messages = [{"role": "user", "content": PROMPT}]
-    tokens, _ = engine._prompt_tokens(messages)
+    tokens, _ = engine.prompt_tokens(messages)
     raw = load_llama(str(engine.ref.path), engine.n_ctx, n_threads=os.cpu_count())
 
     start = time.perf_counter()

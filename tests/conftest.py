@@ -1,23 +1,48 @@
-"""Shared fixtures: an isolated data directory per test session, and real built-in models loaded once."""
+"""Shared fixtures: a data directory per test module, real built-in models loaded once, and the test tiers.
+
+Helpers (running the CLI, real-data paths, reference computations) live in the `support` package:
+`from support.cli import run_cli`.
+
+Tiers: `make test-fast` runs `-m "not slow"`: pure-Python units and in-process engine tests. A test is
+`slow` when it says so (`@pytest.mark.slow`), or by the rule in `pytest_collection_modifyitems`: it starts
+`kollama` as a process (each one loads its model again), starts a server, or trains.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `support` importable from every test module
+
+from support.cli import run_cli  # noqa: E402,F401  (for test modules written before tests/support existed)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kollama_home(tmp_path_factory) -> Path:
-    """Every test run gets its own $KOLLAMA_HOME so logs, caches and indexes never leak between runs."""
-    home = tmp_path_factory.mktemp("kollama-home")
+@pytest.fixture(scope="session")
+def shared_masks(tmp_path_factory) -> Path:
+    """The language lock's mask cache, shared by the whole session: it depends only on the model file."""
+    return tmp_path_factory.mktemp("lock-masks")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kollama_home(tmp_path_factory, shared_masks, request) -> Path:
+    """Each test module gets its own $KOLLAMA_HOME, so logs, answer caches, indexes and uploads never leak
+    from one module into another's assertions."""
+    home = tmp_path_factory.mktemp(f"home-{request.module.__name__.rpartition('.')[2]}")
+    (home / "cache").mkdir()
+    (home / "cache" / "masks").symlink_to(shared_masks, target_is_directory=True)
+    before = os.environ.get("KOLLAMA_HOME")
     os.environ["KOLLAMA_HOME"] = str(home)
-    return home
+    yield home
+    if before is None:
+        os.environ.pop("KOLLAMA_HOME", None)
+    else:
+        os.environ["KOLLAMA_HOME"] = before
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +63,19 @@ def gemma3():
     engine.close()
 
 
-def run_cli(*args: str, input: str | None = None, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `kollama` as a user would: a separate process, real arguments, real exit code."""
-    return subprocess.run(
-        [sys.executable, "-m", "kollama", *args],
-        input=input, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+#: modules whose tests start servers (kollama serve, llama_cpp.server), train models or drive a browser
+SLOW_MODULES = {"test_serve_api", "test_serve_browser", "test_serve_fuzz", "test_serve_load", "test_serve_rag_routes",
+                "test_serve_safety", "test_serve_parity", "test_foundation_remote", "test_tune_train"}
+#: what in a test's own source makes it slow: a `kollama` process per call
+SLOW_CALLS = ("run_cli(", "subprocess.")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        try:
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError):
+            source = ""
+        if module in SLOW_MODULES or any(call in source for call in SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)

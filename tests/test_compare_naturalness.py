@@ -20,7 +20,7 @@ def test_a_garbled_locked_answer_scores_visibly_lower_than_a_fluent_one(smollm2,
     The garbled answer still passes the script check, so only naturalness can tell it from a fluent one."""
     question = [{"role": "user", "content": "서울은 어떤 도시인가요? 한국어로 설명해 주세요."}]
     params = GenerationParams(temperature=1.0, seed=4, max_tokens=48, lock=LockMode.strict)
-    garbled = smollm2.chat(question, params, log=False).result().text
+    garbled = smollm2.chat(question, params).result().text
     assert fidelity_report(garbled, "ko").chars.get("hangul", 0) > 0, garbled
     fluent = naturalness(gemma3, FLUENT)
     locked = naturalness(gemma3, garbled)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 from kollama.compare.checks import run_checks
 from kollama.compare.suites import load_suite

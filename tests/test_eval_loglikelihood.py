@@ -9,7 +9,7 @@ import pytest
 from evaluate_reference import direct_logprob
 
 from kollama.evaluate.encoding import encode_pair, sentence_request
-from kollama.evaluate.loglikelihood import LlamaCppScorer
+from kollama.engines.llamacpp import LlamaCppScorer
 
 PAIRS = [
     ("", "나는 버스를 탔다."),
@@ -86,7 +86,7 @@ def test_greedy_flag(gemma3, gemma_scorer):
     gemma3.llm.reset()
     best = int(np.argmax(row))
     second = int(np.argsort(row)[-2])
-    from kollama.evaluate.loglikelihood import Request
+    from kollama.engines.llamacpp import Request
 
     res = gemma_scorer.loglikelihood([Request(ctx, (best,)), Request(ctx, (second,))])
     assert res[0].is_greedy and not res[1].is_greedy

@@ -6,10 +6,11 @@ import json
 import math
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 from kollama.evaluate.tasks import builtin_dir
-from kollama.evaluate.tokens import VocabOnlyTokenizer, count_tokens, fits_context, token_stats, truncate_to_budget
+from kollama.engines.budget import count_tokens, fits_context, truncate_to_budget
+from kollama.evaluate.tokens import token_stats, vocab_only_tokenizer
 
 
 def test_score_ranks_grammatical_first_on_builtin_pairs(tmp_path):
@@ -64,7 +65,7 @@ def test_count_tokens_and_budget(gemma3, smollm2):
 
 
 def test_token_stats_byte_fallback():
-    tok = VocabOnlyTokenizer("gemma3")
+    tok = vocab_only_tokenizer("gemma3")
     try:
         plain = token_stats(tok, "나는 버스를 탔다.")
         rare = token_stats(tok, "쀏쀏쀏")  # no Gemma token: byte fallback

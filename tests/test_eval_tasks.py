@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 from evaluate_reference import HARNESS_KOBEST, direct_logprob, harness_encode_pair
 
 from kollama.evaluate.data import load_docs
-from kollama.evaluate.loglikelihood import LlamaCppScorer
+from kollama.engines.llamacpp import LlamaCppScorer
 from kollama.evaluate.metrics import macro_f1
 from kollama.evaluate.runner import EvalOptions, evaluate_task
 from kollama.evaluate.tasks import list_tasks, load_task

@@ -38,6 +38,7 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("PepsiCo 공장에서 센서를 씁니다.", "PepsiCo", "name"),
     ("CEO가 발표했습니다.", "CEO", "acronym"),
     ("pvc관을 연결합니다.", "pvc", "acronym"),
+    ("한국 vs 일본 경기가 열립니다.", "vs", "acronym"),
     ("\"Attention Is All You Need\" 논문이 유명합니다.", "Attention Is All You Need", "quote"),
     ("양파의 학명은 Allium cepa입니다.", "cepa", "scientific_name"),
     ("설정은 config.yaml 파일에 저장합니다.", "config.yaml", "path"),

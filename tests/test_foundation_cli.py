@@ -8,7 +8,7 @@ import sys
 
 import pexpect
 
-from conftest import run_cli
+from support.cli import run_cli
 
 
 def test_help_lists_every_command_with_a_description():

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 from kollama.korean.fidelity import fidelity_report
 
 

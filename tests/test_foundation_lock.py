@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 from kollama.engines import GenerationParams
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.language_lock import LockMode, LockState, Vocabulary, build_masks
@@ -144,7 +144,8 @@ def test_script_lock_never_lets_a_forbidden_character_through(model, request):
     for i, prompt in enumerate(INVITING_PROMPTS):
         for seed in (11, 12):
             params = GenerationParams(temperature=1.0, seed=seed + 10 * i, max_tokens=32, lock=LockMode.script)
-            text = engine.chat([{"role": "user", "content": prompt}], params, log=False).result().text
+            text = engine.chat([{"role": "user", "content": prompt}], params).result().text
+            assert text.strip(), f"{model} {prompt!r} seed {seed}: an empty answer proves nothing"
             assert "\ufffd" not in text, f"broken UTF-8 in {text!r}"
             assert _foreign_chars(text) == [], f"{model} {prompt!r} seed {seed}: {text!r}"
 
@@ -154,27 +155,27 @@ def test_without_the_lock_the_same_prompts_do_leak(gemma3):
     leaks = 0
     for i, prompt in enumerate(INVITING_PROMPTS[:5]):
         params = GenerationParams(temperature=1.0, seed=11 + 10 * i, max_tokens=40, lock=LockMode.off)
-        leaks += bool(_foreign_chars(gemma3.chat([{"role": "user", "content": prompt}], params, log=False).result().text))
+        leaks += bool(_foreign_chars(gemma3.chat([{"role": "user", "content": prompt}], params).result().text))
     assert leaks >= 2
 
 
 @pytest.mark.parametrize("prompt", ["한국어를 이해해?", "서울은 어떤 도시인가요?", "김치 만드는 법을 알려 주세요."])
 def test_greedy_answer_is_unchanged_when_the_model_stays_in_allowed_scripts(gemma3, prompt):
     messages = [{"role": "user", "content": prompt}]
-    unlocked = gemma3.chat(messages, GenerationParams(temperature=0, max_tokens=48), log=False).result().text
+    unlocked = gemma3.chat(messages, GenerationParams(temperature=0, max_tokens=48)).result().text
+    assert unlocked.strip(), "precondition: an answer to compare"
     assert _foreign_chars(unlocked) == [], "precondition: this prompt must stay in Korean/ASCII unlocked"
     for mode in (LockMode.script,):
-        locked = gemma3.chat(messages, GenerationParams(temperature=0, max_tokens=48, lock=mode), log=False).result()
+        locked = gemma3.chat(messages, GenerationParams(temperature=0, max_tokens=48, lock=mode)).result()
         assert locked.text == unlocked
         assert locked.lock_enforcement == "decoding"
 
 
 def test_greedy_english_answer_is_unchanged_by_the_script_lock(smollm2):
     messages = [{"role": "user", "content": "한국어를 이해해?"}]
-    unlocked = smollm2.chat(messages, GenerationParams(temperature=0, max_tokens=40), log=False).result().text
-    locked = smollm2.chat(messages, GenerationParams(temperature=0, max_tokens=40, lock=LockMode.script),
-                          log=False).result().text
-    assert locked == unlocked
+    unlocked = smollm2.chat(messages, GenerationParams(temperature=0, max_tokens=40)).result().text
+    locked = smollm2.chat(messages, GenerationParams(temperature=0, max_tokens=40, lock=LockMode.script)).result().text
+    assert unlocked.strip() and locked == unlocked
 
 
 def test_cli_off_answers_in_english_and_strict_answers_in_hangul():
@@ -197,6 +198,7 @@ def test_cli_off_answers_in_english_and_strict_answers_in_hangul():
 def test_lock_is_language_generic(gemma3):
     """--lang ja: Japanese scripts allowed, Hangul forbidden."""
     params = GenerationParams(temperature=1.0, seed=5, max_tokens=40, lock=LockMode.script, lang="ja")
-    text = gemma3.chat([{"role": "user", "content": "한국어로 자기소개를 해 주세요."}], params, log=False).result().text
+    text = gemma3.chat([{"role": "user", "content": "한국어로 자기소개를 해 주세요."}], params).result().text
     ja = language("ja")
+    assert text.strip(), "an empty answer proves nothing"
     assert all(ja.allows(script_of(ch)) for ch in text), text

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 from kollama.errors import KollamaError
 from kollama.models import resolve
 from kollama.models.builtin import builtin_path

@@ -58,7 +58,7 @@ def test_gated_check_uses_the_models_own_logits():
 def test_on_real_answers_strict_spares_the_clean_and_stops_the_confused():
     """The fidelity issue's labelled real answers: human-clean ones pass `strict`, confused ones are banned at
     the confusion. Tokenised with the real Llama 3 vocabulary (no weights needed for `strict`)."""
-    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+    from kollama.engines.llamacpp import Tokenizer
     from kollama.korean.fidelity import fidelity_report
     from kollama.korean.language_lock import LockMode, LockState, build_masks
     from kollama.lock_check import check_tokens
@@ -67,14 +67,14 @@ def test_on_real_answers_strict_spares_the_clean_and_stops_the_confused():
     rows = lambda name: map(json.loads, realdata("lcb", name).open(encoding="utf-8"))  # noqa: E731
     completions = {(r["lcb_file"], str(r["id"]), r["model"]): r["completion"] for r in rows("lcb_outputs_ko.jsonl")}
     prompts = {(p["lcb_file"], str(p["id"])): p["prompt"] for p in rows("lcb_ko.jsonl")}
-    llm = load_llama(str(vocab_only("llama-bpe")), 256, vocab_only=True)
-    masks = build_masks(vocabulary_of(llm), "ko")
+    tokenizer = Tokenizer.vocab_only(vocab_only("llama-bpe"))
+    masks = build_masks(tokenizer.vocabulary, "ko")
     clean = clean_banned = confused = confused_banned = at_confusion = 0
     for label in map(json.loads, LABELS.open(encoding="utf-8")):
         text = completions[(label["lcb_file"], label["id"], label["model"])]
         prompt = prompts[(label["lcb_file"], label["id"])]
         state = LockState(masks, LockMode.strict, prompt=prompt, min_target_chars=0)
-        banned = check_tokens(state, llm.tokenize(text.encode(), add_bos=False, special=False))
+        banned = check_tokens(state, tokenizer.tokenize(text, special=False))
         if label["label"] == "ok":
             clean += 1
             clean_banned += bool(banned)
@@ -83,7 +83,7 @@ def test_on_real_answers_strict_spares_the_clean_and_stops_the_confused():
             confused_banned += bool(banned)
             spans = fidelity_report(text, "ko", prompt=prompt, with_lcb=False).foreign
             at_confusion += bool(banned) and any(s.start - 2 <= banned[0].offset <= s.end for s in spans)
-    llm.close()
+    tokenizer.close()
     assert clean >= 100 and confused >= 100
     # measured: 6 of 110 clean answers (3 Greek letters the script lock forbids, 2 unknown acronyms without a
     # gloss, which the lock's acronym rule asks for, 1 name phrase); 151 of 154 confused, 145 at the confusion

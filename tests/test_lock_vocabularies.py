@@ -4,18 +4,18 @@ every odd byte piece and foreign script included: the hardest case for a lock.""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from kollama.engines import GenerationParams
 from kollama.korean.language_lock import LockMode, LockState, StrictScanner, WordPolicy, split_piece
 from kollama.korean.scripts import language, script_of
-from support.vocab_models import VOCABULARIES, chat_template, vocab_model
+from support.vocab_models import chat_template, vocab_model
 
-TOKENS_PER_MODE = 5000
+TOKENS_PER_MODE = int(os.environ.get("KOLLAMA_LOCK_TOKENS", "5000"))  # the issue asks for 5,000 per vocabulary and mode
 PROMPT = "한국어로 답해 주세요: 서울은 어떤 도시인가요?"
 KO = language("ko")
 
@@ -29,7 +29,7 @@ def _generate(engine, mode: LockMode, tokens: int) -> tuple[list[str], int]:
             params = [GenerationParams(temperature=1.0, top_k=0, top_p=1.0, repeat_penalty=1.0, seed=seed + i,
                                        max_tokens=160, lock=mode) for i in range(8)]
             seed += 8
-            results = list(pool.map(lambda p: engine.complete(PROMPT, p, log=False).result(), params))
+            results = list(pool.map(lambda p: engine.complete(PROMPT, p).result(), params))
             texts += [r.text for r in results]
             total += sum(r.completion_tokens for r in results)
     return texts, total
@@ -71,12 +71,12 @@ def test_every_mode_keeps_its_guarantee_over_thousands_of_random_tokens(name, re
 @pytest.mark.slow
 def test_the_strict_mask_agrees_with_the_scanner_on_a_real_vocabulary():
     """The vectorised per-step mask equals running the scanner over each token, on Llama 3's 128k tokens."""
-    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+    from kollama.engines.llamacpp import Tokenizer
     from kollama.korean.language_lock import build_masks
 
-    llm = load_llama(str(vocab_model("llama-bpe")), 64, vocab_only=True)
-    masks = build_masks(vocabulary_of(llm), "ko")
-    llm.close()
+    tokenizer = Tokenizer.vocab_only(vocab_model("llama-bpe"))
+    masks = build_masks(tokenizer.vocabulary, "ko")
+    tokenizer.close()
     texts = [piece.text for piece in map(split_piece, masks.vocab.pieces[:20000:7])]
     for state_text in ["", "서울은 ", "서울 Bre", "CPU", "Large ", "ROI ", "`co", "https://x", '{"a": "값 ', "Here is"]:
         state = LockState(masks, LockMode.strict, prompt="Large Language Model? Here is", min_target_chars=0)
@@ -120,4 +120,3 @@ def test_an_ollama_llama32_store_entry_runs_end_to_end_with_metas_template(tmp_p
         assert data["prompt_tokens"] > 20  # Meta's header blocks and the date line were rendered
         assert all(KO.allows(script_of(ch)) for ch in data["text"]), data["text"]
         assert "\ufffd" not in data["text"]
-    assert np.isfinite(0.0)

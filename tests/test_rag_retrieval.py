@@ -6,7 +6,7 @@ import json
 import unicodedata
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 from rag_corpus import build_corpus, qa_items, write_qa
 
 from kollama.rag import api

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 from rag_corpus import build_pdf, corpus_spec
 
 from kollama.rag import api

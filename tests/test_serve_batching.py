@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kollama.engines import GenerationParams, load_engine
-from kollama.engines.batched import TextAssembler
-from kollama.evaluate.loglikelihood import LlamaCppScorer
+from kollama.engines.llamacpp.sampler import TextAssembler
+from kollama.engines.llamacpp import LlamaCppScorer
 from kollama.korean.language_lock import LockMode
 from test_foundation_lock import INVITING_PROMPTS, _foreign_chars
 
@@ -34,7 +34,7 @@ def _together(engine, prompts, params, chat=False):
         try:
             request = [{"role": "user", "content": prompts[i]}] if chat else prompts[i]
             call = engine.chat if chat else engine.complete
-            results[i] = call(request, params(i), log=False).result()
+            results[i] = call(request, params(i)).result()
         except Exception as exc:  # surfaced below, with the others' results
             errors.append(exc)
 
@@ -49,7 +49,7 @@ def _together(engine, prompts, params, chat=False):
 
 def test_concurrent_answers_are_each_the_answer_to_their_own_prompt(batched):
     params = GenerationParams(temperature=0, max_tokens=16, repeat_penalty=1.0, top_logprobs=2)
-    alone = [batched.complete(p, params, log=False).result() for p in PROMPTS]
+    alone = [batched.complete(p, params).result() for p in PROMPTS]
     together = _together(batched, PROMPTS, lambda i: params)
     identical = 0
     for a, b in zip(alone, together):
@@ -68,21 +68,21 @@ def test_every_concurrent_answer_keeps_the_lock(batched):
     params = lambda i: GenerationParams(temperature=1.0, seed=31 + i, max_tokens=32, lock=LockMode.script)  # noqa: E731
     answers = _together(batched, INVITING_PROMPTS[:6], params, chat=True)
     for prompt, answer in zip(INVITING_PROMPTS, answers):
+        assert answer.text.strip(), (prompt, "an empty answer proves nothing")
         assert "\ufffd" not in answer.text and _foreign_chars(answer.text) == [], (prompt, answer.text)
         assert answer.lock_enforcement == "decoding"
 
 
 def test_logprobs_match_a_direct_computation_from_the_logits(batched):
     prompt = "The capital of France is"
-    r = batched.complete(prompt, GenerationParams(temperature=0, max_tokens=12, repeat_penalty=1.0, top_logprobs=3),
-                         log=False).result()
+    r = batched.complete(prompt, GenerationParams(temperature=0, max_tokens=12, repeat_penalty=1.0, top_logprobs=3)).result()
     assert len(r.logprobs) == r.completion_tokens == 12
     assert b"".join(t.token for t in r.logprobs).decode() == r.text
     for t in r.logprobs:
         assert t.top[0][0] == t.token  # greedy: the chosen token is the likeliest
         assert [lp for _, lp in t.top] == sorted((lp for _, lp in t.top), reverse=True)
         assert sum(np.exp(lp) for _, lp in t.top) <= 1 + 1e-6
-    tokens = batched.tokenize(prompt, add_bos=batched.info.add_bos_token)
+    tokens = batched.tokenize(prompt, add_bos=batched.tokenizer.adds_bos)
     scorer = LlamaCppScorer(batched)
     try:
         direct = scorer.token_logprobs(tokens + [t.id for t in r.logprobs])[len(tokens) - 1:]
@@ -92,16 +92,14 @@ def test_logprobs_match_a_direct_computation_from_the_logits(batched):
 
 
 def test_stop_strings_and_max_tokens_end_the_answer(batched):
-    whole = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16), log=False).result()
+    whole = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16)).result()
     assert whole.text.startswith(" 6, 7, 8") and whole.finish_reason == "length" and whole.completion_tokens == 16
-    cut = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16, stop=[" 8"]),
-                           log=False).result()
+    cut = batched.complete("1, 2, 3, 4, 5,", GenerationParams(temperature=0, max_tokens=16, stop=[" 8"])).result()
     assert cut.text == " 6, 7," and cut.finish_reason == "stop" and cut.completion_tokens < 16
 
 
 def test_a_closed_generation_frees_its_slot_at_once(batched):
-    generation = batched.complete("Once upon a time", GenerationParams(temperature=1.0, max_tokens=400, seed=1),
-                                  log=False)
+    generation = batched.complete("Once upon a time", GenerationParams(temperature=1.0, max_tokens=400, seed=1))
     pieces = iter(generation)
     next(pieces), next(pieces)
     assert batched.scheduler.active == 1
@@ -121,18 +119,18 @@ def test_more_requests_than_slots_wait_their_turn(batched):
 
 def test_a_prompt_that_starts_like_an_earlier_one_reuses_its_cached_prefix(batched):
     params = GenerationParams(temperature=0, max_tokens=6)
-    first = batched.complete("1, 2, 3, 4, 5,", params, log=False).result()
+    first = batched.complete("1, 2, 3, 4, 5,", params).result()
     before = batched.scheduler.reused_tokens
-    again = batched.complete("1, 2, 3, 4, 5,", params, log=False).result()
-    prompt_tokens = len(batched.tokenize("1, 2, 3, 4, 5,", add_bos=batched.info.add_bos_token))
+    again = batched.complete("1, 2, 3, 4, 5,", params).result()
+    prompt_tokens = len(batched.tokenize("1, 2, 3, 4, 5,", add_bos=batched.tokenizer.adds_bos))
     assert batched.scheduler.reused_tokens - before == prompt_tokens - 1  # all but the last prompt token
     assert again.text == first.text
     # a conversation's next turn starts with the previous turn's prompt and answer
     turn = [{"role": "user", "content": "한국의 수도는 어디인가요?"}]
-    answer = batched.chat(turn, GenerationParams(temperature=0, max_tokens=8), log=False).result()
+    answer = batched.chat(turn, GenerationParams(temperature=0, max_tokens=8)).result()
     before = batched.scheduler.reused_tokens
     history = turn + [{"role": "assistant", "content": answer.text}, {"role": "user", "content": "인구는요?"}]
-    batched.chat(history, GenerationParams(temperature=0, max_tokens=4), log=False).result()
+    batched.chat(history, GenerationParams(temperature=0, max_tokens=4)).result()
     assert batched.scheduler.reused_tokens - before >= answer.prompt_tokens
 
 
@@ -144,8 +142,7 @@ def test_unloading_the_model_answers_running_and_waiting_requests_with_an_error(
 
     def ask(name):
         try:
-            outcomes[name] = engine.complete("Once upon a time", GenerationParams(max_tokens=400, seed=1),
-                                             log=False).result()
+            outcomes[name] = engine.complete("Once upon a time", GenerationParams(max_tokens=400, seed=1)).result()
         except KollamaError as exc:
             outcomes[name] = exc
 

@@ -3,7 +3,6 @@ keep_alive, pull/delete, version, ':latest', think, images, num_ctx and `HEAD /`
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time

@@ -85,6 +85,40 @@ def test_uploads_are_checked_and_stored_inside_the_store(server, kollama_home):
     answer = httpx.post(server.url + "/v1/rag/ask", json={"question": "조식은 몇 시부터인가요?", "model": "smollm2",
                                                           "max_tokens": 16}, timeout=300).json()
     assert answer["mode"] == "generative" and answer["citations"] and answer["citations"][0]["page"] == 2
+    # the server runs with --no-log: the RAG question and answer are in no log (they were, before engines stopped logging)
+    assert _logged_prompts_containing(kollama_home, "조식은 몇 시부터인가요?") == 0
+
+
+def _logged_prompts_containing(home, text: str) -> int:
+    import sqlite3
+
+    db = home / "logs.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM responses WHERE prompt LIKE ?", (f"%{text}%",)).fetchone()[0]
+
+
+def test_rag_answers_are_logged_only_where_the_edge_asks(kollama_home, tmp_path):
+    """Engines and kollama.rag write no log; the CLI and the server pass `on_response` unless --no-log."""
+    from kollama.engines import load_engine
+    from kollama.logs import log_response
+    from kollama.rag import api
+
+    doc = tmp_path / "hotel.md"
+    doc.write_text("# 바다호텔 안내\n\n수영장은 오전 6시부터 밤 10시까지 옥상에서 운영합니다.\n", encoding="utf-8")
+    collection = f"log-test-{tmp_path.name}"
+    api.add([str(doc)], collection=collection)
+    question = "수영장은 몇 시까지 운영하나요?"
+    engine = load_engine("smollm2")
+    try:
+        quiet = api.ask(question, model="smollm2", max_tokens=8, collection=collection, engine=engine)
+        assert quiet["mode"] == "generative" and quiet["answer"]  # it did generate...
+        assert _logged_prompts_containing(kollama_home, question) == 0  # ...and logged nothing
+        api.ask(question, model="smollm2", max_tokens=8, collection=collection, engine=engine, on_response=log_response)
+        assert _logged_prompts_containing(kollama_home, question) == 1
+    finally:
+        engine.close()
 
 
 def test_a_model_name_can_route_to_an_openai_backend(server, tmp_path):

@@ -6,7 +6,7 @@ import httpx
 import ollama
 import openai
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 from serve_server import Server, free_port
 
 KEY = "test-key-0123456789"

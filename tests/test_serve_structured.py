@@ -4,7 +4,6 @@ calls that always parse, with the lock inside string values."""
 
 from __future__ import annotations
 
-import json
 
 import httpx
 import openai

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 from kollama.errors import KollamaError
 from kollama.models.builtin import builtin_path
@@ -65,7 +65,7 @@ def test_loss_mask_covers_only_assistant_turns():
             {"role": "user", "content": "둘째 질문"}, {"role": "assistant", "content": "둘째 답"}]
     encoded = encoder.encode(chat, max_len=512)
     trained = [t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE]
-    text = encoder.llm.detokenize(trained, special=True).decode()
+    text = encoder.tokenizer.llm.detokenize(trained, special=True).decode()
     assert text == "첫 답<|im_end|>\n둘째 답<|im_end|>\n"
     # the prompt part is exactly what the llama.cpp engine feeds at inference
     prompt = encoder.encode_prompt(chat[:1])

@@ -50,7 +50,7 @@ def test_tiny_orpo_run_resumes_and_exports(tmp_path: Path) -> None:
 
     engine = load_engine(str(gguf))
     try:
-        answer = engine.chat([{"role": "user", "content": "안녕"}], GenerationParams(max_tokens=4), log=False).result()
+        answer = engine.chat([{"role": "user", "content": "안녕"}], GenerationParams(max_tokens=4)).result()
         assert answer.completion_tokens > 0
     finally:
         engine.close()

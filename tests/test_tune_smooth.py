@@ -331,14 +331,14 @@ def test_failed_write_leaves_nothing(tiny, tmp_path: Path) -> None:
 def test_vocabulary_read_from_the_file_matches_llama_cpp(name: str) -> None:
     from support.vocab_models import vocab_model
 
-    from kollama.engines.llama_cpp import load_llama, vocabulary_of
+    from kollama.engines.llamacpp import Tokenizer
 
     path = vocab_model(name)
-    llm = load_llama(str(path), 64, vocab_only=True)
+    tokenizer = Tokenizer.vocab_only(path)
     try:
-        expected = vocabulary_of(llm).pieces
+        expected = tokenizer.vocabulary.pieces
     finally:
-        llm.close()
+        tokenizer.close()
     ours = token_bytes(read_layout(path, arrays=TOKEN_ARRAYS))
     assert len(ours) == len(expected)
     # llama.cpp also silences a few end-of-generation texts the file types as user-defined (Qwen2's "</s>")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 from kollama.models.builtin import builtin_path
 
@@ -117,7 +117,7 @@ def test_exported_gguf_runs_in_kollama_and_plain_llama_cpp(merged_f16):
     assert info.quantization.lower().startswith("f16") or "F16" in info.quantization
     assert (info.architecture, info.vocab_size, info.has_chat_template) == (base.architecture, base.vocab_size, True)
     engine = load_engine(str(merged_f16))
-    response = engine.chat([{"role": "user", "content": "안녕하세요"}], GenerationParams(max_tokens=8, seed=1), log=False).result()
+    response = engine.chat([{"role": "user", "content": "안녕하세요"}], GenerationParams(max_tokens=8, seed=1)).result()
     assert response.completion_tokens > 0
     engine.close()
     llm = Llama(model_path=str(merged_f16), n_ctx=128, verbose=False)
@@ -204,7 +204,7 @@ def test_pairs_then_dpo_on_the_sft_run_exports(sft_run, work):
     from kollama.engines import GenerationParams, load_engine
 
     engine = load_engine(str(out))
-    assert engine.chat([{"role": "user", "content": "안녕"}], GenerationParams(max_tokens=4), log=False).result().completion_tokens > 0
+    assert engine.chat([{"role": "user", "content": "안녕"}], GenerationParams(max_tokens=4)).result().completion_tokens > 0
     engine.close()
 
 

@@ -13,7 +13,7 @@ KOREAN = ["한국어를 이해해? 서울은 대한민국의 수도입니다.", 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(VOCABULARIES))
 def test_each_fixture_loads_and_tokenizes_korean_like_the_vocab_only_file(name):
-    from kollama.engines.llama_cpp import load_llama
+    from kollama.engines.llamacpp import load_llama
 
     model = load_llama(str(vocab_model(name)), 256, n_threads=1)
     reference = load_llama(str(vocab_only(name)), 256, vocab_only=True)

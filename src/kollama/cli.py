@@ -1,4 +1,9 @@
-"""The `kollama` command: parse arguments, call one function, print. No logic lives here."""
+"""The `kollama` command: parse arguments, call one function, print. No logic lives here.
+
+The foundation's commands (run, models, fidelity, logs, serve) are here; each capability package
+adds its own with `register(app)` from its `cli.py` (compare, eval/score/tokens, rag, tune). Nothing
+imports this module back: printing helpers live in `kollama.console`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from kollama import __version__
+from kollama.console import print_json, read_text_arg
+from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
 
 app = typer.Typer(
@@ -35,38 +42,28 @@ def _root(
     """kollama: a Korean-first workbench for local Llama-family models."""
 
 
-def read_text_arg(text: str | None) -> str:
-    """A TEXT argument, or standard input when it is '-' or missing."""
-    if text is None or text == "-":
-        if sys.stdin.isatty():
-            raise KollamaError("no text given", hint="pass TEXT or pipe it in with '-'")
-        return sys.stdin.read()
-    return text
-
-
-def print_json(data: object) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 @app.command()
 def run(
     model: Annotated[str, typer.Argument(help="Model reference: smollm2, gemma3, FILE.gguf, ollama:NAME, hf:..., openai:URL#MODEL, ollama-server:NAME")],
     prompt: Annotated[Optional[str], typer.Argument(help="The prompt; '-' reads standard input; omit for an interactive chat.")] = None,
     system: Annotated[Optional[str], typer.Option(help="System prompt.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 0.8,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling.")] = 0.95,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = GenerationParams.temperature,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling.")] = GenerationParams.top_p,
     seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 512,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = GenerationParams.max_tokens,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
     lock: Annotated[str, typer.Option(help="Language lock: off, script, strict, gated.")] = "script",
     lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
+    logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the answer to SQLite.")] = False,
 ) -> None:
     """Run a model: one answer for PROMPT, or an interactive chat (like `ollama run`), under the language lock."""
     from kollama.run import RunOptions, chat_loop, run_once
 
     options = RunOptions(model=model, system=system, temperature=temperature, top_p=top_p, seed=seed,
-                         max_tokens=max_tokens, ctx=ctx, lock=lock, lang=lang)
+                         max_tokens=max_tokens, ctx=ctx, lock=lock, lang=lang, logprobs=logprobs,
+                         log=not no_log)
     if prompt is None and sys.stdin.isatty() and not as_json:
         chat_loop(options)
         return
@@ -119,7 +116,7 @@ def fidelity(
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
                     as_json: bool, jobs: int | None) -> None:
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
 
     options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
@@ -141,9 +138,9 @@ def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None,
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
         total = count_lines(file) if file.is_file() else 0
-        with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
-            progress.start("judging", total)
-            summary = judge_file(file, options, emit, problem, progress.advance)
+        with ProgressBar(transient=True) as progress:
+            progress.begin("judging", total)
+            summary = judge_file(file, options, emit, problem, progress.step)
         print_batch(summary, flagged, group_by)
     if summary["skipped_lines"]:
         raise typer.Exit(1)
@@ -194,11 +191,6 @@ def lock_check(
 
 app.add_typer(lock_app, name="lock")
 
-from kollama.compare.cli import compare as _compare  # noqa: E402  (light: typer only)
-
-app.command("compare")(_compare)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key.")] = "127.0.0.1",
@@ -235,17 +227,18 @@ def serve(
     run_server(options)
 
 
-from kollama.rag.cli import rag_app  # noqa: E402  (light: commands import their work lazily)
+def _register_capabilities() -> None:
+    """Each capability's CLI module is light (typer only); its commands import their work lazily."""
+    from kollama.compare.cli import register as compare
+    from kollama.evaluate.cli import register as evaluate
+    from kollama.rag.cli import register as rag
+    from kollama.tune.cli import register as tune
 
-app.add_typer(rag_app, name="rag")
+    for register in (compare, evaluate, rag, tune):
+        register(app)
 
-from kollama.tune.cli import tune_app  # noqa: E402  (light: commands import torch lazily)
 
-app.add_typer(tune_app, name="tune")
-
-from kollama.evaluate.cli import register as _register_evaluate  # noqa: E402  (eval, score, tokens)
-
-_register_evaluate(app)
+_register_capabilities()
 
 
 def main() -> None:

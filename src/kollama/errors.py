@@ -1,15 +1,18 @@
 """User-facing errors: one line saying what is wrong and what to do.
 
-Raised anywhere, caught once at the CLI and server edges.
+Raised anywhere, caught once at the CLI and server edges. Each class says how each edge reports
+it: `exit_code` for the CLI, `http_status` for the server (a client's mistake is a 4xx, a backend
+that is down or a model being unloaded a 5xx the client may retry).
 """
 
 from __future__ import annotations
 
 
 class KollamaError(Exception):
-    """A problem the user can fix; `str()` is the full one-line message."""
+    """A problem the user can fix (a bad request); `str()` is the full one-line message."""
 
     exit_code = 1
+    http_status = 400
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -21,8 +24,21 @@ class KollamaError(Exception):
 
 
 class ModelNotFound(KollamaError):
-    pass
+    """No such model (locally, or on the upstream server)."""
+
+    exit_code = 1
+    http_status = 404
 
 
 class BackendUnavailable(KollamaError):
-    pass
+    """The upstream server (Ollama, vLLM, llama-server) cannot be reached or failed."""
+
+    exit_code = 1
+    http_status = 502
+
+
+class ModelUnloaded(KollamaError):
+    """The model was unloaded (or is being unloaded) while a request waited or ran: send it again."""
+
+    exit_code = 1
+    http_status = 503

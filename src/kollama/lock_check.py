@@ -85,7 +85,7 @@ def lock_check(model: str, text: str, lock: str, prompt: str | None = None, syst
     if not text:
         raise KollamaError("the answer to check is empty", hint="pass TEXT or pipe it in with '-'")
     from kollama.engines import load_engine
-    from kollama.engines.llama_cpp import LlamaCppEngine
+    from kollama.engines.llamacpp import LlamaCppEngine
 
     with load_engine(model, n_ctx=ctx) as engine:
         if not isinstance(engine, LlamaCppEngine):

@@ -10,7 +10,7 @@ from rich.console import Console
 from kollama.engines import Engine, GenerationParams, Response, load_engine
 from kollama.errors import KollamaError
 from kollama.korean.language_lock import parse_lock
-from kollama.korean.scripts import language
+from kollama.logs import log_response
 
 console = Console(highlight=False)
 notes = Console(highlight=False, stderr=True)
@@ -20,29 +20,29 @@ notes = Console(highlight=False, stderr=True)
 class RunOptions:
     model: str
     system: str | None = None
-    temperature: float = 0.8
-    top_p: float = 0.95
+    temperature: float = GenerationParams.temperature
+    top_p: float = GenerationParams.top_p
     seed: int | None = None
-    max_tokens: int = 512
+    max_tokens: int = GenerationParams.max_tokens
     ctx: int | None = None
     lock: str = "script"
     lang: str = "ko"
+    logprobs: int | None = None  # per-token log-probabilities and this many alternatives (0: none)
+    log: bool = True  # write each answer to the SQLite log (`kollama logs`)
 
     def params(self) -> GenerationParams:
-        language(self.lang)  # fail early on an unknown language
-        if self.max_tokens < 1:
-            raise KollamaError("--max-tokens must be at least 1")
-        if self.temperature < 0:
-            raise KollamaError("--temperature must be 0 or more")
+        """Validated by GenerationParams itself (the server builds the same object)."""
         return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed,
-                                max_tokens=self.max_tokens, lock=parse_lock(self.lock), lang=self.lang)
+                                max_tokens=self.max_tokens, lock=self.lock, lang=self.lang,
+                                top_logprobs=self.logprobs)
 
 
 def _messages(system: str | None, history: list[dict[str, str]]) -> list[dict[str, str]]:
     return ([{"role": "system", "content": system}] if system else []) + history
 
 
-def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationParams, stream: bool) -> Response:
+def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationParams, stream: bool,
+            log: bool) -> Response:
     generation = engine.chat(messages, params)
     try:
         for piece in generation:
@@ -56,6 +56,8 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
         sys.stdout.flush()
     assert generation.response is not None
     response = generation.response
+    if log:
+        log_response(response)
     if stream and response.lock_enforcement == "retry":
         outcome = (f"still {response.lock_violations} foreign spans after {response.retries + 1} attempts"
                    if response.lock_violations else f"{response.retries} retries")
@@ -68,7 +70,8 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
 def run_once(options: RunOptions, prompt: str, stream: bool = True) -> Response:
     params = options.params()
     with load_engine(options.model, n_ctx=options.ctx) as engine:
-        return _answer(engine, _messages(options.system, [{"role": "user", "content": prompt}]), params, stream)
+        return _answer(engine, _messages(options.system, [{"role": "user", "content": prompt}]), params, stream,
+                       options.log)
 
 
 HELP = """/lock off|script|strict|gated   change the language lock
@@ -116,7 +119,7 @@ def chat_loop(options: RunOptions) -> None:
                 continue
             history.append({"role": "user", "content": line})
             try:
-                response = _answer(engine, _messages(system, history), params, stream=True)
+                response = _answer(engine, _messages(system, history), params, stream=True, log=options.log)
             except KeyboardInterrupt:
                 history.pop()
                 console.print("\n[dim](interrupted)[/dim]")

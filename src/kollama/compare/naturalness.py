@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from kollama.console import ProgressBar
 from kollama.engines import Engine, load_engine
 from kollama.errors import KollamaError
 
@@ -46,8 +46,7 @@ def score_answers(answers: list[dict[str, Any]], reference: str = DEFAULT_REFERE
     except KollamaError as exc:
         return f"reference model {reference}: {exc}"
     seen: dict[str, float | None] = {}
-    progress = Progress(TextColumn("naturalness ({task.description})"), BarColumn(), MofNCompleteColumn(),
-                        console=console or Console(stderr=True), auto_refresh=False)
+    progress = ProgressBar(f"naturalness ({reference})", console=console)
     try:
         with progress:
             task = progress.add_task(reference, total=len(todo))

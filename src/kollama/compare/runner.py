@@ -3,6 +3,12 @@
 Cached answers are reused; each new answer is cached the moment it exists, so Ctrl-C or a crashed
 backend loses nothing. A model that breaks gets its remaining cells marked failed with the error,
 and the other models still run.
+
+A local model decodes `--parallel` answers together (the scheduler of kollama.engines.llamacpp):
+all of a model's missing answers enter the scheduler at once, in plan order, so the same command
+from an empty cache gives the same answers. They are not bit-for-bit the answers `--parallel 1`
+gives: llama.cpp rounds differently for different batch shapes, which moves logits by a few
+hundredths and, at near-ties, the sampled token. `--parallel 1` answers exactly as `kollama run`.
 """
 
 from __future__ import annotations
@@ -14,41 +20,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.console import Console
 from rich.table import Table
 
 from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
 from kollama.compare.metrics import korean_aware_verdict, summarise
+from kollama.compare.options import CompareOptions
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
-from kollama.engines import Engine, GenerationParams, load_engine
+from kollama.console import ProgressBar
+from kollama.engines import Engine, Generation, GenerationParams, load_engine
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.language_lock import LockMode, parse_lock
 from kollama.models.reference import ModelRef, resolve
 
-DEFAULT_MAX_TOKENS = 128
-DEFAULT_OUT = Path("kollama-report")
+SLOT_CONTEXT_ROUND = 256
 
-EngineFactory = Callable[[ModelRef, "int | None"], Engine]
-
-
-@dataclass
-class CompareOptions:
-    models: list[str]
-    suite: str = "ko-basic"
-    trials: int = 3
-    locks: str = "off"
-    temperature: float = 0.8
-    seed: int = 0
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    ctx: int | None = None
-    out: Path = DEFAULT_OUT
-    use_cache: bool = True
-    naturalness: bool = True  # score every answer under a reference model (compare/naturalness.py)
-    reference_model: str = "gemma3"
+EngineFactory = Callable[[ModelRef, "int | None", int], Engine]
 
 
 @dataclass
@@ -83,18 +72,7 @@ def parse_locks(text: str) -> list[LockMode]:
 
 
 def _validate(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
-    if options.trials < 1:
-        raise KollamaError(f"--trials must be at least 1 (got {options.trials})", hint="e.g. --trials 3")
-    if options.max_tokens < 1:
-        raise KollamaError("--max-tokens must be at least 1")
-    if options.temperature < 0:
-        raise KollamaError("--temperature must be 0 or more")
-    if not options.models:
-        raise KollamaError("no models to compare", hint="e.g. kollama compare smollm2 gemma3")
-    if len(set(options.models)) != len(options.models):
-        raise KollamaError("the same model is listed twice", hint="list each model once")
-    if Path(options.out).exists() and not Path(options.out).is_dir():
-        raise KollamaError(f"--out {options.out} is a file", hint="give a folder for results.json and report.html")
+    """What CompareOptions cannot check alone: the lock modes, the suite file, the model references."""
     locks = parse_locks(options.locks)
     suite = load_suite(options.suite)
     refs = [resolve(model) for model in options.models]
@@ -111,7 +89,8 @@ def plan_cells(suite: Suite, locks: list[LockMode], refs: list[ModelRef], option
                 for trial in range(options.trials):
                     params = GenerationParams(temperature=options.temperature, seed=options.seed + trial,
                                               max_tokens=options.max_tokens, lock=lock, lang=prompt.lang)
-                    key_params = {k: (v.value if isinstance(v, LockMode) else v) for k, v in asdict(params).items()}
+                    key_params = {k: (v.value if isinstance(v, LockMode) else v) for k, v in asdict(params).items()
+                                  if not (k == "grammar" and v is None)}  # keys from before grammar existed
                     key = answer_key(identity, prompt.messages(), key_params)
                     cells.append(Cell(ref, identity, prompt, lock, trial, params, key))
     return cells
@@ -153,24 +132,21 @@ def _peak_rss_mb() -> float:
 
 
 class _LiveView:
-    """A progress bar and a table of running figures per model x lock."""
+    """A progress bar and, under it, a table of running figures per model x lock (no refresh thread)."""
 
     def __init__(self, total: int, console: Console):
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-        self.task = self.progress.add_task("compare", total=total)
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
-        # No refresh thread: it would wake every 250 ms and compete with llama.cpp's threads on a small CPU.
-        self.live = Live(self._render(), console=console, auto_refresh=False, transient=False)
+        self.progress = ProgressBar(remaining=True, console=console, enabled=True, footer=self._render)
+        self.task = self.progress.add_task("compare", total=total)
 
-    def _render(self) -> Group:
+    def _render(self) -> Table:
         table = Table("model", "lock", "answers", "fidelity", "checks", "tok/s", "failed", title="kollama compare")
         for (model, lock), row in self.rows.items():
             ok = row["n"] - row["failed"]
             table.add_row(model, lock, str(row["n"]), f"{row['fid'] / ok:.0%}" if ok else "-",
                           f"{row['checks'] / row['n']:.0%}" if row["n"] else "-",
                           f"{row['tps'] / ok:.1f}" if ok else "-", str(row["failed"]))
-        return Group(self.progress, table)
+        return table
 
     def add(self, record: dict[str, Any], description: str) -> None:
         row = self.rows.setdefault((record["model"], record["lock"]),
@@ -181,7 +157,6 @@ class _LiveView:
         row["checks"] += all(record["checks"].values())
         row["tps"] += record["tokens_per_second"] or 0.0
         self.progress.update(self.task, advance=1, description=description)
-        self.live.update(self._render(), refresh=True)
 
 
 def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = None,
@@ -191,7 +166,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
     from kollama.compare.report import write_outputs
 
     suite, locks, refs = _validate(options)
-    factory = engine_factory or (lambda ref, ctx: load_engine(ref, n_ctx=ctx))
+    factory = engine_factory or (lambda ref, ctx, parallel: load_engine(ref, n_ctx=ctx, parallel=parallel, exact=True))
     console = console or Console(stderr=True, highlight=False)
     cells = plan_cells(suite, locks, refs, options)
     cache = AnswerCache()
@@ -201,7 +176,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
     group_info: dict[tuple[str, str], dict[str, Any]] = {}
     view = _LiveView(len(cells), console)
     try:
-        with view.live:
+        with view.progress:
             for ref in refs:
                 mine = [c for c in cells if c.model is ref]
                 info = _run_model(ref, mine, options, cache, factory, view, records, result, on_answer)
@@ -257,18 +232,21 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
     peak = 0.0
     try:
         try:
-            engine = factory(ref, options.ctx)
+            engine = factory(ref, options.ctx, options.parallel)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a model that cannot load fails its cells, the others still run
             broken = _describe(exc)
-        for cell in pending:
+        generations: list[Generation | None] = [None] * len(pending)
+        if engine is not None:
+            _fit_slots(engine, pending, options)
+            generations = list(engine.generate_many([(c.prompt.messages(), c.params) for c in pending]))
+        for cell, generation in zip(pending, generations):
             error = broken
             response = None
-            if error is None:
+            if error is None and generation is not None:
                 try:
-                    assert engine is not None
-                    response = engine.chat(cell.prompt.messages(), cell.params, log=False).result().to_json()
+                    response = generation.result().to_json()
                 except (BackendUnavailable, ModelNotFound) as exc:  # the server is gone: so is the rest
                     broken = error = _describe(exc)
                 except KollamaError as exc:  # this prompt cannot run (too long...): only this cell fails
@@ -294,6 +272,21 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
             engine.close()
     info["peak_rss_mb"] = round(peak, 1) if peak else None
     return info
+
+
+def _fit_slots(engine: Engine, cells: list[Cell], options: CompareOptions) -> None:
+    """Give each decoding slot the context the longest prompt and answer need, not the model's
+    whole window (16 slots x 4096 tokens of KV cache would be most of a small machine's memory)."""
+    if options.ctx is not None or not hasattr(engine, "slot_context"):
+        return
+    longest = 0
+    for cell in cells:
+        try:
+            longest = max(longest, len(engine.prompt_tokens(cell.prompt.messages())[0]))
+        except KollamaError:
+            continue  # that cell fails on its own when it runs
+    need = -(-(longest + options.max_tokens + 1) // SLOT_CONTEXT_ROUND) * SLOT_CONTEXT_ROUND
+    engine.slot_context = min(engine.n_ctx, need)
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,20 +6,19 @@ from kollama.engines.base import Engine, Generation, GenerationParams, Response,
 from kollama.models.reference import ModelRef, resolve
 
 
-def load_engine(model: str | ModelRef, n_ctx: int | None = None, parallel: int | None = None) -> Engine:
+def load_engine(model: str | ModelRef, n_ctx: int | None = None, parallel: int | None = None,
+                exact: bool | None = None) -> Engine:
     """The engine for a model reference: llama.cpp for local files, HTTP clients for servers.
 
-    `parallel` (servers): decode up to that many answers together on a local model.
+    `parallel` (local models): decode up to that many answers together. `exact`: reuse cached prompt
+    prefixes only where that cannot change an answer (default: yes for one slot, no for servers' several).
     """
     ref = resolve(model) if isinstance(model, str) else model
     if ref.kind == "gguf":
-        if parallel:
-            from kollama.engines.batched import BatchedLlamaCppEngine
+        from kollama.engines.llamacpp import LlamaCppEngine
 
-            return BatchedLlamaCppEngine(ref, n_ctx=n_ctx, parallel=parallel)
-        from kollama.engines.llama_cpp import LlamaCppEngine
-
-        return LlamaCppEngine(ref, n_ctx=n_ctx)
+        return LlamaCppEngine(ref, n_ctx=n_ctx, parallel=parallel or 1,
+                              exact=exact if exact is not None else not parallel)
     if ref.kind == "openai":
         from kollama.engines.openai_http import OpenAIEngine
 

@@ -1,15 +1,16 @@
 """The one small interface every backend implements, and the logic they all share.
 
 A backend implements `_stream(prompt_or_messages, params)` and says whether it can enforce
-the lock while decoding. Everything else (the lock by retry, timing, the SQLite log) lives
-here once, so no engine repeats it.
+the lock while decoding. Everything else (the lock by retry, timing) lives here once, so no
+engine repeats it. Engines return responses and write nothing: the CLI and the server decide
+whether to log them (`kollama.logs`), so `--no-log` holds for every caller.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -19,8 +20,18 @@ from kollama.models.reference import ModelRef
 Messages = list[dict[str, str]]
 
 
+#: the accepted range of each sampling setting, written once (the CLI and the server both build GenerationParams)
+LIMITS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 5.0), "top_p": (0.0, 1.0), "top_k": (0, 100_000), "repeat_penalty": (0.0, 10.0),
+    "max_tokens": (1, 1_000_000), "top_logprobs": (0, 20),
+}
+
+
 @dataclass
 class GenerationParams:
+    """How to sample one answer. Validates itself: a value out of range is a KollamaError (a 400 from
+    the server, one line and exit 1 from the CLI), whoever built it."""
+
     temperature: float = 0.8
     top_p: float = 0.95
     top_k: int = 40
@@ -31,6 +42,30 @@ class GenerationParams:
     lock: LockMode = LockMode.off
     lang: str = "ko"
     top_logprobs: int | None = None  # None: no log-probabilities; 0: the chosen token's; n: and the n likeliest
+    # Extension point for structured outputs and tool calls: a GBNF grammar (llama.cpp's grammar
+    # sampler, rule 'root') that every generated token must follow. llama.cpp engine only.
+    grammar: str | None = None
+
+    def __post_init__(self) -> None:
+        from kollama.errors import KollamaError
+        from kollama.korean.language_lock import parse_lock
+        from kollama.korean.scripts import language
+
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not low <= value <= high or (name == "top_p" and value == 0):
+                raise KollamaError(f"{name.replace('_', '-')} must be between {low:g} and {high:g} (got {value})")
+        if not isinstance(self.lock, LockMode):
+            self.lock = parse_lock(self.lock)
+        language(self.lang)  # an unknown language fails here, with the list of known ones
+
+
+def derive_seed(seed: int | None, index: int) -> int | None:
+    """The seed of a request's `index`-th answer (n > 1, compare's trials): seed + index, so answer 0
+    is the n=1 answer."""
+    return None if seed is None else seed + index
 
 
 @dataclass
@@ -42,6 +77,14 @@ class TokenLogprob:
     logprob: float
     top: list[tuple[bytes, float]] = field(default_factory=list)
     id: int | None = None  # the token id, where the backend knows it
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-token object clients parse (OpenAI chat `logprobs.content`, Ollama, `kollama run --json`)."""
+        def entry(token: bytes, logprob: float) -> dict[str, Any]:
+            return {"token": token.decode("utf-8", errors="replace"), "logprob": round(logprob, 6),
+                    "bytes": list(token)}
+
+        return {**entry(self.token, self.logprob), "top_logprobs": [entry(t, lp) for t, lp in self.top]}
 
 
 class TokenPiece(str):
@@ -93,6 +136,7 @@ class Response:
             "retries": self.retries,
             "lock_violations": self.lock_violations,
             "finish_reason": self.finish_reason,
+            **({"logprobs": [t.to_json() for t in self.logprobs]} if self.logprobs is not None else {}),
         }
 
 
@@ -103,6 +147,8 @@ class StreamStats:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    seconds: float | None = None  # when the backend timed the answer itself (batched decoding)
+    ttft: float | None = None
 
 
 class Generation:
@@ -179,35 +225,38 @@ class Engine(ABC):
         self.close()
 
     # --- shared by every backend ---------------------------------------------------------
-    def chat(self, messages: Messages, params: GenerationParams | None = None, log: bool = True) -> Generation:
-        return Generation(self._run(messages, params or GenerationParams(), log))
+    def chat(self, messages: Messages, params: GenerationParams | None = None) -> Generation:
+        return Generation(self._decoded(messages, params or GenerationParams()))
 
-    def complete(self, prompt: str, params: GenerationParams | None = None, log: bool = True) -> Generation:
-        return Generation(self._run(prompt, params or GenerationParams(), log))
+    def complete(self, prompt: str, params: GenerationParams | None = None) -> Generation:
+        return Generation(self._decoded(prompt, params or GenerationParams()))
 
-    def _run(self, request: str | Messages, params: GenerationParams, log: bool) -> Generator[str, None, Response]:
+    def generate_many(self, requests: Sequence[tuple[str | Messages, GenerationParams]]) -> list[Generation]:
+        """Several answers; backends that batch decode them together (in order, deterministically),
+        the others one after another as each Generation is read."""
+        return [Generation(self._decoded(request, params)) for request, params in requests]
+
+    def _decoded(self, request: str | Messages, params: GenerationParams,
+                 stream: Generator[str, None, StreamStats] | None = None) -> Generator[str, None, Response]:
+        """One answer under the lock (by decoding, or by retrying on backends that cannot ban tokens)."""
         if params.top_logprobs is not None and not self.supports_logprobs:
             from kollama.errors import KollamaError
 
             raise KollamaError(f"{self.name}: this backend gives no token log-probabilities",
                                hint="leave out logprobs, or use a local GGUF model")
         if params.lock != LockMode.off and not self.locks_while_decoding(params.lock):
-            response = yield from self._retry_until_faithful(request, params)
-        else:
-            response = yield from self._timed(request, params)
-            response.lock_enforcement = "decoding" if params.lock != LockMode.off else "none"
-        if log:
-            from kollama.logs import log_response
-
-            log_response(response)
+            return (yield from self._retry_until_faithful(request, params))
+        response = yield from self._timed(request, params, stream)
+        response.lock_enforcement = "decoding" if params.lock != LockMode.off else "none"
         return response
 
-    def _timed(self, request: str | Messages, params: GenerationParams) -> Generator[str, None, Response]:
+    def _timed(self, request: str | Messages, params: GenerationParams,
+               stream: Generator[str, None, StreamStats] | None = None) -> Generator[str, None, Response]:
         start = time.perf_counter()
         ttft = None
         parts: list[str] = []
         logprobs: list[TokenLogprob] | None = [] if params.top_logprobs is not None else None
-        stream = self._stream(request, params)
+        stream = stream if stream is not None else self._stream(request, params)
         try:
             while True:
                 piece = next(stream)
@@ -226,8 +275,8 @@ class Engine(ABC):
             text="".join(parts),
             prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
-            seconds=time.perf_counter() - start,
-            ttft=ttft,
+            seconds=stats.seconds if stats.seconds is not None else time.perf_counter() - start,
+            ttft=stats.ttft if stats.seconds is not None else ttft,
             lock=params.lock.value,
             lock_enforcement="none",
             finish_reason=stats.finish_reason,

@@ -35,18 +35,18 @@ class OpenAIEngine(Engine):
 
     @cached_property
     def _tokenizer(self):
-        from kollama.engines.llama_cpp import load_llama
+        from kollama.engines.llamacpp import Tokenizer
         from kollama.models.reference import resolve
 
         tokenizer_ref = resolve(self.ref.tokenizer)
         if tokenizer_ref.path is None:
             raise KollamaError(f"tokenizer={self.ref.tokenizer} must be a local GGUF model")
-        return load_llama(str(tokenizer_ref.path), n_ctx=512, vocab_only=True)
+        return Tokenizer.vocab_only(tokenizer_ref.path)
 
     def _logit_bias(self, lang: str) -> dict[str, int]:
-        from kollama.engines.llama_cpp import masks_for, vocabulary_of
+        from kollama.engines.llamacpp import masks_for
 
-        masks = masks_for(vocabulary_of(self._tokenizer), lang)
+        masks = masks_for(self._tokenizer.vocabulary, lang)
         allowed = masks.script.copy()
         allowed[masks.continuation_ids] = True  # they may be needed to finish a Hangul syllable
         return {str(int(tid)): BAN_BIAS for tid in (~allowed).nonzero()[0]}
@@ -54,12 +54,12 @@ class OpenAIEngine(Engine):
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
         if self.ref.tokenizer is None:
             return super().tokenize(text, add_bos)
-        return self._tokenizer.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return self._tokenizer.tokenize(text, add_bos=add_bos)
 
     def detokenize(self, tokens: list[int]) -> str:
         if self.ref.tokenizer is None:
             return super().detokenize(tokens)
-        return self._tokenizer.detokenize(tokens).decode("utf-8", errors="replace")
+        return self._tokenizer.detokenize(tokens)
 
     def _stream(self, request: str | Messages, params: GenerationParams) -> Generator[str, None, StreamStats]:
         import openai

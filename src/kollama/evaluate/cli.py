@@ -3,7 +3,6 @@ Registered on the main app by `register(app)`; heavy imports happen inside the c
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,7 +25,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON {results, samples}.")] = False,
 ) -> None:
     """Evaluate a model on log-likelihood tasks (KoBEST, Korean grammar and spelling pairs) like lm-evaluation-harness."""
-    from kollama.cli import print_json
+    from kollama.console import print_json
     from kollama.evaluate.tasks import list_tasks as all_tasks
 
     if list_tasks:
@@ -50,12 +49,12 @@ def eval_command(
         raise KollamaError("no task given", hint="pass --task NAME; `kollama eval --list-tasks` lists them")
     if num_fewshot < 0 or (limit is not None and limit < 1):
         raise KollamaError("--num-fewshot must be >= 0 and --limit >= 1")
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.evaluate.report import eval_payload, print_table, write_outputs
     from kollama.evaluate.runner import EvalOptions, pair_data, run_eval
 
     options = EvalOptions(model=model, tasks=task, data=pair_data(task, data or []), split=split, limit=limit, num_fewshot=num_fewshot, ctx=ctx, threads=threads)
-    with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
+    with ProgressBar(transient=True) as progress:
         name, runs, load_seconds = run_eval(options, progress)
     payload = eval_payload(name, runs, {"tasks": task, "data": data, "limit": limit, "num_fewshot": num_fewshot,
                                         "load_seconds": round(load_seconds, 4)})
@@ -80,10 +79,10 @@ def score_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Log-probability of sentences (BOS first when the model has one), ranked; or a file's perplexity."""
-    from kollama.cli import print_json
+    from kollama.console import print_json
     from kollama.engines import load_engine
-    from kollama.engines.llama_cpp import LlamaCppEngine
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.engines.llamacpp import LlamaCppEngine
+    from kollama.console import ProgressBar
     from kollama.evaluate.score import perplexity as text_perplexity
     from kollama.evaluate.score import print_groups, read_groups, score_groups
 
@@ -105,7 +104,7 @@ def score_command(
     if not isinstance(engine, LlamaCppEngine):
         raise KollamaError(f"{model} is served over HTTP; scoring needs a local GGUF model", hint="use a .gguf file or a built-in model")
     try:
-        with ScoringProgress(enabled=sys.stderr.isatty()) as progress:
+        with ProgressBar(transient=True) as progress:
             if perplexity:
                 result = text_perplexity(engine, text, window=window, progress=progress, threads=threads)
             else:
@@ -132,7 +131,7 @@ def tokens_command(
     export_tokenizer: Annotated[Optional[Path], typer.Option("--export-tokenizer", help="Write the model's tokenizer, converted from its GGUF, as a Hugging Face tokenizer folder (for lm-evaluation-harness against kollama serve).")] = None,
 ) -> None:
     """Token counts, characters/bytes per token, byte-fallback share and context fill, per model."""
-    from kollama.cli import print_json, read_text_arg
+    from kollama.console import print_json, read_text_arg
     from kollama.evaluate.tokens import compare_tokens, print_token_table
     from kollama.models import resolve
 
@@ -173,6 +172,7 @@ def _is_model(arg: str, resolve) -> bool:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `kollama eval`, `score` and `tokens` to the main command."""
     app.command("eval")(eval_command)
     app.command("score")(score_command)
     app.command("tokens")(tokens_command)

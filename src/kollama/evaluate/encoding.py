@@ -7,25 +7,16 @@ is added when its tokenizer adds one (Gemma does). An empty context becomes the 
 
 from __future__ import annotations
 
-from kollama.evaluate.loglikelihood import Request
-
-
-def prefix_token(engine) -> int:
-    """The token an empty context stands for: BOS, or EOS for models without one."""
-    bos = engine.llm.token_bos()
-    return bos if bos >= 0 else engine.llm.token_eos()
-
-
-def adds_bos(engine) -> bool:
-    return bool(engine.info.add_bos_token) and engine.llm.token_bos() >= 0
+from kollama.engines.llamacpp import Request
 
 
 def encode_pair(engine, context: str, continuation: str) -> Request:
-    """The harness's `_encode_pair` (causal models) on a kollama engine."""
-    bos = adds_bos(engine)
+    """The harness's `_encode_pair` (causal models) on a kollama llama.cpp engine."""
+    tokenizer = engine.tokenizer
+    bos = tokenizer.adds_bos
     if context == "":
         tokens = engine.tokenize(continuation, add_bos=False)
-        return Request((prefix_token(engine),), tuple(tokens))
+        return Request((tokenizer.prefix_token,), tuple(tokens))
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         continuation = context[-n_spaces:] + continuation
@@ -33,7 +24,7 @@ def encode_pair(engine, context: str, continuation: str) -> Request:
     whole = engine.tokenize(context + continuation, add_bos=bos)
     context_tokens = engine.tokenize(context, add_bos=bos)
     if not context_tokens:  # a whitespace-only context on a model without BOS
-        context_tokens = [prefix_token(engine)]
+        context_tokens = [tokenizer.prefix_token]
         whole = context_tokens + whole
     return Request(tuple(context_tokens), tuple(whole[len(context_tokens):]))
 

@@ -44,11 +44,11 @@ def export_tokenizer(model: str, out: Path) -> dict[str, Any]:
 
 def _same_tokens(ref, tokenizer) -> bool:
     """Whether the converted tokenizer splits CHECK_TEXT into the same ids as llama.cpp."""
-    from kollama.engines.llama_cpp import load_llama
+    from kollama.engines.llamacpp import Tokenizer
 
-    llm = load_llama(str(ref.path), 512, vocab_only=True)
+    tokenizer = Tokenizer.vocab_only(ref.path)
     try:
-        ours = llm.tokenize(CHECK_TEXT.encode("utf-8"), add_bos=False, special=False)
+        ours = tokenizer.tokenize(CHECK_TEXT, special=False)
     finally:
-        llm.close()
+        tokenizer.close()
     return list(ours) == list(tokenizer(CHECK_TEXT, add_special_tokens=False)["input_ids"])

@@ -9,7 +9,7 @@ from typing import Any
 
 from kollama.evaluate.data import Doc, load_docs
 from kollama.evaluate.encoding import encode_pair
-from kollama.evaluate.loglikelihood import LlamaCppScorer, Request
+from kollama.engines.llamacpp import LlamaCppScorer, Request
 from kollama.evaluate.metrics import macro_f1, predictions, stderr_of_mean
 from kollama.evaluate.tasks import FewshotSampler, Task, load_task, task_docs
 
@@ -113,8 +113,8 @@ def evaluate_task(engine, scorer: LlamaCppScorer, task: Task, options: EvalOptio
     flat: list[Request] = [r for item in items for r in item["requests"]]
     t1 = time.perf_counter()
     if progress:
-        progress.start(task.name, len(flat))
-    results = scorer.loglikelihood(flat, progress=progress.advance if progress else None)
+        progress.begin(task.name, len(flat))
+    results = scorer.loglikelihood(flat, progress=progress.step if progress else None)
     t2 = time.perf_counter()
     lls, greedy, k = [], [], 0
     for item in items:
@@ -131,7 +131,7 @@ def run_eval(options: EvalOptions, progress=None) -> tuple[str, list[TaskRun], f
     """Load the model once, evaluate every task; returns (model name, runs, model load seconds).
     Tasks and data are read and checked first, so a bad file fails before the model loads."""
     from kollama.engines import load_engine
-    from kollama.engines.llama_cpp import LlamaCppEngine
+    from kollama.engines.llamacpp import LlamaCppEngine
     from kollama.errors import KollamaError
 
     tasks = [load_task(name) for name in options.tasks]

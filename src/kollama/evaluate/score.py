@@ -10,7 +10,7 @@ from typing import Any
 
 from kollama.errors import KollamaError
 from kollama.evaluate.encoding import sentence_request
-from kollama.evaluate.loglikelihood import LlamaCppScorer, Request
+from kollama.engines.llamacpp import LlamaCppScorer, Request
 
 
 @dataclass
@@ -58,15 +58,15 @@ def score_groups(engine, groups: list[list[str]], progress=None, threads: int | 
                 raise KollamaError("an empty sentence cannot be scored", hint="remove empty cells or lines")
         fits = [i for i, r in enumerate(requests) if len(r.context) + len(r.continuation) <= engine.n_ctx]
         if progress:
-            progress.start("scoring", len(requests))
+            progress.begin("scoring", len(requests))
         scores: dict[int, float] = {}
-        for i, res in zip(fits, scorer.loglikelihood([requests[i] for i in fits], progress=progress.advance if progress else None)):
+        for i, res in zip(fits, scorer.loglikelihood([requests[i] for i in fits], progress=progress.step if progress else None)):
             scores[i] = res.logprob
         for i, r in enumerate(requests):
             if i not in scores:  # longer than the context: sliding window
                 scores[i] = float(scorer.token_logprobs(list(r.context + r.continuation)).sum())
                 if progress:
-                    progress.advance(1)
+                    progress.step(1)
     finally:
         scorer.close()
     out, k = [], 0
@@ -88,8 +88,8 @@ def perplexity(engine, text: str, window: int | None = None, progress=None, thre
     scorer = LlamaCppScorer(engine, n_threads=threads)
     try:
         if progress:
-            progress.start("perplexity", len(tokens) - 1)
-        lps = scorer.token_logprobs(tokens, window=window, progress=progress.advance if progress else None)
+            progress.begin("perplexity", len(tokens) - 1)
+        lps = scorer.token_logprobs(tokens, window=window, progress=progress.step if progress else None)
     finally:
         scorer.close()
     nll = -float(lps.sum())

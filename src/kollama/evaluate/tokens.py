@@ -1,5 +1,5 @@
-"""`kollama tokens`: what a text costs in each model's vocabulary, and the budget helpers that
-run, compare and rag use to check a prompt fits (`count_tokens`, `fits_context`).
+"""`kollama tokens`: what a text costs in each model's vocabulary (the budget helpers that check a
+prompt fits are in `kollama.engines.budget`).
 
 The Korean tokenisation gap is the point: Gemma's 262k vocabulary spends about 0.6 tokens per
 Hangul syllable, SmolLM2's byte-level BPE about 2, so the same context window holds three times
@@ -7,31 +7,10 @@ less Korean text."""
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from kollama.errors import KollamaError
-
-
-def count_tokens(engine, text: str, add_bos: bool | None = None) -> int:
-    """Tokens `text` takes in the engine's vocabulary (with BOS when the model adds one)."""
-    if add_bos is None:
-        add_bos = bool(getattr(getattr(engine, "info", None), "add_bos_token", False))
-    return len(engine.tokenize(text, add_bos=add_bos))
-
-
-def fits_context(engine, text: str, reserve: int = 0) -> bool:
-    """Whether `text` plus `reserve` tokens (room for the answer) fits the engine's context."""
-    return count_tokens(engine, text) + reserve <= engine.context_length
-
-
-def truncate_to_budget(engine, text: str, budget: int) -> str:
-    """The longest prefix of `text` (cut at a token boundary) that takes at most `budget` tokens."""
-    tokens = engine.tokenize(text, add_bos=False)
-    if len(tokens) <= budget:
-        return text
-    return engine.detokenize(tokens[:max(budget, 0)])
 
 
 @dataclass
@@ -52,50 +31,25 @@ class TokenStats:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-class VocabOnlyTokenizer:
-    """A GGUF's tokenizer without its weights: loads in about a second even for large models."""
+def vocab_only_tokenizer(model: str):
+    """A local model's tokenizer without its weights (kollama.engines.llamacpp.Tokenizer), named and
+    with its GGUF facts attached."""
+    from kollama.engines.llamacpp import Tokenizer
+    from kollama.models import resolve
+    from kollama.models.gguf_file import read_gguf_info
 
-    def __init__(self, model: str):
-        from kollama.engines.llama_cpp import load_llama
-        from kollama.models import resolve
-        from kollama.models.gguf_file import read_gguf_info
-
-        ref = resolve(model)
-        if ref.kind != "gguf" or ref.path is None:
-            raise KollamaError(f"{model} is served over HTTP; its tokenizer is not available locally",
-                               hint="count tokens with a local GGUF model (a built-in name, FILE.gguf or ollama:NAME)")
-        self.name = ref.ref
-        self.info = read_gguf_info(ref.path)
-        self.llm = load_llama(str(ref.path), 512, vocab_only=True)
-
-    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)
-
-    def piece(self, token: int) -> bytes:
-        import llama_cpp
-
-        buf = ctypes.create_string_buffer(256)
-        n = llama_cpp.llama_token_to_piece(self.llm._model.vocab, token, buf, len(buf), 0, False)
-        return buf.raw[:n] if n > 0 else b""
-
-    def is_byte_token(self, token: int) -> bool:
-        """A byte-fallback token (<0xEA>) or a byte-level BPE piece that is not whole characters."""
-        import llama_cpp
-
-        if llama_cpp.llama_vocab_get_attr(self.llm._model.vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_BYTE:
-            return True
-        try:
-            self.piece(token).decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-        return False
-
-    def close(self) -> None:
-        self.llm.close()
+    ref = resolve(model)
+    if ref.kind != "gguf" or ref.path is None:
+        raise KollamaError(f"{model} is served over HTTP; its tokenizer is not available locally",
+                           hint="count tokens with a local GGUF model (a built-in name, FILE.gguf or ollama:NAME)")
+    tok = Tokenizer.vocab_only(ref.path)
+    tok.name = ref.ref
+    tok.info = read_gguf_info(ref.path)
+    return tok
 
 
-def token_stats(tok: VocabOnlyTokenizer, text: str, context: int | None = None) -> TokenStats:
-    ids = tok.tokenize(text)
+def token_stats(tok, text: str, context: int | None = None) -> TokenStats:
+    ids = tok.tokenize(text, special=False)  # a user's "<s>" is text, not a control token
     n = len(ids)
     hangul = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
     context = context or tok.info.context_length
@@ -114,7 +68,7 @@ def compare_tokens(models: list[str], text: str, context: int | None = None) -> 
         raise KollamaError("no text to count", hint="pass TEXT, --file F or pipe text in")
     out = []
     for model in models:
-        tok = VocabOnlyTokenizer(model)
+        tok = vocab_only_tokenizer(model)
         try:
             out.append(token_stats(tok, text, context))
         finally:

@@ -39,6 +39,7 @@ EXEMPT_REASONS = (
 class Policy:
     function_words: frozenset[str]
     name_joiners: frozenset[str]
+    korean_abbreviations: frozenset[str]
     units: frozenset[str]
     asked_language_names: dict[str, tuple[str, ...]]
     gloss_max_words: int
@@ -52,6 +53,7 @@ def policy() -> Policy:
     return Policy(
         function_words=frozenset(str(w).lower() for w in raw["function_words"]),
         name_joiners=frozenset(str(w).lower() for w in raw["name_joiners"]),
+        korean_abbreviations=frozenset(str(w).lower() for w in raw["korean_abbreviations"]),
         units=frozenset(str(w).lower() for w in raw["units"]),
         asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
         gloss_max_words=int(raw["gloss_max_words"]),
@@ -354,6 +356,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # cafetière, så, ó
     if len(letters) <= 1:
         return WordJudgement(False, "symbol")  # option letters (A안), variables (x, y)
+    if lower in policy().korean_abbreviations:
+        return WordJudgement(False, "acronym")  # 한국 vs 일본
     if any(ch.isdigit() for ch in word):
         return WordJudgement(False, "name")  # GPT-4, SP1, mp3
     if word.isupper():

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kollama.errors import KollamaError
 from kollama.rag.store import DEFAULT_COLLECTION, Store, StoreLocation
+
+if TYPE_CHECKING:
+    from kollama.engines import Response
 
 _stores: dict[tuple, tuple[Store, threading.Lock]] = {}
 _stores_lock = threading.Lock()
@@ -46,17 +50,9 @@ atexit.register(close_all)  # embedded Qdrant complains when closed during inter
 
 
 def _progress():
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from kollama.console import ProgressBar
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
+    return ProgressBar()
 
 
 def add(paths: Iterable[str | Path], collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
@@ -114,10 +110,11 @@ def search(query: str, k: int = 5, mode: str = "hybrid", collection: str = DEFAU
 
 def ask(question: str, model: str = "gemma3", k: int = 5, extractive: bool = False, lock: str = "script",
         max_tokens: int = 128, seed: int = 0, collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
-        qdrant_url: str | None = None, engine=None) -> dict:
+        qdrant_url: str | None = None, engine=None, on_response: Callable[[Response], None] | None = None) -> dict:
     """Answer from the documents with page citations. `{"question", "answer", "mode", "relevant",
     "citations": [{"doc", "title", "page", "chunk_id", "citation"}], "chunks": [...], "model", "response"}`.
-    Pass a loaded `engine` to reuse it (the server does)."""
+    Pass a loaded `engine` to reuse it (the server does). `on_response` receives the model's
+    response (the CLI and the server log it there, unless --no-log); nothing is logged here."""
     from kollama.rag import retrieve
     from kollama.rag.answer import DONT_KNOW, Answer, extractive_answer, relevant_hits
 
@@ -132,15 +129,15 @@ def ask(question: str, model: str = "gemma3", k: int = 5, extractive: bool = Fal
     if extractive:
         text, citations = extractive_answer(question, relevant)
         return Answer(question, text, "extractive", citations, relevant).to_json()
-    return _generate(question, relevant, model, lock, max_tokens, seed, engine).to_json()
+    return _generate(question, relevant, model, lock, max_tokens, seed, engine, on_response).to_json()
 
 
 ANSWER_STOPS = ["\n\n", "###", "질문:", "문서:"]  # base models otherwise go on to write the next document
 
 
-def _generate(question, hits, model, lock, max_tokens, seed, engine):
+def _generate(question, hits, model, lock, max_tokens, seed, engine, on_response=None):
     from kollama.engines import GenerationParams, load_engine
-    from kollama.evaluate import tokens
+    from kollama.engines.budget import count_tokens as engine_tokens
     from kollama.korean.language_lock import parse_lock
     from kollama.rag.answer import Answer, attach_citations, build_messages
 
@@ -153,7 +150,7 @@ def _generate(question, hits, model, lock, max_tokens, seed, engine):
     try:
         def count_tokens(text: str) -> int:
             try:
-                return tokens.count_tokens(engine, text, add_bos=False)
+                return engine_tokens(engine, text, add_bos=False)
             except NotImplementedError:  # HTTP engines cannot tokenize locally
                 return len(text) // 2 + 1  # a safe over-estimate for Korean on most tokenizers
 
@@ -163,6 +160,8 @@ def _generate(question, hits, model, lock, max_tokens, seed, engine):
             raise KollamaError(f"the model's context ({engine.context_length} tokens) is too small for any passage",
                                hint="use a model with a larger context, lower --max-tokens, or --extractive")
         response = engine.chat(messages, params).result()
+        if on_response is not None:
+            on_response(response)
         text, citations = attach_citations(response.text.strip(), used)
         return Answer(question, text, "generative", citations, used, model=engine.name, response=response.to_json())
     finally:

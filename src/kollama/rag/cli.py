@@ -16,7 +16,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _json(data: object) -> None:
-    from kollama.cli import print_json
+    from kollama.console import print_json
 
     print_json(data)
 
@@ -123,13 +123,16 @@ def ask(
     extractive: Annotated[bool, typer.Option("--extractive", help="No generation: quote the best sentences.")] = False,
     lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 128,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the question and answer to SQLite.")] = False,
     collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Answer from the documents, citing [문서 제목 p.N]; says it does not know when nothing relevant is found."""
+    from kollama.logs import log_response
     from kollama.rag import api
 
     result = api.ask(question, model=model, k=k, extractive=extractive, lock=lock, max_tokens=max_tokens,
-                     collection=collection, store=store, qdrant_url=qdrant_url)
+                     collection=collection, store=store, qdrant_url=qdrant_url,
+                     on_response=None if no_log else log_response)
     if as_json:
         _json(result)
         return
@@ -184,3 +187,8 @@ def evaluate(
     _console().print(table)
     if report.get("html"):
         typer.echo(f"report: {report['html']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `kollama rag ...` to the main command."""
+    app.add_typer(rag_app, name="rag")

@@ -275,7 +275,7 @@ def _segments(textpage, walls: list[tuple[float, float, float]] = ()) -> list[Se
             continue
         if not pdfium_c.FPDFText_GetCharBox(raw, i, *boxes):
             continue
-        l, r, b, t = left.value, right.value, bottom.value, top.value
+        l, r, b, t = left.value, right.value, bottom.value, top.value  # noqa: E741  (left, right, bottom, top)
         char_size = float(pdfium_c.FPDFText_GetFontSize(raw, i)) or (t - b)
         if run and 0x1160 <= code <= 0x11FF:  # a decomposed (NFD) vowel or final consonant joins its syllable
             run.append(chr(code))

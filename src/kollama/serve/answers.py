@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import Request
 
 from kollama.engines import Engine, Generation, Response
+from kollama.logs import log_response
+from kollama.serve.errors import ClientGone
 from kollama.serve.limiter import Limiter
 from kollama.serve.pool import Loaded, ModelPool
 
@@ -23,8 +25,10 @@ _END = object()
 
 
 class Answer:
-    def __init__(self, entry: Loaded, make: Callable[[Engine], Generation], on_done: Callable[[float], None]):
+    def __init__(self, entry: Loaded, make: Callable[[Engine], Generation], on_done: Callable[[float], None],
+                 log: bool = True):
         self.entry = entry
+        self.log = log
         self._make = make
         self._on_done = on_done
         self._loop = asyncio.get_running_loop()
@@ -65,6 +69,8 @@ class Answer:
                 finally:
                     generation.close()
                 self.response = generation.response
+                if self.log and self.response is not None:  # engines never log: the server does, unless --no-log
+                    log_response(self.response)
         except BaseException as exc:  # handed to the request, which turns it into a 4xx or a 500
             self.error = exc
         finally:
@@ -108,13 +114,9 @@ class Answer:
             await asyncio.sleep(0.2)
 
 
-class ClientGone(Exception):
-    """The client left while its request waited in the queue."""
-
-
 async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int | None,
                        make: Callable[[Engine], Generation], request: Request | None = None,
-                       keep_alive: float | None = None) -> Answer:
+                       keep_alive: float | None = None, log: bool = True) -> Answer:
     """Take a concurrency slot (or 429), get the model (loading it if needed), start generating."""
     await limiter.acquire()
     try:
@@ -133,7 +135,7 @@ async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int
         # closing an evicted model blocks: never on the event loop
         threading.Thread(target=pool.release, args=(entry,), daemon=True).start()
 
-    answer = Answer(entry, make, release_model)
+    answer = Answer(entry, make, release_model, log=log)
     answer.start()
     try:
         await answer.ready()
@@ -144,7 +146,7 @@ async def start_answer(pool: ModelPool, limiter: Limiter, model: str, n_ctx: int
 
 
 async def start_answers(pool: ModelPool, limiter: Limiter, model: str, makes: list[Callable[[Engine], Generation]],
-                        request: Request | None = None) -> list[Answer]:
+                        request: Request | None = None, log: bool = True) -> list[Answer]:
     """Several answers to one request (n > 1, a list of prompts): one concurrency slot for the request,
     the answers started together so the batched engine decodes them side by side."""
     if len(makes) == 1:
@@ -171,7 +173,7 @@ async def start_answers(pool: ModelPool, limiter: Limiter, model: str, makes: li
                 one_done()
                 threading.Thread(target=pool.release, args=(entry,), daemon=True).start()
 
-            answers.append(Answer(entry, make, finished))
+            answers.append(Answer(entry, make, finished, log=log))
     except BaseException:
         for entry in entries:
             pool.release(entry)

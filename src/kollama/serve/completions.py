@@ -39,7 +39,7 @@ class ScoredPrompt:
 
 
 def _llama(engine: Engine):
-    if not hasattr(engine, "llm") or not hasattr(engine, "vocabulary"):
+    if not hasattr(engine, "tokenizer") or not hasattr(engine, "vocabulary"):
         raise ApiError(400, f"{engine.name}: prompt tokens and their log-probabilities need a local GGUF model "
                             "(this one is served by another server)", param="prompt")
     return engine
@@ -49,32 +49,29 @@ def read_prompt(engine: Engine, prompt: Prompt) -> ScoredPrompt:
     """The prompt as text and token ids; token ids are checked against the vocabulary."""
     engine = _llama(engine) if not isinstance(prompt, str) else engine
     if isinstance(prompt, str):
-        tokens = engine.tokenize(prompt, add_bos=False) if hasattr(engine, "llm") else []
+        tokens = engine.tokenize(prompt, add_bos=False) if hasattr(engine, "tokenizer") else []
         text = prompt
     else:
-        vocab = engine.llm.n_vocab()
+        vocab = engine.tokenizer.n_vocab
         bad = next((t for t in prompt if not 0 <= t < vocab), None)
         if bad is not None:
             raise ApiError(400, f"prompt: token id {bad} is outside {engine.name}'s vocabulary (0-{vocab - 1})",
                            param="prompt")
         # special tokens as their text, so generating from it reads the same tokens back
-        tokens, text = list(prompt), engine.llm.detokenize(list(prompt), special=True).decode("utf-8", "replace")
+        tokens, text = list(prompt), engine.tokenizer.detokenize(list(prompt), special=True)
     bos = _bos(engine)
     return ScoredPrompt(text, tokens, len(tokens) + (1 if bos is not None and tokens[:1] != [bos] else 0))
 
 
 def _bos(engine: Engine) -> int | None:
-    info = getattr(engine, "info", None)
-    if info is None or not info.add_bos_token:
-        return None
-    bos = engine.llm.token_bos()
-    return bos if bos >= 0 else None
+    tokenizer = getattr(engine, "tokenizer", None)
+    return tokenizer.bos_id if tokenizer is not None and tokenizer.adds_bos else None
 
 
 def score_prompt(engine: Engine, prompt: ScoredPrompt, top: int) -> ScoredPrompt:
     """Fill in the echoed tokens' log-probabilities (and the `top` likeliest at each), unconstrained.
     Blocks; the caller holds the model's lock (the scorer uses the engine's own llama.cpp context)."""
-    from kollama.evaluate.loglikelihood import LlamaCppScorer
+    from kollama.engines.llamacpp import LlamaCppScorer
 
     engine = _llama(engine)
     if not prompt.tokens:

@@ -33,6 +33,10 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class ClientGone(Exception):
+    """The client left while its request waited in the queue."""
+
+
 class OpenAIErrorDetail(BaseModel):
     message: str
     type: str
@@ -84,8 +88,6 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from kollama.serve.answers import ClientGone
-
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(request.url.path, exc.status, exc.message, exc.code, exc.param, exc.headers)
@@ -96,7 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(KollamaError)
     async def _kollama_error(request: Request, exc: KollamaError) -> JSONResponse:
-        return error_response(request.url.path, 400, str(exc))
+        # each error class says its status: 400 a bad request, 502 upstream down, 503 model unloaded
+        return error_response(request.url.path, exc.http_status, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -138,7 +138,8 @@ async def _run(request: Request, body: OllamaGenerationRequest, n_ctx: int | Non
                make: Callable[[Engine], Generation]) -> tuple[Answer, float]:
     state = state_of(request)
     wall = time.time()
-    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive)
+    answer = await start_answer(state.pool, state.limiter, body.model, n_ctx, make, request, body.keep_alive,
+                                log=state.options.log)
     # the entry is created right after its model finished loading
     load_seconds = answer.entry.loaded_at - wall if answer.entry.loaded_at >= wall else 0.0
     return answer, load_seconds
@@ -180,7 +181,7 @@ async def chat(body: OllamaChatRequest, request: Request):
     params = with_grammar(params, the_plan.structured)
     messages = _chat_messages(body, the_plan.system_text())
     answer, load_seconds = await _run(request, body, n_ctx,
-                                      lambda engine: engine.chat(messages, params, log=state.options.log))
+                                      lambda engine: engine.chat(messages, params))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -213,9 +214,9 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         info = getattr(engine, "info", None)
         if body.raw or (info is not None and not info.has_chat_template):
             prompt = f"{body.system}\n\n{body.prompt}" if body.system else body.prompt
-            return engine.complete(prompt, params, log=state.options.log)
+            return engine.complete(prompt, params)
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
-        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params, log=state.options.log)
+        return engine.chat(messages + [{"role": "user", "content": body.prompt}], params)
 
     answer, load_seconds = await _run(request, body, n_ctx, make)
 

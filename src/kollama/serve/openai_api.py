@@ -105,7 +105,7 @@ def _client_gone() -> JSONResponse:
 
 async def _answer(request: Request, body: ChatCompletionRequest | CompletionRequest, make: Callable[[Engine], Generation]) -> Answer:
     state = state_of(request)
-    return await start_answer(state.pool, state.limiter, body.model, None, make, request)
+    return await start_answer(state.pool, state.limiter, body.model, None, make, request, log=state.options.log)
 
 
 async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..., dict[str, Any]],
@@ -198,9 +198,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
 
     def make(index: int) -> Callable[[Engine], Generation]:
         params = replace(base_params, seed=derive_seed(base_params.seed, index))
-        return lambda engine: engine.chat(messages, params, log=state.options.log)
+        return lambda engine: engine.chat(messages, params)
 
-    answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(n)], request)
+    answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(n)], request,
+                                  log=state.options.log)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
                             "model": body.model, "system_fingerprint": None}
@@ -344,7 +345,7 @@ async def completions(body: CompletionRequest, request: Request):
 
     if body.stream:
         prompt = read[0]
-        answer = await _answer(request, body, lambda engine: engine.complete(prompt.text, params, log=state.options.log))
+        answer = await _answer(request, body, lambda engine: engine.complete(prompt.text, params))
         offset = [len(prompt.text) if body.echo else 0]  # characters streamed so far: each chunk's text_offset
 
         def chunk(first: bool = False, piece: str | None = None, done: Response | None = None,
@@ -371,8 +372,8 @@ async def completions(body: CompletionRequest, request: Request):
 
     choices, responses = [], []
     answers = await start_answers(state.pool, state.limiter, body.model,
-                                  [lambda engine, p=p: engine.complete(p.text, params, log=state.options.log)
-                                   for p in read], request)
+                                  [lambda engine, p=p: engine.complete(p.text, params)
+                                   for p in read], request, log=state.options.log)
     for answer in answers:
         response = await answer.collect(request)
         if response is None:

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field
 
 from kollama.config import subdir
+from kollama.logs import log_response
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import LockName, Loose
 from kollama.serve.state import ServerState, state_of
@@ -91,7 +92,8 @@ async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
                 with entry.lock:
                     return api.ask(body.question, model=model, k=body.k, lock=body.lock, max_tokens=min(
                         body.max_tokens, state.options.max_tokens), seed=body.seed, collection=collection,
-                        qdrant_url=qdrant_url, engine=entry.engine)
+                        qdrant_url=qdrant_url, engine=entry.engine,
+                        on_response=log_response if state.options.log else None)  # --no-log holds for RAG too
 
             answer = await asyncio.get_running_loop().run_in_executor(entry.worker, run)
         finally:

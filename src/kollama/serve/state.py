@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from kollama.engines import GenerationParams
+from kollama.engines.base import derive_seed  # noqa: F401  (the routes import it from here)
 from kollama.korean.language_lock import parse_lock
 from kollama.korean.scripts import language
 from kollama.serve.embeddings import Embedder
@@ -56,6 +57,3 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
     )
 
 
-def derive_seed(seed: int | None, index: int) -> int | None:
-    """The seed of a request's `index`-th answer (n > 1): seed + index, so answer 0 is the n=1 answer."""
-    return None if seed is None else seed + index

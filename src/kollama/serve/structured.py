@@ -101,10 +101,10 @@ def schema_grammar(schema: Any, where: str) -> Structured:
         keyword, path = found
         raise ApiError(400, f"{path}: the keyword '{keyword}' cannot be enforced by llama.cpp's grammar; leave it out "
                             "or check it yourself after the answer", code="unsupported_schema", param=where)
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from kollama.engines.llamacpp.sampler import json_schema_grammar
 
     try:
-        grammar = json_schema_to_gbnf(json.dumps(schema))
+        grammar = json_schema_grammar(json.dumps(schema))
     except (ValueError, AssertionError, KeyError, RecursionError) as exc:
         raise ApiError(400, f"{where}: llama.cpp's grammar cannot express this schema ({exc})",
                        code="unsupported_schema", param=where) from None
@@ -113,9 +113,9 @@ def schema_grammar(schema: Any, where: str) -> Structured:
 
 def json_object(where: str) -> Structured:
     """Any JSON object (OpenAI's json_object, Ollama's "json")."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from kollama.engines.llamacpp.sampler import json_schema_grammar
 
-    return Structured(json_schema_to_gbnf(json.dumps({"type": "object"})), None, where)
+    return Structured(json_schema_grammar(json.dumps({"type": "object"})), None, where)
 
 
 # --- tools ------------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ def _model_pairs(model: str, examples: list[tuple[str, str]], lang: str, max_tok
     pairs = []
     try:
         for prompt, reference in examples:
-            answer = engine.chat([{"role": "user", "content": prompt}], params, log=False).result().text.strip()
+            answer = engine.chat([{"role": "user", "content": prompt}], params).result().text.strip()
             if answer and not fidelity_report(answer, lang, prompt=prompt).passed:
                 pairs.append({"prompt": prompt, "chosen": reference, "rejected": answer, "rule": "model_answer"})
                 counts["model_answer"] += 1

@@ -1,6 +1,6 @@
 """Chats to token ids and loss masks, exactly as kollama will prompt the tuned model later.
 
-The prompt text comes from `kollama.engines.chat_format.render_chat` with the base GGUF's own
+The prompt text comes from the model's chat template (`kollama.engines.llamacpp.Tokenizer.render`) with the base GGUF's own
 metadata, and the tokens from llama.cpp's own tokenizer for that file (loaded vocabulary-only),
 so training sees the same ids that inference feeds. Labels are -100 everywhere except the
 assistant turns (and the template's end-of-turn after them), so the loss is on answers only.
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kollama.engines.chat_format import render_chat
 from kollama.errors import KollamaError
 
 IGNORE = -100
@@ -32,28 +31,23 @@ class ChatEncoder:
     """Renders and tokenises chats for one base GGUF."""
 
     def __init__(self, gguf_path: str | Path):
-        from kollama.engines.llama_cpp import load_llama
+        from kollama.engines.llamacpp import Tokenizer
 
-        self.llm = load_llama(str(gguf_path), n_ctx=64, vocab_only=True)
-        self.metadata = dict(self.llm.metadata)
-        self.bos_id = self.llm.token_bos()
-        self.eos_id = self.llm.token_eos()
-        self.bos_text = self._piece(self.bos_id)
-        self.eos_text = self._piece(self.eos_id)
-        self.add_bos = str(self.metadata.get("tokenizer.ggml.add_bos_token", "true")).lower() == "true"
+        self.tokenizer = Tokenizer.vocab_only(gguf_path)
+        self.metadata = self.tokenizer.metadata
+        self.bos_id = self.tokenizer.bos_id
+        self.eos_id = self.tokenizer.eos_id
+        self.eos_text = self.tokenizer.token_text(self.eos_id)
         self.has_template = bool(self.metadata.get("tokenizer.chat_template"))
 
-    def _piece(self, token: int) -> str:
-        return self.llm._model.token_get_text(token) if token >= 0 else ""
-
     def render(self, messages: Messages, add_generation_prompt: bool) -> str:
-        return render_chat(self.metadata, messages, self.bos_text, self.eos_text, add_generation_prompt)[0]
+        return self.tokenizer.render(messages, add_generation_prompt)[0]
 
     def render_with_stops(self, messages: Messages) -> tuple[str, list[str]]:
-        return render_chat(self.metadata, messages, self.bos_text, self.eos_text, True)
+        return self.tokenizer.render(messages, True)
 
     def tokens(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True) if text else []
+        return self.tokenizer.tokenize(text)
 
     def segments(self, messages: Messages) -> list[tuple[str, bool]]:
         """(text, trained?) pieces whose concatenation is the rendered chat."""
@@ -82,16 +76,13 @@ class ChatEncoder:
             toks = self.tokens(text)
             ids += toks
             labels += toks if trained else [IGNORE] * len(toks)
-        if self.add_bos and self.bos_id >= 0 and (not ids or ids[0] != self.bos_id):
+        if self.tokenizer.with_bos(ids) is not ids:
             ids, labels = [self.bos_id] + ids, [IGNORE] + labels
         return Encoded(ids[:max_len], labels[:max_len])
 
     def encode_prompt(self, messages: Messages) -> list[int]:
         """The tokens the engine feeds for a chat awaiting its answer."""
-        ids = self.tokens(self.render(messages, add_generation_prompt=True))
-        if self.add_bos and self.bos_id >= 0 and (not ids or ids[0] != self.bos_id):
-            ids = [self.bos_id] + ids
-        return ids
+        return self.tokenizer.prompt(self.render(messages, add_generation_prompt=True))
 
     def encode_answer(self, answer: str) -> list[int]:
         """An answer's tokens including the end-of-turn marker the template (or EOS) puts after it."""

@@ -22,7 +22,6 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.tune.base_model import EXPORTABLE
 from kollama.tune.sft import read_run
-from kollama.tune.trainer import stderr_console
 
 QUANTS = {"f16": "F16", "q8_0": "Q8_0", "q4_1": "Q4_1"}
 FILE_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_1": "MOSTLY_Q4_1"}
@@ -142,15 +141,9 @@ def _merged_tensors(reader, deltas: list[LoraDelta], quant: str) -> Iterator[tup
 
 
 def _progress(total: int, label: str):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from kollama.console import ProgressBar
 
-    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr_console())
+    progress = ProgressBar(label)
     return progress, progress.add_task(label, total=total)
 
 

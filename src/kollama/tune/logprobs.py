@@ -50,16 +50,9 @@ def torch_logprobs(model, ids: list[list[int]]) -> list[np.ndarray]:
 
 
 def gguf_logprobs(path: str | Path, ids: list[list[int]]) -> list[np.ndarray]:
-    from kollama.engines.llama_cpp import load_llama
+    from kollama.engines.llamacpp.scorer import next_token_logprobs
 
-    llm = load_llama(str(path), n_ctx=max(len(s) for s in ids) + 8, logits_all=True)
-    out = []
-    for seq in ids:
-        llm.reset()
-        llm.eval(seq)
-        out.append(_log_softmax(np.array(llm.scores[llm.n_tokens - 1])))
-    llm.close()
-    return out
+    return next_token_logprobs(str(path), ids)
 
 
 def compare(run_dir: str | Path, gguf_path: str | Path, prompts: list[str], top: int = 20) -> dict[str, float]:

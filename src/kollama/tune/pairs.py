@@ -16,7 +16,6 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.language_lock import LockMode
 from kollama.tune.datasets import load_alpaca
 from kollama.tune.rouge import rouge_l
-from kollama.tune.trainer import stderr_console
 
 
 def rejection_reason(answer: str, reference: str, prompt: str, lang: str, min_rouge: float) -> str | None:
@@ -32,23 +31,17 @@ def rejection_reason(answer: str, reference: str, prompt: str, lang: str, min_ro
 def build_pairs(model: str, data: str | Path, out: str | Path, limit: int | None = None, max_tokens: int = 128,
                 min_rouge: float = 0.3, lang: str = "ko") -> dict[str, Any]:
     """Write DPO pairs to `out`; returns counts of pairs made and answers already good enough."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from kollama.console import ProgressBar
 
     examples = load_alpaca(data)[:limit] if limit else load_alpaca(data)
     engine = load_engine(model)
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=LockMode.off, seed=0)
     reasons: Counter = Counter()
     pairs = []
-    with Progress(TextColumn("[bold]pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr_console()) as progress:
+    with ProgressBar("pairs") as progress:
         task = progress.add_task("pairs", total=len(examples))
         for prompt, reference in examples:
-            answer = engine.chat([{"role": "user", "content": prompt}], params, log=False).result().text.strip()
+            answer = engine.chat([{"role": "user", "content": prompt}], params).result().text.strip()
             reason = rejection_reason(answer, reference, prompt, lang, min_rouge)
             reasons[reason or "already_good"] += 1
             if reason:

@@ -41,10 +41,10 @@ def _compare(base: str, tuned: str, suite: str, max_tokens: int, out: Path) -> d
 
 
 def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None) -> dict[str, float]:
-    from kollama.evaluate.progress import ScoringProgress
+    from kollama.console import ProgressBar
     from kollama.evaluate.runner import EvalOptions, run_eval
 
-    with ScoringProgress() as progress:
+    with ProgressBar(transient=True) as progress:
         _, runs, _ = run_eval(EvalOptions(model=model, tasks=list(tasks), limit=limit), progress)
     return {run.task.name: run.results["acc"] for run in runs}
 
@@ -133,23 +133,20 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     """Lock-off answers: fidelity pass rate, foreign-script intrusion rate, intrusions per script."""
     from collections import Counter
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from kollama.engines import GenerationParams, load_engine
     from kollama.korean.fidelity import fidelity_report
     from kollama.korean.language_lock import LockMode
-    from kollama.tune.trainer import stderr_console
+    from kollama.console import ProgressBar
 
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
     passed = intruded = 0
     scripts: Counter = Counter()
-    columns = (TextColumn(f"[bold]{Path(model).name} t={temperature}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=stderr_console(), auto_refresh=False) as progress:
+        with ProgressBar(f"{Path(model).name} t={temperature}") as progress:
             task = progress.add_task("answers", total=len(prompts))
             for prompt in prompts:
-                answer = engine.chat([{"role": "user", "content": prompt}], params, log=False).result().text
+                answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
                 report = fidelity_report(answer, lang, prompt=prompt)
                 passed += report.passed
                 intruding = report.scripts_intruding()

@@ -24,7 +24,6 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.language_lock import LockMode
 from kollama.tune.datasets import load_chats, read_records
 from kollama.tune.rouge import morphemes, rouge_l_tokens
-from kollama.tune.trainer import stderr_console
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_SEEDS = DATA / "seeds" / "ko_seed_tasks.jsonl"
@@ -110,13 +109,7 @@ def parse_answer(text: str) -> tuple[str, str]:
 def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_prompt: int = 3,
              max_requests: int | None = None, max_tokens: int = 256, temperature: float = 0.8) -> Report:
     """Grow `n` kept Alpaca records from the seed tasks; writes `out` and `out`.report.json."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from kollama.console import ProgressBar
 
     filters = Filters.load()
     seed_records = load_seed_instructions(seeds)
@@ -127,10 +120,8 @@ def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_pr
     kept: list[dict[str, str]] = []
     report = Report()
     max_requests = max_requests or max(10, n * 4)
-    columns = [TextColumn("[bold]self-instruct"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=stderr_console()) as progress:
-        task = progress.add_task("data", total=n, info="")
+    with ProgressBar("self-instruct", info=True) as progress:
+        task = progress.add_task("data", total=n)
         while len(kept) < n and report.requests < max_requests:
             shown = rng.sample([r["instruction"] for r in seed_records], per_prompt)
             if machine:
@@ -139,7 +130,7 @@ def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_pr
             prompt = f"{filters.prompt_header}\n{listing}\n{len(shown) + 1}."
             params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off,
                                       seed=rng.randrange(1 << 30), stop=["\n\n\n"])
-            text = engine.complete(prompt, params, log=False).result().text
+            text = engine.complete(prompt, params).result().text
             report.requests += 1
             for instruction in parse_instructions(f"{len(shown) + 1}. {text}", len(shown) + 1):
                 report.generated += 1
@@ -168,7 +159,7 @@ def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_pr
 
 def _answer(engine, filters: Filters, instruction: str, params: GenerationParams) -> tuple[dict[str, str], str | None]:
     prompt = filters.answer_prompt.format(instruction=instruction) + "\n입력:"
-    text = engine.complete(prompt, params, log=False).result().text
+    text = engine.complete(prompt, params).result().text
     input_text, output = parse_answer("입력:" + text)
     if not output:
         return {}, "empty_answer"

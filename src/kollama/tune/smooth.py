@@ -335,7 +335,7 @@ def intrusion_rate(model: str, prompts: list[str], lang: str = "ko", temperature
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
     try:
-        answers = [engine.chat([{"role": "user", "content": p}], params, log=False).result().text for p in prompts]
+        answers = [engine.chat([{"role": "user", "content": p}], params).result().text for p in prompts]
     finally:
         engine.close()
     hits = [has_script_intrusion(a, lang, p) for a, p in zip(answers, prompts)]

@@ -45,6 +45,22 @@ class TrainSettings:
     qlora: bool = False  # 4-bit NF4 base (CUDA + bitsandbytes)
 
 
+#: each preference objective's own defaults (TrainSettings' own are SFT's), written once: the CLI shows them,
+#: and `run_dpo` starts from them when a Python caller passes no settings
+PREFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dpo": {"beta": 0.1, "epochs": 1.0, "lr": 1e-4, "batch_size": 4, "max_len": 256, "save_every": 50,
+            "eval_split": 0.0},
+    "orpo": {"beta": 0.1, "epochs": 1.0, "lr": 3e-4, "max_steps": 30, "batch_size": 4, "max_len": 192,
+             "save_every": 10, "eval_split": 0.0},
+}
+
+
+def preference_settings(objective: str, **overrides: Any) -> TrainSettings:
+    """TrainSettings for DPO or ORPO: the objective's defaults, then `overrides` (None means: the default)."""
+    values = {**PREFERENCE_DEFAULTS[objective], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainSettings(**values)
+
+
 def add_lora(model, settings: TrainSettings):
     """Wrap `model` with a fresh LoRA adapter (Alpaca-LoRA defaults: r=8, alpha=16, q/v projections)."""
     from peft import LoraConfig, get_peft_model
@@ -213,14 +229,7 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
     the first process only. Checkpoints and the progress bar are the first process's too.
     """
     import torch
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from kollama.console import ProgressBar
 
     place = place or placement()
     torch.manual_seed(settings.seed)
@@ -242,12 +251,10 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
         state = checkpoints.restore(latest, model, optimizer, scheduler)
     trained, optimizer = place.prepare(model, optimizer)
     model.train()
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
     per_step = settings.grad_accum * place.processes
-    # no refresh thread: a Python thread waking 10 times a second slows torch's spinning CPU threads
-    with Progress(*columns, console=stderr_console(), disable=not place.is_main, auto_refresh=False) as progress:
-        task = progress.add_task(label, total=total, completed=state.step, info="")
+    # no refresh thread (kollama.console): a thread waking 10 times a second slows torch's spinning CPU threads
+    with ProgressBar(label, info=True, remaining=True, enabled=place.is_main) as progress:
+        task = progress.add_task(label, total=total, completed=state.step)
         while state.step < total:
             started = time.perf_counter()
             loss_sum, examples = 0.0, 0

@@ -1,0 +1,265 @@
+"""The one decode path on llama.cpp: requests decoded together, one token each per step.
+
+On a CPU one decode step of 16 sequences costs little more than a step of one (the weights are
+read once for all of them). A `BatchScheduler` owns a llama.cpp context with one KV stream per
+sequence slot and one long-lived thread that runs the loop:
+
+    admit waiting jobs into free slots -> one llama_decode with the next token of every active
+    sequence (and prompt chunks of new ones) -> per slot: Sampler (lock, chain, logprobs) ->
+    TextAssembler (UTF-8, stop strings) -> token count -> events to the reader -> free finished slots
+
+`kollama run` is this scheduler with one slot; `compare --parallel N`, `eval` and `serve` use N.
+Everything that decides an answer (sampling, stop strings, the lock, counting) runs in this
+thread, so the loop's schedule depends only on the jobs and their tokens, never on when a reader
+looks: jobs submitted together (`submit(*jobs)`) are admitted in order, and the same jobs give the
+same answers run after run.
+
+Prefix reuse: a slot keeps the keys and values of its last request, and a new job takes the free
+slot whose cached tokens share the longest prefix with its prompt. With `exact=True` only whole
+`n_batch` chunks are reused, so a prompt is always evaluated in the same chunks as from an empty
+cache (llama.cpp's CPU kernels round differently for different batch shapes): a one-slot engine
+then answers exactly as a fresh one. Servers use `exact=False` and reuse every shared token.
+
+Batch shape moves logits slightly: with other sequences in the same step a greedy answer can
+differ from the one-slot answer at near-ties (measured: a few tenths of a nat); the lock's
+guarantee does not depend on it.
+
+Extension points for the server: `GenerationParams.grammar` (GBNF) constrains a job through
+llama.cpp's grammar sampler; n answers to one request are n jobs submitted together with seeds
+`derive_seed(seed, i)`.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from kollama.engines.base import GenerationParams
+from kollama.engines.llamacpp.context import DecodeContext
+from kollama.engines.llamacpp.sampler import LockHook, Sampled, Sampler, TextAssembler
+from kollama.engines.llamacpp.scorer import common_prefix
+from kollama.errors import KollamaError, ModelUnloaded
+
+
+@dataclass
+class Job:
+    """One request: prompt ids, how to sample, where to stop, and where its output goes.
+
+    Events on `events`: ("text", str, [Sampled]) pieces of the answer (with the log-probabilities of
+    the tokens they came from, when asked); then ("end", finish_reason, completion_tokens) or
+    ("error", exception).
+    """
+
+    prompt: list[int]
+    params: GenerationParams
+    max_tokens: int
+    stops: list[str] = field(default_factory=list)
+    lock: LockHook | None = None
+    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    admitted_at: float | None = None  # perf_counter times, set by the decoding thread
+    first_text_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """From admission into a slot to the end (time waiting for a free slot is not the answer's)."""
+        return None if self.admitted_at is None or self.ended_at is None else self.ended_at - self.admitted_at
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.admitted_at is None or self.first_text_at is None else self.first_text_at - self.admitted_at
+
+    def stream(self) -> Iterator[tuple]:
+        """The events until the job ends; an error event is raised here."""
+        while True:
+            event = self.events.get()
+            if event[0] == "error":
+                raise event[1]
+            yield event
+            if event[0] == "end":
+                return
+
+
+@dataclass
+class _Slot:
+    seq: int
+    job: Job
+    sampler: Sampler
+    text: TextAssembler
+    fed: int = 0  # prompt tokens already in the KV cache
+    last: int | None = None  # sampled token not yet fed back
+    generated: int = 0
+    pending: list[Sampled] = field(default_factory=list)  # log-probabilities not yet sent with text
+
+    @property
+    def position(self) -> int:
+        return self.fed + self.generated - (1 if self.last is not None else 0)
+
+
+class BatchScheduler:
+    """A llama.cpp context on a loaded model, decoding up to `n_parallel` sequences at once."""
+
+    def __init__(self, llm, tokenizer, n_parallel: int, n_ctx_per_seq: int, exact: bool = True):
+        self.n_parallel = n_parallel
+        self.exact = exact
+        self._tok = tokenizer
+        self._context = DecodeContext.with_sequences(llm, n_parallel, n_ctx_per_seq)
+        self.n_ctx_per_seq = self._context.n_ctx_per_seq
+        self.n_batch = self._context.n_batch
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._wake = threading.Condition()
+        self._slots: dict[int, _Slot] = {}
+        self._cached: list[list[int]] = [[] for _ in range(n_parallel)]  # tokens in each sequence's KV
+        self.reused_tokens = 0  # prompt tokens not evaluated thanks to a cached prefix
+        self.steps = 0  # llama_decode calls
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="batch-decoder", daemon=True)
+        self._thread.start()
+
+    # --- called from request threads ----------------------------------------------------------
+    @property
+    def active(self) -> int:
+        """Sequences being decoded now."""
+        return len(self._slots)
+
+    def submit(self, *jobs: Job) -> None:
+        """Queue jobs; jobs submitted in one call enter the loop together, in this order."""
+        with self._wake:
+            if self._stopping:
+                raise ModelUnloaded("the model is being unloaded", hint="send the request again")
+            self._waiting.extend(jobs)
+            self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+        self._context.close()
+
+    # --- the decoding thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while self._admit():
+            try:
+                self._step()
+            except Exception as exc:  # never leave a reader waiting forever
+                for slot in list(self._slots.values()):
+                    self._finish(slot, error=exc)
+        gone = ModelUnloaded("the model was unloaded", hint="send the request again")
+        for slot in list(self._slots.values()):
+            self._finish(slot, error=gone)
+        with self._wake:  # jobs still waiting for a slot get the same answer
+            waiting, self._waiting = list(self._waiting), collections.deque()
+        for job in waiting:
+            job.events.put(("error", gone))
+
+    def _admit(self) -> bool:
+        """Move waiting jobs into free slots, in order; block while there is nothing to do. False: stop."""
+        with self._wake:
+            while not self._stopping and not self._slots and not self._waiting:
+                self._wake.wait()
+            if self._stopping:
+                return False
+            while len(self._slots) < self.n_parallel and self._waiting:
+                job = self._waiting.popleft()
+                if job.cancelled.is_set():
+                    job.events.put(("end", "stop", 0))
+                    continue
+                self._start(job)
+        return True
+
+    def _start(self, job: Job) -> None:
+        try:
+            sampler = Sampler(self._tok, job.params, job.lock, job.params.top_logprobs)
+        except KollamaError as exc:
+            job.events.put(("error", exc))
+            return
+        job.admitted_at = time.perf_counter()
+        seq, keep = self._best_slot(job.prompt)
+        self._context.forget(seq, keep)
+        del self._cached[seq][keep:]
+        self.reused_tokens += keep
+        self._slots[seq] = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=keep)
+
+    def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
+        """The free sequence whose cached tokens share the longest prefix with `prompt`, and how many
+        of them to keep (never the whole prompt: its last token must be evaluated for the logits)."""
+        free = [i for i in range(self.n_parallel) if i not in self._slots]
+        shared = {i: min(common_prefix(self._cached[i], prompt), len(prompt) - 1) for i in free}
+        if self.exact:
+            shared = {i: n // self.n_batch * self.n_batch for i, n in shared.items()}
+        seq = max(free, key=lambda i: (shared[i], -len(self._cached[i]), -i))
+        return seq, shared[seq]
+
+    def _step(self) -> None:
+        context = self._context
+        outputs: list[tuple[_Slot, int]] = []
+        for slot in list(self._slots.values()):
+            if slot.job.cancelled.is_set():
+                self._finish(slot, reason="stop")
+            elif slot.last is not None:  # decoding: its next token
+                outputs.append((slot, context.add(slot.last, slot.position, slot.seq, True)))
+                self._cached[slot.seq].append(slot.last)
+                slot.last = None
+        for slot in self._slots.values():  # prefill new prompts with what room is left
+            prompt = slot.job.prompt
+            take = min(context.room, len(prompt) - slot.fed)
+            if slot.generated or take <= 0:
+                continue
+            for i in range(slot.fed, slot.fed + take):
+                index = context.add(prompt[i], i, slot.seq, i == len(prompt) - 1)
+                if i == len(prompt) - 1:
+                    outputs.append((slot, index))
+            self._cached[slot.seq].extend(prompt[slot.fed:slot.fed + take])
+            slot.fed += take
+        if context.n == 0:
+            return
+        context.decode()
+        self.steps += 1
+        for slot, index in outputs:
+            self._advance(slot, slot.sampler.sample(context, index))
+
+    def _advance(self, slot: _Slot, sampled: Sampled) -> None:
+        """One sampled token: end of generation, or text (cut at a stop string), counted against the cap."""
+        job, token = slot.job, sampled.token
+        if self._tok.is_eog(token):
+            self._finish(slot, reason="stop")
+            return
+        slot.sampler.feed(token)
+        slot.generated += 1
+        if sampled.logprob is not None:
+            slot.pending.append(sampled)
+        piece = slot.text.feed(self._tok.piece(token))
+        if piece or (slot.text.stopped and slot.pending):
+            if job.first_text_at is None:
+                job.first_text_at = time.perf_counter()
+            job.events.put(("text", piece, slot.pending))
+            slot.pending = []
+        if slot.text.stopped:
+            self._finish(slot, reason="stop")
+        elif slot.generated >= job.max_tokens or slot.fed + slot.generated >= self.n_ctx_per_seq:
+            self._finish(slot, reason="length")
+        else:
+            slot.last = token
+
+    def _finish(self, slot: _Slot, reason: str = "stop", error: Exception | None = None) -> None:
+        """Free the slot; its keys and values stay for the next prompt with the same beginning."""
+        self._slots.pop(slot.seq, None)
+        slot.sampler.close()
+        if error is not None:  # after a failed decode the cache may not hold what we think
+            self._context.forget(slot.seq)
+            self._cached[slot.seq] = []
+            slot.job.events.put(("error", error))
+            return
+        slot.job.ended_at = time.perf_counter()
+        tail = slot.text.flush()
+        if tail or slot.pending:
+            slot.job.events.put(("text", tail, slot.pending))
+        slot.job.events.put(("end", reason, slot.generated))
