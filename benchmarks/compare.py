@@ -30,7 +30,8 @@ def run_compare(args: argparse.Namespace, suite: Path, parallel: int, work: Path
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "kollama", "compare", *args.models, "--suite", str(suite),
                     "--trials", str(args.trials), "--max-tokens", str(args.max_tokens), "--lock", args.locks,
-                    "--parallel", str(parallel), "--out", str(out), "--json"],
+                    "--parallel", str(parallel), "--out", str(out), "--json",
+                    *(["--no-naturalness"] if args.no_naturalness else [])],
                    check=True, env={**os.environ, "KOLLAMA_HOME": str(home)}, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     return wall, json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--locks", default="off,script")
     parser.add_argument("--parallel", type=int, nargs="+", default=[8], help="batched settings to time against 1")
+    parser.add_argument("--no-naturalness", action="store_true",
+                        help="time generation and analysis only (naturalness scoring costs both contenders alike)")
     args = parser.parse_args()
 
     import yaml

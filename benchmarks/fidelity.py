@@ -4,10 +4,11 @@ Reads the labels in tests/data/fidelity_labels.jsonl (ids and a reader's verdict
 docs/fidelity.md) and the completions and prompts from ../shared/realdata/lcb, judges every labelled completion
 with `fidelity_report` (prompt given) and with LCB's rules (a line error or a word error means confused; a skipped
 completion is not), and prints agreement, and precision and recall of "confused", per split (dev: tuned on;
-heldout: only measured), and on the seed's own Llama 3.1/3.2 answers. Then the speed of `kollama fidelity --file`
+heldout: only measured; blind: labelled afterwards by a second reader from the written policy alone, without
+reading the rules' code or seeing kollama's verdict first, in tests/data/fidelity_labels_blind.jsonl), and on the seed's own Llama 3.1/3.2 answers. Then the speed of `kollama fidelity --file`
 on all 3,986 completions beside LCB's rules alone.
 
-    python benchmarks/fidelity.py [--split dev|heldout|all] [--show-disagreements]
+    python benchmarks/fidelity.py [--split dev|heldout|blind|all] [--show-disagreements]
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ from kollama.korean.lcb import lcb_verdict  # noqa: E402
 
 LABELS = Path(__file__).resolve().parents[1] / "tests" / "data" / "fidelity_labels.jsonl"
 SEED_LABELS = LABELS.with_name("fidelity_labels_seed.jsonl")
+BLIND_LABELS = LABELS.with_name("fidelity_labels_blind.jsonl")
 
 
-def load_items(labels: Path = LABELS) -> list[dict]:
-    """Each labelled item with its completion and prompt joined from the real data (lcb_file + id + model)."""
+def load_items(labels: tuple[Path, ...] = (LABELS, BLIND_LABELS)) -> list[dict]:
+    """Each labelled item (of every label file) with its completion and prompt joined from the real data
+    (lcb_file + id + model)."""
     folder = realdata_or_exit("lcb")
     completions = {(r["lcb_file"], str(r["id"]), r["model"]): r
                    for r in map(json.loads, (folder / "lcb_outputs_ko.jsonl").open(encoding="utf-8"))}
     prompts = {(p["lcb_file"], str(p["id"])): p["prompt"]
                for p in map(json.loads, (folder / "lcb_ko.jsonl").open(encoding="utf-8"))}
     items = []
-    for label in map(json.loads, labels.open(encoding="utf-8")):
+    for label in (json.loads(line) for path in labels for line in path.open(encoding="utf-8")):
         row = completions[(label["lcb_file"], label["id"], label["model"])]
         items.append({**label, "completion": row["completion"], "prompt": prompts[(label["lcb_file"], label["id"])],
                       "task": row["task"], "source": row["source"]})
@@ -64,7 +67,7 @@ def lcb_confused(item: dict) -> bool:
 
 def evaluate(items: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for split in ("dev", "heldout", "all"):
+    for split in ("dev", "heldout", "blind", "all"):
         chosen = [i for i in items if split == "all" or i["split"] == split]
         truth = [i["label"] == "confused" for i in chosen]
         out[split] = {"kollama": scores(truth, [kollama_confused(i) for i in chosen]),
@@ -120,7 +123,7 @@ def speed() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-disagreements", action="store_true", help="print the items kollama gets wrong")
-    parser.add_argument("--split", default="all", choices=["dev", "heldout", "all"])
+    parser.add_argument("--split", default="all", choices=["dev", "heldout", "blind", "all"])
     parser.add_argument("--no-speed", action="store_true", help="skip the timing (run it under the benchmark lock)")
     args = parser.parse_args()
     items = load_items()

@@ -98,13 +98,25 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--speed-prompts", type=int, default=6)
     parser.add_argument("--reference-model", default="gemma3")
+    parser.add_argument("--basic", type=int, default=None, help="only the first N ko-basic prompts")
+    parser.add_argument("--no-speed", action="store_true", help="quality only (no timing: may run outside the bench lock)")
+    parser.add_argument("--speed-only", action="store_true", help="only tokens per second per lock (under the bench lock)")
     parser.add_argument("--json", type=Path, help="write every answer and figure here")
     args = parser.parse_args()
     items = prompts(args.lcb)
+    if args.basic is not None:
+        basic = [i for i in items if i["set"] == "ko-basic"][: args.basic]
+        items = [i for i in items if i["set"] != "ko-basic"] + basic
     print(f"{len(items)} prompts ({sum(i['set'].startswith('lcb') for i in items)} LCB, "
           f"{sum(i['set'] == 'ko-basic' for i in items)} ko-basic), max {args.max_tokens} tokens, greedy", flush=True)
     answers: dict[tuple[str, str], list[str | None]] = {}
     started = time.perf_counter()
+    if args.speed_only:
+        for model in args.models:
+            rates = speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
+            print(f"{model}: " + ", ".join(f"{lock} {rate:.1f} tok/s ({rate / rates['off']:.2f}x off)"
+                                           for lock, rate in rates.items()), flush=True)
+        return
     for model in args.models:
         engine = load_engine(model, n_ctx=2048, parallel=args.parallel)
         try:
@@ -114,8 +126,8 @@ def main() -> None:
                 print(f"  {model} {lock.value}: {time.perf_counter() - t0:.0f} s", flush=True)
         finally:
             engine.close()
-    speeds = {model: speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
-              for model in args.models}
+    speeds = {model: (speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
+                      if not args.no_speed else {lock.value: float("nan") for lock in LOCKS}) for model in args.models}
     reference = load_engine(args.reference_model)
     scored: dict[str, float | None] = {}
     rows = []

@@ -11,12 +11,19 @@ Measures:
 - page-level recall@1/@5 of kollama hybrid vs the plain pipeline on the same questions.
 Targets (issue 5): >= 3 pages/s; ingest >= 0.8x raw embedding throughput; p95 < 300 ms; recall@1 >= plain + 20 points.
 
-    .venv/bin/python benchmarks/rag.py [--copies 2]
+Then the real documents of `../shared/realdata` (skipped with a message when absent): the four real PDFs
+(SPRi AI Briefs from Hancom, KT's 331-page 5G terms from Word) and the seven HWP/HWPX files, with the
+questions of tests/data/rag_real_qa.jsonl (page level) and rag_real_hwp_qa.jsonl (passage level):
+pages/s and chunks/s per file, recall@1/@5 hybrid and dense, HWP passages in the top 5, and query
+p50/p95, printed beside the figures measured before this work (issue 14).
+
+    .venv/bin/python benchmarks/rag.py [--copies 2] [--real-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -25,8 +32,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from rag_corpus import build_corpus, qa_items  # noqa: E402
+from realdata import REALDATA, realdata_or_exit  # noqa: E402
+
+# Figures before issue 14's work, for comparison. Issue 14: 30 questions of its own, busy machine.
+# Main at b388228 on this benchmark's 42 PDF questions: measured 2026-12-01 with load average ~9 (busy).
+BEFORE = {
+    "issue 14 (30 questions)": {"hybrid@1": 0.87, "hybrid@5": 0.93, "dense@5": 0.97, "KT pages/s": 1.2, "KT chunks/s": 6.0},
+    "main b388228 (42 questions)": {"hybrid@1": 0.857, "hybrid@5": 0.952, "dense@1": 0.905, "dense@5": 0.952,
+                                    "KT pages/s": 0.50, "KT chunks/s": 2.5, "HWP files read": 0},
+}
 
 
 def plain_pipeline(pdfs: list[Path], embedder, size: int = 300, overlap: int = 50):
@@ -70,10 +87,73 @@ def recall(rank_lists: list[list[tuple[str, int]]], qa: list[dict], k: int) -> f
     return sum((q["doc"], q["page"]) in pages[:k] for q, pages in zip(qa, rank_lists)) / len(qa)
 
 
+def real_documents() -> None:
+    """Ingest the real PDFs and HWP files one by one, then evaluate the real questions."""
+    from kollama.rag import api
+    from kollama.rag.embedder import default_embedder
+    from kollama.rag.retrieve import search as rag_search
+
+    pdf_folder = realdata_or_exit("pdfs")
+    hwp_folder = REALDATA / "hwp"
+    files = sorted(pdf_folder.glob("*.pdf")) + (sorted(hwp_folder.glob("*.hwp*")) if hwp_folder.is_dir() else [])
+    work = Path(tempfile.mkdtemp(prefix="kollama-rag-real-"))
+    print(f"\nreal documents ({REALDATA}), load average before: {Path('/proc/loadavg').read_text().split()[:3]}")
+    default_embedder().embed_passages(["워밍업"])
+    kt = None
+    for path in files:
+        start = time.perf_counter()
+        report = api.add([path], collection="real", store=work, ocr="never")
+        seconds = time.perf_counter() - start
+        f = report["files"][0]
+        if f["status"] != "added":
+            print(f"  {path.name}: {f['status']} {f.get('error') or ''}")
+            continue
+        print(f"  {path.name[:48]:48s} {f['pages']:4d} {'sections' if path.suffix != '.pdf' else 'pages':8s} "
+              f"{f['chunks']:5d} chunks {seconds:7.1f} s  {f['pages'] / seconds:6.2f} units/s  {f['chunks'] / seconds:6.2f} chunks/s")
+        if path.name.startswith("KT_"):
+            kt = (f["pages"] / seconds, f["chunks"] / seconds)
+    qa = ROOT / "tests/data/rag_real_qa.jsonl"
+    result = api.evaluate(qa, k=5, html=None, collection="real", store=work)
+    modes = result["modes"]
+    hwp = api.evaluate(ROOT / "tests/data/rag_real_hwp_qa.jsonl", k=5, html=None, collection="real", store=work) \
+        if hwp_folder.is_dir() else None
+    latencies = []
+    questions = [json.loads(line)["question"] for line in qa.read_text(encoding="utf-8").splitlines()]
+    with api.opened("real", work) as (store, embedder):
+        for question in questions:
+            t = time.perf_counter()
+            rag_search(store, embedder, question, k=5)
+            latencies.append(time.perf_counter() - t)
+    api.close_all()
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))] * 1000
+    now = {"hybrid@1": modes["hybrid"]["recall@1"], "hybrid@5": modes["hybrid"]["recall@5"],
+           "dense@1": modes["dense"]["recall@1"], "dense@5": modes["dense"]["recall@5"],
+           "KT pages/s": round(kt[0], 2) if kt else None, "KT chunks/s": round(kt[1], 2) if kt else None,
+           "HWP files read": sum(1 for p in files if p.suffix != ".pdf")}
+    print(f"{result['n']} PDF questions; HWP: {hwp['n'] if hwp else 0} passage questions, "
+          f"hybrid passage in top 5: {hwp['recall@5'] if hwp else '-'} (target >= 0.9), "
+          f"top 1: {hwp['recall@1'] if hwp else '-'}")
+    print(f"query latency (hybrid, embedded store, {sum(1 for _ in questions)} questions): "
+          f"p50 {statistics.median(latencies) * 1000:.0f} ms  p95 {p95:.0f} ms   target p95 < 300 ms")
+    keys = ["hybrid@1", "hybrid@5", "dense@1", "dense@5", "KT pages/s", "KT chunks/s", "HWP files read"]
+    print(f"{'':30s}" + "".join(f"{key:>15s}" for key in keys))
+    for label, figures in [*BEFORE.items(), ("now", now)]:
+        print(f"{label:30s}" + "".join(f"{figures.get(key, '-')!s:>15s}" for key in keys))
+    print("targets: hybrid@1 >= 0.95, hybrid@5 = 1.0, KT >= 5 pages/s (nothing else running)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=2, help="corpus copies ingested for the throughput figures")
+    parser.add_argument("--real-only", action="store_true", help="only the real documents of ../shared/realdata")
     args = parser.parse_args()
+    if not args.real_only:
+        synthetic(args)
+    real_documents()
+
+
+def synthetic(args) -> None:
 
     from kollama.korean.morphology import split_sentences
     from kollama.rag import api

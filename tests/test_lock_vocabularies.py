@@ -4,10 +4,10 @@ every odd byte piece and foreign script included: the hardest case for a lock.""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from kollama.engines import GenerationParams
@@ -15,7 +15,7 @@ from kollama.korean.language_lock import LockMode, LockState, StrictScanner, Wor
 from kollama.korean.scripts import language, script_of
 from support.vocab_models import chat_template, vocab_model
 
-TOKENS_PER_MODE = 5000
+TOKENS_PER_MODE = int(os.environ.get("KOLLAMA_LOCK_TOKENS", "5000"))  # the issue asks for 5,000 per vocabulary and mode
 PROMPT = "한국어로 답해 주세요: 서울은 어떤 도시인가요?"
 KO = language("ko")
 
@@ -120,4 +120,3 @@ def test_an_ollama_llama32_store_entry_runs_end_to_end_with_metas_template(tmp_p
         assert data["prompt_tokens"] > 20  # Meta's header blocks and the date line were rendered
         assert all(KO.allows(script_of(ch)) for ch in data["text"]), data["text"]
         assert "\ufffd" not in data["text"]
-    assert np.isfinite(0.0)

@@ -14,11 +14,11 @@ def compare(
     models: Annotated[Optional[list[str]], typer.Argument(
         help="Models: smollm2, gemma3, FILE.gguf, ollama:NAME, openai:URL#MODEL, ollama-server:NAME")] = None,
     suite: Annotated[str, typer.Option(
-        help="Built-in suite name (see --list-suites) or a .yaml/.jsonl file.")] = "ko-basic",
-    trials: Annotated[int, typer.Option(help="Answers per prompt (seeds --seed, --seed+1, ...).")] = 3,
-    lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict, gated.")] = "off",
+        help="Built-in suite name (see --list-suites) or a .yaml/.jsonl file.")] = CompareOptions.suite,
+    trials: Annotated[int, typer.Option(help="Answers per prompt (seeds --seed, --seed+1, ...).")] = CompareOptions.trials,
+    lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict, gated.")] = CompareOptions.locks,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = CompareOptions.temperature,
-    seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = CompareOptions.seed,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")] = DEFAULT_MAX_TOKENS,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens for local models.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = DEFAULT_OUT,
@@ -27,7 +27,7 @@ def compare(
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Generate every answer again (still stores them).")] = False,
     reference_model: Annotated[str, typer.Option(
-        "--reference-model", help="Model that scores naturalness (log-probability per character).")] = "gemma3",
+        "--reference-model", help="Model that scores naturalness (log-probability per character).")] = CompareOptions.reference_model,
     no_naturalness: Annotated[bool, typer.Option(
         "--no-naturalness", help="Skip the naturalness score (no reference model is loaded).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON to standard output.")] = False,

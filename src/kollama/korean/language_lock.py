@@ -25,7 +25,7 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 6  # bump when masks or the token table change
+MASK_VERSION = 8  # bump when masks or the token table change
 
 
 class LockMode(str, Enum):
@@ -681,8 +681,9 @@ class TokenTable:
                 lead_len[tid] = len(word)
                 flags["upper"][tid] = word.isupper()
                 flags["starts_letter"][tid] = m.start() == 0
-                flags["closed"][tid] = m.end() < len(text)
-                if m.end() < len(text):
+                # an open character after the letters ends the word too (judged as if not glued: unknown yet)
+                flags["closed"][tid] = m.end() < len(text) or bool(piece.tail)
+                if flags["closed"][tid]:
                     closed.add(lead[tid])
                 flags["before_space"][tid] = any(ch.isspace() for ch in text[: m.start()])
                 flags["space_after"][tid] = m.end() < len(text) and text[m.end():].isspace()
@@ -691,7 +692,7 @@ class TokenTable:
                 flags["glued_out"][tid] = m.end() < len(text) and is_target(text[m.end()])
                 continue
             kind[tid] = 2
-            texts[tid] = text
+            texts[tid] = text + ("\ufffd" if piece.tail else "")  # an open character ends a word in progress
         lead[lead < 0] = len(leads)
         return cls(kind, lead, list(leads), lead_len, flags, texts, np.array(sorted(closed), dtype=np.int64))
 

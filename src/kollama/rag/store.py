@@ -78,11 +78,17 @@ class Store:
             self.ensure_collection(dim)
 
     def _connect(self):
+        """A Qdrant server for --qdrant-url; else Qdrant Edge in-process (indexed, kollama.rag.edge), or
+        qdrant-client's local mode for a collection created before Edge was the default."""
         from qdrant_client import QdrantClient
+
+        from kollama.rag import edge
 
         if self.location.qdrant_url:
             return QdrantClient(url=self.location.qdrant_url, timeout=30)
         try:
+            if edge.available() and not (self.folder / "qdrant").exists():
+                return edge.EdgeClient(self.folder / "edge")
             return QdrantClient(path=str(self.folder / "qdrant"))
         except RuntimeError as exc:
             if "already accessed" in str(exc):

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from kollama.tune.trainer import PREFERENCE_DEFAULTS
+
 tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, export to GGUF, smooth, before/after report.",
                        no_args_is_help=True)
 
@@ -89,21 +91,22 @@ def dpo_cmd(
     start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
     data: Annotated[Path, typer.Option(help="DPO pairs JSONL (prompt/chosen/rejected).")],
     out: Annotated[Path, typer.Option(help="Run directory.")],
-    beta: Annotated[float, typer.Option()] = 0.1,
-    epochs: Annotated[float, typer.Option()] = 1.0,
-    lr: Annotated[float, typer.Option()] = 1e-4,
+    beta: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["beta"],
+    epochs: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["epochs"],
+    lr: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["lr"],
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
-    max_len: Annotated[int, typer.Option("--max-len")] = 256,
-    save_every: Annotated[int, typer.Option("--save-every")] = 50,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = PREFERENCE_DEFAULTS["dpo"]["batch_size"],
+    max_len: Annotated[int, typer.Option("--max-len")] = PREFERENCE_DEFAULTS["dpo"]["max_len"],
+    save_every: Annotated[int, typer.Option("--save-every")] = PREFERENCE_DEFAULTS["dpo"]["save_every"],
     resume: Annotated[bool, typer.Option("--resume")] = False,
     qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
 ) -> None:
     """DPO on a fresh LoRA adapter, with the adapter-disabled model as the reference."""
     from kollama.tune.dpo import run_dpo
+    from kollama.tune.trainer import preference_settings
 
-    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
-                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    settings = preference_settings("dpo", beta=beta, epochs=epochs, lr=lr, max_steps=max_steps,
+                                   batch_size=batch_size, max_len=max_len, save_every=save_every, qlora=qlora)
     report = run_dpo(start, data, out, settings, resume=resume)
     if report is not None:  # None: not the first process under `accelerate launch`
         _echo_json(_summary(report))
@@ -114,21 +117,22 @@ def orpo_cmd(
     start: Annotated[str, typer.Argument(help="A base model, or an SFT run directory to improve.")],
     data: Annotated[Path, typer.Option(help="Pairs JSONL (prompt/chosen/rejected), e.g. from `tune pairs --confusion`.")],
     out: Annotated[Path, typer.Option(help="Run directory.")],
-    beta: Annotated[float, typer.Option(help="ORPO's lambda: weight of the odds-ratio term next to the chosen NLL.")] = 0.1,
-    epochs: Annotated[float, typer.Option()] = 1.0,
-    lr: Annotated[float, typer.Option()] = 3e-4,
-    max_steps: Annotated[int | None, typer.Option("--max-steps")] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
-    max_len: Annotated[int, typer.Option("--max-len")] = 192,
-    save_every: Annotated[int, typer.Option("--save-every")] = 10,
+    beta: Annotated[float, typer.Option(help="ORPO's lambda: weight of the odds-ratio term next to the chosen NLL.")] = PREFERENCE_DEFAULTS["orpo"]["beta"],
+    epochs: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["orpo"]["epochs"],
+    lr: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["orpo"]["lr"],
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = PREFERENCE_DEFAULTS["orpo"]["max_steps"],
+    batch_size: Annotated[int, typer.Option("--batch-size")] = PREFERENCE_DEFAULTS["orpo"]["batch_size"],
+    max_len: Annotated[int, typer.Option("--max-len")] = PREFERENCE_DEFAULTS["orpo"]["max_len"],
+    save_every: Annotated[int, typer.Option("--save-every")] = PREFERENCE_DEFAULTS["orpo"]["save_every"],
     resume: Annotated[bool, typer.Option("--resume")] = False,
     qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
 ) -> None:
     """ORPO on a fresh LoRA adapter (no reference model): keeps answers in Korean where SFT alone does not."""
     from kollama.tune.dpo import run_dpo
+    from kollama.tune.trainer import preference_settings
 
-    settings = _settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size,
-                         max_len=max_len, save_every=save_every, eval_split=0.0, qlora=qlora)
+    settings = preference_settings("orpo", beta=beta, epochs=epochs, lr=lr, max_steps=max_steps,
+                                   batch_size=batch_size, max_len=max_len, save_every=save_every, qlora=qlora)
     report = run_dpo(start, data, out, settings, resume=resume, objective="orpo")
     if report is not None:
         _echo_json(_summary(report))

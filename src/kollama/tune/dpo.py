@@ -21,7 +21,7 @@ from kollama.tune.devices import check_qlora, placement, unwrap
 from kollama.tune.datasets import load_pairs
 from kollama.tune.encoding import IGNORE, ChatEncoder, Encoded
 from kollama.tune.sft import RUN_FILE, collate, prepare_out, read_run, write_run
-from kollama.tune.trainer import TrainSettings, add_lora, train, write_report
+from kollama.tune.trainer import TrainSettings, add_lora, preference_settings, train, write_report
 
 
 def encode_pair(encoder: ChatEncoder, prompt: list[dict[str, str]], answer: str, max_len: int) -> Encoded:
@@ -69,12 +69,15 @@ def orpo_loss(chosen_sum, chosen_count, rejected_sum, rejected_count, lam: float
     return nll - lam * F.logsigmoid(log_odds).mean()
 
 
-def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings,
+def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings | None = None,
             resume: bool = False, objective: str = "dpo") -> dict[str, Any] | None:
     """Train a preference adapter (`objective` dpo or orpo) on top of a base GGUF or a finished SFT
-    run directory (None on the processes after the first under `accelerate launch`)."""
+    run directory (None on the processes after the first under `accelerate launch`). Without
+    `settings`, the objective's own defaults (`PREFERENCE_DEFAULTS`), never SFT's."""
     import torch
     from peft import PeftModel
+
+    settings = settings if settings is not None else preference_settings(objective)
 
     if settings.qlora:
         check_qlora()

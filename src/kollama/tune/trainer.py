@@ -45,6 +45,22 @@ class TrainSettings:
     qlora: bool = False  # 4-bit NF4 base (CUDA + bitsandbytes)
 
 
+#: each preference objective's own defaults (TrainSettings' own are SFT's), written once: the CLI shows them,
+#: and `run_dpo` starts from them when a Python caller passes no settings
+PREFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dpo": {"beta": 0.1, "epochs": 1.0, "lr": 1e-4, "batch_size": 4, "max_len": 256, "save_every": 50,
+            "eval_split": 0.0},
+    "orpo": {"beta": 0.1, "epochs": 1.0, "lr": 3e-4, "max_steps": 30, "batch_size": 4, "max_len": 192,
+             "save_every": 10, "eval_split": 0.0},
+}
+
+
+def preference_settings(objective: str, **overrides: Any) -> TrainSettings:
+    """TrainSettings for DPO or ORPO: the objective's defaults, then `overrides` (None means: the default)."""
+    values = {**PREFERENCE_DEFAULTS[objective], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainSettings(**values)
+
+
 def add_lora(model, settings: TrainSettings):
     """Wrap `model` with a fresh LoRA adapter (Alpaca-LoRA defaults: r=8, alpha=16, q/v projections)."""
     from peft import LoraConfig, get_peft_model

@@ -63,8 +63,8 @@ class DecodeContext:
         self._batch = None
         if self._owns:
             self._lib.llama_free(self.ctx)
-        else:  # the model's own context: let it forget what we put there
-            self._lib.llama_memory_clear(self._mem, True)
+        elif self._llm._ctx.ctx is not None:  # the model's own context, unless the model was closed first
+            self._lib.llama_memory_clear(self._mem, True)  # let it forget what we put there
             self._llm.reset()
 
     # --- the batch ---------------------------------------------------------------------------------
