@@ -99,7 +99,7 @@ def main() -> None:
     results: dict = {"prompts": len(prompts), "temperatures": temperatures, "max_tokens": args.max_tokens,
                      "strength": args.strength, "baseline_process_rss_mb": round(baseline_rss, 1), "models": {}}
     print(f"{len(prompts)} prompts (ko-basic + {args.lcb} LCB), lock off, temperatures {temperatures}; "
-          f"a process that only starts kollama peaks at {baseline_rss:.0f} MB")
+          f"a process that only starts kollama peaks at {baseline_rss:.0f} MB", flush=True)
     for name in args.models.split(","):
         out = work / f"{name}.smooth.gguf"
         wall, rss, proc = timed_run(["tune", "smooth", name, "--strength", args.strength, "--out", str(out)])
@@ -113,7 +113,9 @@ def main() -> None:
         row["raw_llama_cpp_answer"] = answer
         for label, model in (("base", str(resolve(name).path)), ("smooth", str(out))):
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
+            print(f"   {name} {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
+            print(f"   {name} {label} accuracy: {row[label]['accuracy']}", flush=True)
         results["models"][name] = row
         print(f"\n== {name}: tune smooth {wall:.1f} s, peak RSS {rss:.0f} MB (+{rss - baseline_rss:.0f} MB), "
               f"{smoothed['rows_scaled']}/{smoothed['vocab_size']} rows, {smoothed['route']}")
@@ -137,6 +139,7 @@ def main() -> None:
         for label, model in (("base", base), ("orpo", orpo)):
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
+            print(f"   orpo {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
         results["orpo_smollm2"] = row
         print(f"\n== ORPO on smollm2 ({orpo})")
         for t in temperatures:

@@ -65,7 +65,12 @@ def gemma3():
 
 #: modules whose tests start servers (kollama serve, llama_cpp.server), train models or drive a browser
 SLOW_MODULES = {"test_serve_api", "test_serve_browser", "test_serve_fuzz", "test_serve_load", "test_serve_rag_routes",
-                "test_serve_safety", "test_serve_parity", "test_foundation_remote", "test_tune_train"}
+                "test_serve_safety", "test_serve_parity", "test_foundation_remote", "test_tune_train",
+                # whole comparisons of two models, naturalness under a reference model, an OCR'd corpus ingest
+                "test_compare_run", "test_compare_naturalness", "test_rag_retrieval"}
+#: single tests measured over 30 s in the quick tier (torch + transformers, long sampling loops on both models)
+SLOW_TESTS = {"test_transformers_cross_check_smollm2", "test_script_lock_never_lets_a_forbidden_character_through",
+              "test_kobest_metrics_match_definitions"}
 #: what in a test's own source makes it slow: a `kollama` process per call
 SLOW_CALLS = ("run_cli(", "subprocess.")
 
@@ -77,5 +82,5 @@ def pytest_collection_modifyitems(config, items) -> None:
             source = inspect.getsource(item.function)
         except (OSError, TypeError):
             source = ""
-        if module in SLOW_MODULES or any(call in source for call in SLOW_CALLS):
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS or any(call in source for call in SLOW_CALLS):
             item.add_marker(pytest.mark.slow)

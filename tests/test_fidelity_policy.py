@@ -179,3 +179,18 @@ def test_json_in_a_fence_is_data_whose_english_values_count():
     assert flagged(korean) == []
     program = "```\nfor item in items:\n    print(item)\n```"
     assert flagged(program) == []
+
+
+def test_a_language_is_asked_for_only_by_a_request_not_by_content():
+    """A résumé saying 'Fluent in English' asks for nothing; 'answer in English' and 'what is X in Japanese' do."""
+    assert policy.asked_languages("제 이력서입니다: Fluent in English and Mandarin. 면접 질문 3개를 만들어 주세요.") == frozenset()
+    assert policy.asked_languages("Answer in English, please.") == {"en"}
+    assert policy.asked_languages("Write it in Korean and English.") == {"en"}
+    assert policy.asked_languages("What is 'apple' in Japanese?") == {"ja"}
+
+
+def test_emoji_modifiers_are_part_of_the_symbol_not_a_script():
+    """Keycap numbers and emoji variation selectors (`1️⃣`, `❤️`) are symbols a Korean list may use."""
+    report = fidelity_report("1️⃣ 첫째, 물을 끓입니다.\n2️⃣ 둘째, 면을 넣습니다. ❤️")
+    assert report.passed, report.to_json()
+    assert not fidelity_report("1️⃣ 첫째, 물을 끓입니다. ありがとう").passed

@@ -56,6 +56,18 @@ def test_no_lock_applies_to_scores_and_the_response_says_which_did(server):
     assert scored["off"] == scored["strict"]
 
 
+def test_the_openai_client_scores_prompts_as_the_harness_does(server):
+    import openai
+
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=120)
+    out = client.completions.create(model="smollm2", prompt=["서울은 크다", "부산은 바다"], max_tokens=0, echo=True,
+                                    logprobs=1)
+    assert [c.text for c in out.choices] == ["서울은 크다", "부산은 바다"]
+    for choice in out.choices:
+        assert choice.logprobs.token_logprobs[0] is None
+        assert all(isinstance(v, float) and v <= 0 for v in choice.logprobs.token_logprobs[1:])
+
+
 def test_prompts_as_lists_and_token_ids(server, smollm2):
     ids = smollm2.tokenize("서울은 대한민국의")
     many = _complete(server, prompt=["서울은", "부산은", "대구는"], max_tokens=2, temperature=0).json()

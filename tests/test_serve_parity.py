@@ -76,6 +76,15 @@ def test_top_logprobs_under_the_lock_never_carry_minus_infinity(server):
     streamed = httpx.post(server.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=120)
     assert streamed.status_code == 200
     _finite_everywhere(streamed.text)
+    # the same through the official clients, with the server's default lock (script)
+    oai = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=120)
+    sdk = oai.chat.completions.create(model="smollm2", messages=body["messages"], max_tokens=6, logprobs=True,
+                                      top_logprobs=20, temperature=0)
+    assert all(math.isfinite(t.logprob) and all(math.isfinite(a.logprob) for a in t.top_logprobs)
+               for t in sdk.choices[0].logprobs.content)
+    chunks = list(oai.chat.completions.create(model="smollm2", messages=body["messages"], max_tokens=6, logprobs=True,
+                                              top_logprobs=20, temperature=0, stream=True))
+    assert any(c.choices and c.choices[0].logprobs for c in chunks)
     ollama_line = httpx.post(server.url + "/api/chat", json={
         "model": "smollm2", "messages": body["messages"], "logprobs": True, "top_logprobs": 20, "lock": "strict",
         "options": {"num_predict": 4, "temperature": 0}}, timeout=120)

@@ -84,24 +84,28 @@ def test_tool_choice_rules_and_call_parsing():
 
 
 def test_the_lock_applies_inside_json_string_values_only():
-    class Recorder:
+    import numpy as np
+
+    class BanEverything:
         def __init__(self):
             self.fed = []
 
         def apply(self, row):
-            row.append("banned")
+            row[:] = -np.inf
 
         def feed(self, token):
             self.fed.append(token)
 
-    pieces = [b'{"', b"city", b'":', b' "', "서울".encode(), b'",', b' "', b"tags", b'":["', "한".encode(), b'"]}']
-    inner = Recorder()
+    pieces = [b'{"', b"city", b'":', b' "', "서울".encode(), b'",', b' "', b"tags", b'":["', "한".encode(), b'"]}', b""]
+    inner = BanEverything()
     lock = JsonValueLock(inner, pieces)
-    applied = []
-    for token in range(len(pieces)):
-        row: list = []
+    banned = []
+    for token in range(len(pieces) - 1):
+        row = np.zeros(len(pieces))
         lock.apply(row)
-        applied.append(bool(row))
+        banned.append(bool((row < 0).any()))
+        # inside a value a ban is a large penalty, never -inf: the grammar may allow nothing else
+        assert np.isfinite(row).all() and (row == 0).all() or (row == -1e4).all()
         lock.feed(token)
-    assert applied == [False, False, False, False, True, True, False, False, False, True, True]
+    assert banned == [False, False, False, False, True, True, False, False, False, True, True]
     assert inner.fed == [4, 5, 9, 10]  # the inner lock follows the values' text only

@@ -45,6 +45,9 @@ class GenerationParams:
     # Extension point for structured outputs and tool calls: a GBNF grammar (llama.cpp's grammar
     # sampler, rule 'root') that every generated token must follow. llama.cpp engine only.
     grammar: str | None = None
+    # where the lock applies: the whole answer, or only inside JSON string values ("json_values", for
+    # grammar-constrained JSON whose keys and syntax must stay as the schema spells them)
+    lock_scope: str | None = None
 
     def __post_init__(self) -> None:
         from kollama.errors import KollamaError

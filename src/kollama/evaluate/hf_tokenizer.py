@@ -46,9 +46,9 @@ def _same_tokens(ref, tokenizer) -> bool:
     """Whether the converted tokenizer splits CHECK_TEXT into the same ids as llama.cpp."""
     from kollama.engines.llamacpp import Tokenizer
 
-    tokenizer = Tokenizer.vocab_only(ref.path)
+    llama = Tokenizer.vocab_only(ref.path)
     try:
-        ours = tokenizer.tokenize(CHECK_TEXT, special=False)
+        ours = llama.tokenize(CHECK_TEXT, special=False)
     finally:
-        tokenizer.close()
+        llama.close()
     return list(ours) == list(tokenizer(CHECK_TEXT, add_special_tokens=False)["input_ids"])

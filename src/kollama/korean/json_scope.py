@@ -8,13 +8,19 @@ wrapper decides where the lock applies.
 
 from __future__ import annotations
 
+import numpy as np
+
+#: what a banned token's logit loses inside a value: far more than any logit gap, so a banned token is chosen
+#: only when the grammar allows nothing else (an enum value, a const, a fixed key) and never otherwise
+BAN = 1e4
+
 
 class JsonValueLock:
     """The language lock inside JSON string values only: keys, numbers and syntax are free.
 
     Wraps a lock hook (`apply(row)`, `feed(token)`): follows the generated JSON byte by byte to know
-    whether the next token starts inside a string value, applies the inner lock only there, and feeds
-    it only the tokens generated there."""
+    whether the next token starts inside a string value, applies the inner lock only there (as a penalty
+    the grammar can override, see `apply`), and feeds it only the tokens generated there."""
 
     def __init__(self, inner, pieces: list[bytes]):
         self.inner = inner
@@ -30,8 +36,14 @@ class JsonValueLock:
         return self.in_string and self.string_is_value
 
     def apply(self, row) -> None:
+        """Inside a value, the lock's bans become a BAN penalty instead of -inf: the grammar runs after the
+        lock, and where it allows only banned tokens (`"port"` in an enum under `strict`) llama.cpp's grammar
+        sampler must still find one to accept."""
         if self.in_value:
+            before = row.copy()
             self.inner.apply(row)
+            banned = np.isneginf(row) & ~np.isneginf(before)
+            row[banned] = before[banned] - BAN
 
     def feed(self, token: int) -> None:
         if self.in_value:

@@ -25,7 +25,7 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 7  # bump when masks or the token table change
+MASK_VERSION = 8  # bump when masks or the token table change
 
 
 class LockMode(str, Enum):

@@ -182,9 +182,16 @@ def in_prompt(word: str, vocabulary: frozenset[str]) -> bool:
     return any(key in vocabulary for key in _word_keys(word))
 
 
+# An English prompt asks for a language only in a request ("answer in English", "what is X in Japanese"), not
+# where its content mentions one ("fluent in English and Mandarin" in a résumé).
+_REQUEST = (r"\b(?:answer|reply|respond|response|write|rewrite|written|translate|translated|explain|say|said|summari[sz]e"
+            r"|describe|tell|give|list|provide|express|output|speak|draft|compose|paraphrase|present|called|what(?:'s| is| are)"
+            r"|how)\b")
+
+
 @lru_cache(maxsize=4096)
 def asked_languages(*prompts: str | None) -> frozenset[str]:
-    """Languages the prompt asks for besides the target: 'in English', 'into Japanese', '영어로', '영문 번역'."""
+    """Languages the prompt asks for besides the target: 'answer in English', 'into Japanese', '영어로', '영문 번역'."""
     asked: set[str] = set()
     text = " ".join(p for p in prompts if p)
     if not text:
@@ -192,7 +199,8 @@ def asked_languages(*prompts: str | None) -> frozenset[str]:
     for code, names in policy().asked_language_names.items():
         for name in names:
             if re.match(r"[A-Za-z]", name):
-                pattern = rf"\b(?:in|into|to|both|and)\s+{name}\b|\b{name}\s+(?:translation|version|word|term|name)s?\b"
+                pattern = (rf"\binto\s+{name}\b|\bboth\s+{name}\b|\b{name}\s+(?:translation|version|word|term|name)s?\b"
+                           rf"|{_REQUEST}[^.?!\n]{{0,60}}?\b(?:in|to)\s+(?:\w+\s+(?:and|or|&)\s+)?{name}\b")
             else:
                 pattern = rf"{name}(?:로|으로|\s*번역|\s*표현|\s*단어|\s*이름|\s*제목|\s*원문|\s*병기|와|과|도)"
             if re.search(pattern, text, re.I):

@@ -69,6 +69,12 @@ ALL_LETTER_SCRIPTS = (
 )
 
 
+def _is_emoji_modifier(cp: int) -> bool:
+    """Variation selectors (U+FE00-FE0F, U+E0100-E01EF), the combining keycap (U+20E3) and emoji tags are marks,
+    but they only shape the symbol before them (`1️⃣`, `❤️`): part of the symbol, not a script."""
+    return 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF or cp == 0x20E3 or 0xE0020 <= cp <= 0xE007F
+
+
 @lru_cache(maxsize=65536)
 def script_of(ch: str) -> str:
     """Script name of one character; `common` for digits, punctuation, symbols and space."""
@@ -80,6 +86,8 @@ def script_of(ch: str) -> str:
             if name == "latin_ext" and cp in (0x00D7, 0x00F7):  # × ÷
                 return COMMON
             return name
+    if _is_emoji_modifier(cp):
+        return COMMON
     category = unicodedata.category(ch)
     if category[0] in "LM":
         return "other"

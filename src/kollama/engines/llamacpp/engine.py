@@ -166,6 +166,10 @@ class LlamaCppEngine(Engine):
         if params.lock != LockMode.off:
             prompt, system = request_texts(request)  # `strict` lets the answer repeat their words
             lock = LockState(self.lock_masks(params.lang), params.lock, prompt=prompt, system=system)
+            if params.lock_scope == "json_values":
+                from kollama.korean.json_scope import JsonValueLock
+
+                lock = JsonValueLock(lock, self.vocabulary.pieces)
         return Job(tokens, params, max_tokens=min(params.max_tokens, self.n_ctx - len(tokens)),
                    stops=list(params.stop) + stops, lock=lock)
 
