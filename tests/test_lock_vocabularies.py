@@ -39,8 +39,9 @@ def _latin_outside_exempt(text: str) -> list[str]:
     """Words the strict policy rejects, found by running its scanner over the finished answer."""
     scanner = StrictScanner(WordPolicy.build(PROMPT), KO.scripts)
     bad = []
-    for i, ch in enumerate(text + "\n"):
-        if scanner.feed(ch):
+    # finished words only (feed_char judges a word where it ends); a word cut off by max_tokens never ended
+    for i, ch in enumerate(text):
+        if scanner.feed_char(ch):
             bad.append(text[max(0, i - 12): i + 1])
     return bad
 
