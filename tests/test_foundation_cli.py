@@ -28,10 +28,10 @@ def test_run_json_has_the_documented_fields_and_is_logged():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"model", "text", "prompt_tokens", "completion_tokens", "seconds", "tokens_per_second", "lock"} <= set(data)
-    assert data["model"] == "gemma3" and data["lock"] == "script" and data["completion_tokens"] > 0
+    assert data["model"] == "gemma3" and data["lock"] == "gated" and data["completion_tokens"] > 0  # Korean's default
     logs = json.loads(run_cli("logs", "-n", "1", "--json").stdout)
     assert logs[-1]["model"] == "gemma3" and logs[-1]["response"] == data["text"]
-    assert "서울은 어떤 도시인가요?" in logs[-1]["prompt"] and logs[-1]["lock"] == "script"
+    assert "서울은 어떤 도시인가요?" in logs[-1]["prompt"] and logs[-1]["lock"] == "gated"
 
 
 def test_same_seed_same_answer():
@@ -49,7 +49,7 @@ def test_interactive_chat_with_slash_commands():
     child = pexpect.spawn(sys.executable, ["-m", "kollama", "run", "smollm2", "--max-tokens", "12", "--seed", "1"],
                           env=dict(os.environ), encoding="utf-8", timeout=300)
     try:
-        child.expect("lock script")
+        child.expect("lock gated")
         child.expect(">>> ")
         child.sendline("/lock strict")
         child.expect("lock: strict")

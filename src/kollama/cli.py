@@ -52,7 +52,7 @@ def run(
     seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = GenerationParams.max_tokens,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
-    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict, gated.")] = "script",
+    lock: Annotated[Optional[str], typer.Option(help="Language lock: off, script, strict, gated (default: gated for --lang ko, script otherwise).")] = None,
     lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
     logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = None,

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from kollama.engines import Engine, GenerationParams, Response, load_engine
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import parse_lock
+from kollama.korean.language_lock import default_lock, parse_lock
 from kollama.logs import log_response
 
 console = Console(highlight=False)
@@ -25,7 +25,7 @@ class RunOptions:
     seed: int | None = None
     max_tokens: int = GenerationParams.max_tokens
     ctx: int | None = None
-    lock: str = "script"
+    lock: str | None = None  # None: default_lock(lang), gated for Korean
     lang: str = "ko"
     logprobs: int | None = None  # per-token log-probabilities and this many alternatives (0: none)
     log: bool = True  # write each answer to the SQLite log (`kollama logs`)
@@ -33,7 +33,7 @@ class RunOptions:
     def params(self) -> GenerationParams:
         """Validated by GenerationParams itself (the server builds the same object)."""
         return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed,
-                                max_tokens=self.max_tokens, lock=self.lock, lang=self.lang,
+                                max_tokens=self.max_tokens, lock=self.lock or default_lock(self.lang), lang=self.lang,
                                 top_logprobs=self.logprobs)
 
 

@@ -42,6 +42,12 @@ class LockMode(str, Enum):
 LOCK_CHOICES = ", ".join(mode.value for mode in LockMode)
 
 
+def default_lock(lang: str) -> LockMode:
+    """The lock `kollama run` uses when none is given: `gated` for Korean (benchmarks/lock.py measured it as
+    faithful as `strict` and closer to the unlocked answer's naturalness), `script` for other languages."""
+    return LockMode.gated if lang == "ko" else LockMode.script
+
+
 def parse_lock(value: str | None) -> LockMode:
     """The one parser of lock names (CLI, serve's OpenAI and Ollama routes, compare, the web page)."""
     try:
