@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "clients.log"
-    with Server("--model", "smollm2", "--max-tokens", "48", "--no-log", "--no-rag", log=log) as s:
+    with Server("--model", "smollm2", "--max-tokens", "120", "--no-log", "--no-rag", log=log) as s:
         yield s
 
 
@@ -22,13 +22,13 @@ def get_weather(city: str) -> str:
     return f"{city}: 맑음"
 
 
-def _chat_models(server):
+def _chat_models(server, max_tokens: int = 12):
     from langchain_ollama import ChatOllama
     from langchain_openai import ChatOpenAI
 
-    return {"ollama": ChatOllama(model="smollm2", base_url=server.url, temperature=0, num_predict=12),
+    return {"ollama": ChatOllama(model="smollm2", base_url=server.url, temperature=0, num_predict=max_tokens),
             "openai": ChatOpenAI(model="smollm2", base_url=server.url + "/v1", api_key="x", temperature=0,
-                                 max_tokens=12, max_retries=0, timeout=300)}
+                                 max_tokens=max_tokens, max_retries=0, timeout=300)}
 
 
 @pytest.mark.parametrize("kind", ["ollama", "openai"])
@@ -70,3 +70,18 @@ def test_llamaindex_ollama_complete_chat_and_stream(server):
     assert llm.chat([ChatMessage(role="user", content="안녕하세요")]).message.content.strip()
     streamed = [r.delta for r in llm.stream_complete("서울은") if r.delta]
     assert len(streamed) >= 2
+
+
+def test_langchain_structured_output_default_method(server):
+    from pydantic import BaseModel, Field
+
+    class City(BaseModel):
+        """A city and its country."""
+
+        city: str = Field(max_length=8)
+        country: str = Field(max_length=8)
+
+    models = _chat_models(server, max_tokens=100)
+    for kind, model in models.items():
+        answer = model.with_structured_output(City).invoke("서울은 어느 나라의 도시인가요? JSON으로 답하세요.")
+        assert isinstance(answer, City), (kind, answer)

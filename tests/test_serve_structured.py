@@ -4,6 +4,7 @@ calls that always parse, with the lock inside string values."""
 
 from __future__ import annotations
 
+import json
 
 import httpx
 import openai
@@ -21,7 +22,7 @@ WEATHER = {"type": "function", "function": {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "structured.log"
-    with Server("--model", "smollm2", "--max-tokens", "48", "--no-log", "--no-rag", "--max-n", "4", log=log) as s:
+    with Server("--model", "smollm2", "--max-tokens", "200", "--no-log", "--no-rag", "--max-n", "4", log=log) as s:
         yield s
 
 
@@ -61,14 +62,15 @@ def test_tool_results_go_back_into_the_conversation(oai, server):
     answer = oai.chat.completions.create(model="smollm2", messages=messages, tools=[WEATHER], tool_choice="none",
                                          max_tokens=8, temperature=0)
     assert answer.choices[0].message.content and not answer.choices[0].message.tool_calls
-    ollama_like = httpx.post(server.url + "/api/chat", json={
-        "model": "smollm2", "stream": False, "tools": [WEATHER], "options": {"num_predict": 8},
-        "messages": [{"role": "user", "content": "서울 날씨 알려줘"},
-                     {"role": "assistant", "content": "", "tool_calls": [
-                         {"function": {"name": "get_weather", "arguments": {"city": "서울"}}}]},
-                     {"role": "tool", "tool_name": "get_weather", "content": "맑음, 23도"}]}, timeout=300)
-    assert ollama_like.status_code == 200, ollama_like.text
-    assert ollama_like.json()["done"] is True
+    import ollama
+
+    reply = ollama.Client(host=server.url, timeout=300).chat(
+        model="smollm2", tools=[WEATHER], options={"num_predict": 8},
+        messages=[{"role": "user", "content": "서울 날씨 알려줘"},
+                  {"role": "assistant", "content": "", "tool_calls": [
+                      {"function": {"name": "get_weather", "arguments": {"city": "서울"}}}]},
+                  {"role": "tool", "tool_name": "get_weather", "content": "맑음, 23도"}])
+    assert reply.done and (reply.message.content or reply.message.tool_calls)
     bad = httpx.post(server.url + "/v1/chat/completions", json={
         "model": "smollm2", "messages": QUESTION, "tools": [WEATHER],
         "tool_choice": {"type": "function", "function": {"name": "no_such_tool"}}}, timeout=60)
@@ -78,3 +80,81 @@ def test_tool_results_go_back_into_the_conversation(oai, server):
             "name": "n", "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}}}},
         timeout=60)
     assert unenforceable.status_code == 400 and "'minimum'" in unenforceable.json()["error"]["message"]
+
+
+CITY = {"type": "object", "properties": {
+    "city": {"type": "string", "maxLength": 8},
+    "population_millions": {"type": "integer"},
+    "famous_for": {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 2},
+    "kind": {"enum": ["capital", "port", "other"]},
+    "country": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}}, "required": ["name"],
+                "additionalProperties": False}},
+    "required": ["city", "population_millions", "famous_for", "kind", "country"], "additionalProperties": False}
+FOREIGN_SCRIPTS = r"[\u4e00-\u9fff\u3040-\u30ff\u0400-\u04ff\u0e00-\u0e7f]"
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("lock", ["off", "script", "strict"])
+def test_json_schema_answers_always_validate_and_the_lock_governs_only_values(oai, lock):
+    import re
+
+    import jsonschema
+
+    response = oai.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "서울에 대해 JSON으로 알려 주세요."}], max_tokens=200,
+        temperature=0.8, seed=3, n=2, extra_body={"lock": lock},
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": CITY, "strict": True}})
+    assert response.model_extra["kollama"]["lock"] == lock
+    for choice in response.choices:
+        if choice.finish_reason == "length":  # cut off by max_tokens: the only way to break the schema
+            continue
+        value = json.loads(choice.message.content)
+        jsonschema.validate(value, CITY)  # keys and structure are the schema's, whatever the lock
+        if lock != "off":
+            assert not any(re.search(FOREIGN_SCRIPTS, s) for s in _strings(value)), value
+    assert any(c.finish_reason == "stop" for c in response.choices), [c.message.content for c in response.choices]
+
+
+def test_json_object_mode_and_ollama_format(oai, server):
+    answer = oai.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=60, temperature=0,
+                                         response_format={"type": "json_object"})
+    assert isinstance(json.loads(answer.choices[0].message.content), dict)
+    for fmt in ("json", {"type": "object", "properties": {"capital": {"type": "string", "maxLength": 20}},
+                         "required": ["capital"]}):
+        line = httpx.post(server.url + "/api/chat", json={"model": "smollm2", "messages": QUESTION, "format": fmt,
+                                                         "stream": False, "options": {"num_predict": 60}},
+                          timeout=300).json()
+        value = json.loads(line["message"]["content"])
+        assert isinstance(value, dict) and (fmt == "json" or isinstance(value["capital"], str))
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_a_forced_tool_call_is_always_returned_with_valid_arguments(oai, choice):
+    import jsonschema
+
+    add = {"type": "function", "function": {"name": "add", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}
+    response = oai.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "서울 날씨 알려줘"}],
+                                           tools=[WEATHER, add], tool_choice=choice, max_tokens=60, temperature=0)
+    message = response.choices[0]
+    assert message.finish_reason == "tool_calls" and message.message.tool_calls
+    call = message.message.tool_calls[0]
+    if isinstance(choice, dict):
+        assert call.function.name == "get_weather"
+    schema = {"get_weather": WEATHER, "add": add}[call.function.name]["function"]["parameters"]
+    jsonschema.validate(json.loads(call.function.arguments), schema)
+    streamed = oai.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "서울 날씨 알려줘"}],
+                                           tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0,
+                                           stream=True)
+    deltas = [c.choices[0].delta for c in streamed if c.choices]
+    calls = [t for d in deltas for t in (d.tool_calls or [])]
+    assert calls and calls[0].function.name == "get_weather"

@@ -104,7 +104,7 @@ def schema_grammar(schema: Any, where: str) -> Structured:
     from kollama.engines.llamacpp.sampler import json_schema_grammar
 
     try:
-        grammar = json_schema_grammar(json.dumps(schema))
+        grammar = _no_control_characters(json_schema_grammar(json.dumps(schema)))
     except (ValueError, AssertionError, KeyError, RecursionError) as exc:
         raise ApiError(400, f"{where}: llama.cpp's grammar cannot express this schema ({exc})",
                        code="unsupported_schema", param=where) from None
@@ -115,7 +115,13 @@ def json_object(where: str) -> Structured:
     """Any JSON object (OpenAI's json_object, Ollama's "json")."""
     from kollama.engines.llamacpp.sampler import json_schema_grammar
 
-    return Structured(json_schema_grammar(json.dumps({"type": "object"})), None, where)
+    return Structured(_no_control_characters(json_schema_grammar(json.dumps({"type": "object"}))), None, where)
+
+
+def _no_control_characters(grammar: str) -> str:
+    """JSON strings cannot hold raw control characters (a newline must be written \\n), but the converter's
+    `char` rule lets them through, and strict JSON parsers then reject the answer."""
+    return grammar.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')
 
 
 # --- tools ------------------------------------------------------------------------------------
@@ -150,7 +156,7 @@ def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
     calls = []
     for raw in candidates:
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, strict=False)  # a raw newline inside a string is still the call meant
         except ValueError:
             continue
         for call in value if isinstance(value, list) else [value]:
