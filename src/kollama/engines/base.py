@@ -59,7 +59,8 @@ class GenerationParams:
             if value is None:
                 continue
             if not low <= value <= high or (name == "top_p" and value == 0):
-                raise KollamaError(f"{name.replace('_', '-')} must be between {low:g} and {high:g} (got {value})")
+                raise KollamaError(f"--{name.replace('_', '-')} ({name}) must be between {low:g} and {high:g} (got {value})",
+                                   hint=f"give a value from {low:g} to {high:g}")
         if not isinstance(self.lock, LockMode):
             self.lock = parse_lock(self.lock)
         language(self.lang)  # an unknown language fails here, with the list of known ones
