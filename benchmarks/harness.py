@@ -89,7 +89,7 @@ def lm_eval_accuracy(url: str, model: str, tokenizer: Path, tasks: Path, out: Pa
     """Accuracy and per-item correctness from `lm_eval --model local-completions` against `url`."""
     args = (f"model={model},base_url={url}/v1/completions,tokenizer_backend=huggingface,tokenizer={tokenizer},"
             "tokenized_requests=False,num_concurrent=1,max_retries=1")
-    done = subprocess.run(["lm_eval", "--model", "local-completions", "--model_args", args,
+    done = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "local-completions", "--model_args", args,
                            "--tasks", "kobest_copa_local", "--include_path", str(tasks), "--output_path", str(out),
                            "--log_samples", "--batch_size", "1"],
                           capture_output=True, text=True, env=_env(), timeout=1800)

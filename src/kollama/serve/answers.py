@@ -189,3 +189,16 @@ async def start_answers(pool: ModelPool, limiter: Limiter, model: str, makes: li
             answer.cancel()
         raise
     return answers
+
+
+async def collect_all(answers: list[Answer], request: Request | None = None) -> list[Response] | None:
+    """Every answer's response, in order; None (and every answer cancelled) when the client went away."""
+    responses = []
+    for answer in answers:
+        response = await answer.collect(request)
+        if response is None:
+            for other in answers:
+                other.cancel()
+            return None
+        responses.append(response)
+    return responses

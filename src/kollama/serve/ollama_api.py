@@ -29,7 +29,8 @@ from kollama.serve.pool import Loaded, Offered
 from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
-from kollama.serve.structured import Structured, json_object, parse_tool_calls, plan, schema_grammar, with_grammar
+from kollama.serve.structured import (Structured, json_object, parse_tool_calls, plan, schema_grammar, with_grammar,
+                                      with_system)
 
 router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
 
@@ -83,12 +84,7 @@ def _chat_messages(body: OllamaChatRequest, system: str | None) -> list[dict[str
             messages.append({"role": "user", "content": f"[{m.tool_name or 'the tool'} returned] {content}"})
             continue
         messages.append({"role": m.role, "content": content})
-    if system:
-        if messages and messages[0]["role"] == "system":
-            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
-        else:
-            messages.insert(0, {"role": "system", "content": system})
-    return messages
+    return with_system(messages, system)
 
 
 def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:

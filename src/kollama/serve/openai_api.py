@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kollama.engines import Engine, Generation, Response, TokenLogprob
 from kollama.serve import logprobs
-from kollama.serve.answers import Answer, start_answer, start_answers
+from kollama.serve.answers import Answer, collect_all, start_answer, start_answers
 from kollama.serve.completions import Prompt, ScoredPrompt, prompt_list, read_prompt, score_prompt
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import (ChatCompletionRequest, CompletionRequest, ContentPart, EmbeddingRequest,
                                    KollamaExtras, NamedToolChoice)
 from kollama.serve.structured import (Plan, Structured, json_object, parse_tool_calls, plan, schema_grammar,
-                                      with_grammar)
+                                      with_grammar, with_system)
 from kollama.serve.state import ServerState, derive_seed, generation_params, state_of
 
 router = APIRouter(prefix="/v1", responses=OPENAI_ERRORS, tags=["OpenAI-compatible"])
@@ -158,12 +158,7 @@ def _chat_messages(body: ChatCompletionRequest, system: str | None) -> list[dict
             messages.append({"role": "user", "content": f"[{tool} returned] {content}"})
             continue
         messages.append({"role": "system" if m.role == "developer" else m.role, "content": content})
-    if system:
-        if messages and messages[0]["role"] == "system":
-            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
-        else:
-            messages.insert(0, {"role": "system", "content": system})
-    return messages
+    return with_system(messages, system)
 
 
 def _n(state: ServerState, n: int | None) -> int:
@@ -259,14 +254,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
-    responses = []
-    for answer in answers:
-        response = await answer.collect(request)
-        if response is None:
-            for other in answers:
-                other.cancel()
-            return _client_gone()
-        responses.append(response)
+    responses = await collect_all(answers, request)
+    if responses is None:
+        return _client_gone()
     choices = []
     for index, response in enumerate(responses):
         msg, calls = message(response)
@@ -370,17 +360,13 @@ async def completions(body: CompletionRequest, request: Request):
         return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
                                  headers=SSE_HEADERS)
 
-    choices, responses = [], []
+    choices = []
     answers = await start_answers(state.pool, state.limiter, body.model,
                                   [lambda engine, p=p: engine.complete(p.text, params)
                                    for p in read], request, log=state.options.log)
-    for answer in answers:
-        response = await answer.collect(request)
-        if response is None:
-            for other in answers:
-                other.cancel()
-            return _client_gone()
-        responses.append(response)
+    responses = await collect_all(answers, request)
+    if responses is None:
+        return _client_gone()
     for i, (prompt, response) in enumerate(zip(read, responses)):
         lp = None
         if body.logprobs is not None:

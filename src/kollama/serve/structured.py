@@ -223,3 +223,13 @@ def with_grammar(params, structured: Structured | None):
                        param=structured.where)
     extra = {"lock_scope": "json_values"} if "lock_scope" in names else {}
     return replace(params, grammar=structured.grammar, **extra)
+
+
+def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    """The conversation with `system` text (the tools' description) joined to its system message, or put first."""
+    if system:
+        if messages and messages[0]["role"] == "system":
+            messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
