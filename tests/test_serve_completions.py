@@ -11,6 +11,7 @@ import httpx
 import pytest
 from conftest import ROOT, run_cli
 from serve_server import Server
+from support.realdata import realdata
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +102,7 @@ def test_export_tokenizer_gives_llama_cpps_tokens(tmp_path, smollm2):
 def test_lm_eval_local_completions_matches_kollama_eval_on_real_kobest_copa(tmp_path):
     pytest.importorskip("lm_eval")
     pytest.importorskip("transformers")
+    realdata("kobest", "copa_test.jsonl")  # skips cleanly when the real data is absent (the benchmark would exit)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from harness import compare  # the benchmark's own steps, on a smaller slice
 
