@@ -216,3 +216,20 @@ def test_a_forced_call_on_the_llama_template_comes_back_as_tool_calls(server):
     assert choice["finish_reason"] == "tool_calls", choice
     call = choice["message"]["tool_calls"][0]["function"]
     assert call["name"] == "get_weather" and json.loads(call["arguments"])["city"] in ("서울", "부산")
+
+
+@pytest.mark.slow
+def test_no_log_holds_for_every_chat_route(server, kollama_home):
+    """The server runs with --no-log: a one-answer chat (which goes through the n-answers path) is logged nowhere."""
+    import sqlite3
+
+    marker = "로그에 남으면 안 되는 질문"
+    for path, body in (("/v1/chat/completions", {"max_tokens": 2}), ("/v1/completions", {"max_tokens": 2}),
+                       ("/api/chat", {"stream": False, "options": {"num_predict": 2}})):
+        text = {"prompt": marker} if path == "/v1/completions" else {"messages": [{"role": "user", "content": marker}]}
+        answer = httpx.post(server.url + path, json={"model": "llama", **text, **body}, timeout=120)
+        assert answer.status_code == 200, answer.text
+    db = kollama_home / "logs.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM responses WHERE prompt LIKE ?", (f"%{marker}%",)).fetchone()[0] == 0

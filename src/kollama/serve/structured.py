@@ -11,6 +11,10 @@ would let an answer break the schema; those are refused up front with a 400 nami
 The language lock composes with the grammar (`kollama.korean.json_scope.JsonValueLock`): keys and JSON
 syntax are free, and string values follow the request's lock, so a Korean answer in English-keyed JSON
 stays Korean.
+
+Tools reach the model by one rule (`conversation`): a chat template with its own tool format renders the
+tools, the calls and the results itself (kollama.engines.llamacpp.chat_format); any other model is shown
+them by kollama, in a system message and user turns.
 """
 
 from __future__ import annotations
