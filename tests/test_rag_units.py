@@ -10,7 +10,8 @@ import pytest
 from kollama.errors import KollamaError
 from kollama.rag.chunking import chunk_pages
 from kollama.rag.doctor import spelling_variants
-from kollama.rag.documents import Block, Page, read_all_pages, table_rows_as_text
+from kollama.rag.documents import read_all_pages
+from kollama.rag.pages import Block, Page, table_rows_as_text
 from kollama.rag.embedder import default_embedder
 from kollama.rag.ingest import expand_paths
 from kollama.rag.sparse import document_vector, kiwi_terms, term_id, whitespace_terms

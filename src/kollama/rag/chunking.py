@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kollama.korean.morphology import split_sentences
-from kollama.rag.documents import Page
+from kollama.rag.pages import Page
 
 DEFAULT_BUDGET = 160  # embedder tokens per chunk body
 DEFAULT_OVERLAP = 40

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from kollama.errors import KollamaError
 from kollama.korean.morphology import tokenize
-from kollama.rag.documents import DocumentInfo, Page, read_all_pages
+from kollama.rag.documents import read_all_pages
+from kollama.rag.pages import DocumentInfo, Page
 
 MIN_SCAN_DPI = 300
 _SPACED_PAIR = re.compile(r"([가-힣]{2,})\s+([가-힣]{2,})")

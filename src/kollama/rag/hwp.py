@@ -20,11 +20,11 @@ from pathlib import Path
 
 from kollama.errors import KollamaError
 from kollama.korean.morphology import nfc
-from kollama.rag.documents import (
+from kollama.rag.pages import (
     Block,
     DocumentInfo,
     Page,
-    _is_heading,
+    is_heading,
     column_labels,
     table_rows_as_text,
 )
@@ -64,7 +64,7 @@ def _table_blocks(table, paragraph: int) -> list[Block]:
             for line in cell.text.split("\n"):
                 text = nfc(re.sub(r"\s+", " ", line).strip())
                 if text:
-                    blocks.append(Block("heading" if _is_heading(text, 0.0, 1.0) else "text", text, paragraph=paragraph))
+                    blocks.append(Block("heading" if is_heading(text, 0.0, 1.0) else "text", text, paragraph=paragraph))
         return blocks
     if len(rows) == 1 or max(len([c for c in row if c]) for row in rows) < 2:
         return [Block("text", " ".join(dict.fromkeys(c for row in rows for c in row if c)), paragraph=paragraph)]
@@ -83,7 +83,7 @@ def _blocks(syhwp_blocks: list, paragraph: int) -> list[Block]:
             continue
         text = nfc(re.sub(r"\s+", " ", item.text.replace("[그림]", " ")).strip())
         if text and not isinstance(item, syhwp.Image):
-            blocks.append(Block("heading" if _is_heading(text, 0.0, 1.0) else "text", text, paragraph=paragraph))
+            blocks.append(Block("heading" if is_heading(text, 0.0, 1.0) else "text", text, paragraph=paragraph))
     return blocks
 
 

@@ -16,15 +16,9 @@ from pathlib import Path
 from kollama.errors import KollamaError
 from kollama.rag import sparse
 from kollama.rag.chunking import DEFAULT_BUDGET, DEFAULT_OVERLAP, Chunk, chunk_pages
-from kollama.rag.documents import (
-    SUPPORTED,
-    DocumentInfo,
-    Page,
-    page_from_dict,
-    page_to_dict,
-    read_document,
-)
+from kollama.rag.documents import SUPPORTED, read_document
 from kollama.rag.embedder import Embedder
+from kollama.rag.pages import DocumentInfo, Page, page_from_dict, page_to_dict
 from kollama.rag.store import DENSE, Store, point_id
 from kollama.rag.structure import finish_pages
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from kollama.rag.documents import (
+from kollama.rag.pages import (
     HEADING_PATTERN,
     Page,
     blocks_from_items,
