@@ -32,10 +32,12 @@ def _schema_cannot_say(path: str, body: object) -> bool:
     prompt = body.get("prompt")
     if path == "/v1/completions" and isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
         return True
-    if isinstance(body.get("n"), int) and body["n"] > MAX_N:
+    n = body.get("n")
+    n = n if isinstance(n, (int, float)) and not isinstance(n, bool) else 1  # JSON's 65.0 is an integer too
+    if n > MAX_N:
         return True
     # best_of: at least n, at most --max-n, never streamed; several completions: not streamed, at most 64 answers
-    if body.get("best_of") is not None or path == "/v1/completions" and isinstance(body.get("n"), int) and body["n"] > 1:
+    if body.get("best_of") is not None or path == "/v1/completions" and n > 1:
         return True
     return isinstance(body.get("format"), dict) or body.get("format") == "json" or bool(body.get("tools")) or \
         isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"
