@@ -11,8 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
+# llama-cpp-python is compiled for this CPU (-march=native), except for ggml's AMX kernels: on
+# machines that advertise AMX but do not grant its tile state (VMs and sandboxes, this one included)
+# they crash in the first matrix multiply. Built without a cached wheel so the flags always apply.
+LLAMA_CPU_FLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+$(VENV)/.llama: $(BIN)/python
+	CFLAGS="$(LLAMA_CPU_FLAGS)" CXXFLAGS="$(LLAMA_CPU_FLAGS)" \
+	  $(BIN)/python -m pip install -q --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python "$$(sed -n 's/^ *"\(llama-cpp-python[^"]*\)",*$$/\1/p' pyproject.toml | head -1)"
+	touch $@
+
 # Core only: the main job needs no torch, browser or OCR.
-$(VENV)/.core: $(BIN)/python pyproject.toml
+$(VENV)/.core: $(VENV)/.llama pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 

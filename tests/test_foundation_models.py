@@ -71,7 +71,7 @@ def test_ollama_store_models_run_in_place(tmp_path):
     assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout)["completion_tokens"] > 0
     missing = run_cli("run", "ollama:nothere", "hi", env=env)
-    assert missing.returncode == 1 and "not in the Ollama store" in missing.stderr and "ollama:smol:135m" in missing.stderr
+    assert missing.returncode == 3 and "not in the Ollama store" in missing.stderr and "ollama:smol:135m" in missing.stderr
     assert "Traceback" not in missing.stderr
 
 

@@ -93,7 +93,7 @@ def test_openai_engine_strict_and_gated_fall_back_to_retry_with_the_v2_judgment(
 def test_openai_engine_unknown_model_is_a_clear_error(llama_server):
     # llama_cpp.server serves whatever name it is asked for, so check a wrong path instead
     result = run_cli("run", f"openai:{llama_server}/nothing/here#smol", "hi", "--lock", "off")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr  # ModelNotFound's exit code
 
 
 # --- the Ollama HTTP engine against a server speaking Ollama's wire protocol (kollama serve) -------------------
@@ -136,7 +136,7 @@ def test_ollama_engine_lock_is_enforced_by_retry_and_says_so(ollama_compatible_s
 def test_ollama_engine_unknown_model(ollama_compatible_server):
     result = run_cli("run", "ollama-server:no-such-model", "hi", "--lock", "off",
                      env={"OLLAMA_HOST": ollama_compatible_server})
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr
     assert "no-such-model" in result.stderr
 
 

@@ -25,14 +25,19 @@ MAX_N = 4
 
 def _schema_cannot_say(path: str, body: object) -> bool:
     """What OpenAPI cannot express, so a 400 for it is right: which token ids a model's vocabulary has, the
-    server's --max-n, and whether an embedded JSON schema (format, response_format, tool parameters) is one
+    server's --max-n (and best_of's relation to n), and whether an embedded JSON schema (format, response_format, tool parameters) is one
     llama.cpp's grammar can enforce."""
     if not isinstance(body, dict):
         return False
     prompt = body.get("prompt")
     if path == "/v1/completions" and isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
         return True
-    if isinstance(body.get("n"), int) and body["n"] > MAX_N:
+    n = body.get("n")
+    n = n if isinstance(n, (int, float)) and not isinstance(n, bool) else 1  # JSON's 65.0 is an integer too
+    if n > MAX_N:
+        return True
+    # best_of: at least n, at most --max-n, never streamed; several completions: not streamed, at most 64 answers
+    if body.get("best_of") is not None or path == "/v1/completions" and n > 1:
         return True
     return isinstance(body.get("format"), dict) or body.get("format") == "json" or bool(body.get("tools")) or \
         isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"

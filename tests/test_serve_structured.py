@@ -158,3 +158,43 @@ def test_a_forced_tool_call_is_always_returned_with_valid_arguments(oai, choice)
     deltas = [c.choices[0].delta for c in streamed if c.choices]
     calls = [t for d in deltas for t in (d.tool_calls or [])]
     assert calls and calls[0].function.name == "get_weather"
+
+
+# --- best_of: several answers decoded together, the likeliest returned ---------------------------------------
+def _mean(choice) -> float:
+    values = [t["logprob"] for t in choice["logprobs"]["content"]]
+    return sum(values) / len(values) if values else float("-inf")
+
+
+def test_best_of_returns_the_answers_with_the_highest_mean_logprob(server):
+    body = {"model": "smollm2", "messages": QUESTION, "max_tokens": 8, "temperature": 1.0, "seed": 5}
+    every = httpx.post(server.url + "/v1/chat/completions", timeout=300,
+                       json={**body, "n": 4, "best_of": 4, "logprobs": True}).json()
+    ranked = sorted(every["choices"], key=_mean, reverse=True)
+    assert len({c["message"]["content"] for c in every["choices"]}) >= 2  # different seeds, something to choose from
+    best = httpx.post(server.url + "/v1/chat/completions", timeout=300, json={**body, "n": 2, "best_of": 4}).json()
+    # the same four answers (seeds 5..8, decoded together), the two likeliest returned, best first
+    assert [c["message"]["content"] for c in best["choices"]] == [c["message"]["content"] for c in ranked[:2]]
+    assert [c["index"] for c in best["choices"]] == [0, 1]
+    assert all(c["logprobs"] is None for c in best["choices"])  # not asked for: not returned
+    assert best["usage"]["completion_tokens"] == every["usage"]["completion_tokens"]  # all four were decoded
+
+    prompt = {"model": "smollm2", "prompt": "서울은", "max_tokens": 6, "temperature": 1.0, "seed": 9}
+    raw = httpx.post(server.url + "/v1/completions", timeout=300, json={**prompt, "n": 3, "logprobs": 0}).json()
+    scores = [[v for v in c["logprobs"]["token_logprobs"] if v is not None] for c in raw["choices"]]
+    means = [sum(s) / len(s) if s else float("-inf") for s in scores]
+    picked = httpx.post(server.url + "/v1/completions", timeout=300, json={**prompt, "best_of": 3}).json()
+    assert [c["text"] for c in picked["choices"]] == [raw["choices"][means.index(max(means))]["text"]]
+
+
+def test_best_of_limits_are_400s_that_say_why(server):
+    url = server.url + "/v1/completions"
+    cases = [({"n": 3, "best_of": 2}, "must be at least n"), ({"best_of": 5}, "at most 4"),
+             ({"best_of": 2, "stream": True}, "cannot be streamed")]
+    for extra, words in cases:
+        answer = httpx.post(url, json={"model": "smollm2", "prompt": "서울은", "max_tokens": 2, **extra}, timeout=60)
+        assert answer.status_code == 400 and words in answer.json()["error"]["message"], answer.text
+        assert answer.json()["error"]["param"] == "best_of"
+    chat = httpx.post(server.url + "/v1/chat/completions", timeout=60, json={
+        "model": "smollm2", "messages": QUESTION, "best_of": 5})
+    assert chat.status_code == 400 and "--max-n" in chat.json()["error"]["message"]

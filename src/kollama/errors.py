@@ -3,6 +3,10 @@
 Raised anywhere, caught once at the CLI and server edges. Each class says how each edge reports
 it: `exit_code` for the CLI, `http_status` for the server (a client's mistake is a 4xx, a backend
 that is down or a model being unloaded a 5xx the client may retry).
+
+Exit codes (README, "Exit codes"): 0 done; 1 a bad request or input; 2 a check that ran and failed
+(`kollama fidelity`, `lock check`) or a command-line usage error; 3 no such model; 4 the upstream server
+is down or failed; 5 the model was unloaded mid-request; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,19 +30,19 @@ class KollamaError(Exception):
 class ModelNotFound(KollamaError):
     """No such model (locally, or on the upstream server)."""
 
-    exit_code = 1
+    exit_code = 3
     http_status = 404
 
 
 class BackendUnavailable(KollamaError):
     """The upstream server (Ollama, vLLM, llama-server) cannot be reached or failed."""
 
-    exit_code = 1
+    exit_code = 4
     http_status = 502
 
 
 class ModelUnloaded(KollamaError):
     """The model was unloaded (or is being unloaded) while a request waited or ran: send it again."""
 
-    exit_code = 1
+    exit_code = 5
     http_status = 503

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kollama.engines.base import Engine, Generation, GenerationParams, Response, TokenLogprob, TokenPiece
+from kollama.engines.base import Chat, Engine, Generation, GenerationParams, Response, TokenLogprob, TokenPiece
 from kollama.models.reference import ModelRef, resolve
 
 
@@ -30,4 +30,4 @@ def load_engine(model: str | ModelRef, n_ctx: int | None = None, parallel: int |
     raise ValueError(f"no engine for model kind {ref.kind}")
 
 
-__all__ = ["Engine", "Generation", "GenerationParams", "Response", "TokenLogprob", "TokenPiece", "load_engine"]
+__all__ = ["Chat", "Engine", "Generation", "GenerationParams", "Response", "TokenLogprob", "TokenPiece", "load_engine"]

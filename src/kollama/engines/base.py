@@ -17,14 +17,32 @@ from typing import Any
 from kollama.korean.language_lock import LockMode
 from kollama.models.reference import ModelRef
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]
 
 
-#: the accepted range of each sampling setting, written once (the CLI and the server both build GenerationParams)
+class Chat(list):
+    """A conversation plus the tools offered to the model (OpenAI's shape), for engines whose chat template
+    renders tools in the model's own format (`Engine.tool_format`). Everywhere else it is just the messages."""
+
+    def __init__(self, messages: Messages, tools: list[dict[str, Any]] | None = None):
+        super().__init__(messages)
+        self.tools = tools or None
+
+
+#: the accepted range of each sampling setting, written once: GenerationParams checks it, and the server's
+#: request schemas take their bounds from it (kollama.serve.schemas.limited)
 LIMITS: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 5.0), "top_p": (0.0, 1.0), "top_k": (0, 100_000), "repeat_penalty": (0.0, 10.0),
     "max_tokens": (1, 1_000_000), "top_logprobs": (0, 20),
 }
+#: settings whose lower limit is itself not allowed (top_p 0 would keep no token)
+ABOVE_LOW = frozenset({"top_p"})
+
+
+def within_limits(name: str, value: float) -> bool:
+    """True when `value` is in the declared range of the sampling setting `name`."""
+    low, high = LIMITS[name]
+    return (low < value if name in ABOVE_LOW else low <= value) and value <= high
 
 
 @dataclass
@@ -58,7 +76,7 @@ class GenerationParams:
             value = getattr(self, name)
             if value is None:
                 continue
-            if not low <= value <= high or (name == "top_p" and value == 0):
+            if not within_limits(name, value):
                 raise KollamaError(f"--{name.replace('_', '-')} ({name}) must be between {low:g} and {high:g} (got {value})",
                                    hint=f"give a value from {low:g} to {high:g}")
         if not isinstance(self.lock, LockMode):
@@ -189,6 +207,13 @@ class Engine(ABC):
     def locks_while_decoding(self, mode: LockMode) -> bool:
         """True when the backend can ban tokens for this lock mode; otherwise the lock detects and retries."""
         return False
+
+    @property
+    def tool_format(self) -> str | None:
+        """The tool-call format the model's chat template teaches ("tagged": `<tool_call>{...}</tool_call>`,
+        "json": a bare `{"name", "parameters"}` object), or None: then tools are described in a system
+        message and results fed back as user turns, and a `Chat`'s tools are ignored."""
+        return None
 
     def __init__(self, ref: ModelRef):
         self.ref = ref

@@ -53,7 +53,8 @@ class OllamaEngine(Engine):
             if exc.status_code == 404:
                 raise ModelNotFound(f"the Ollama server has no model '{self.ref.name}'",
                                     hint=f"pull it with 'ollama pull {self.ref.name}'") from exc
-            raise KollamaError(f"the Ollama server answered {exc.status_code}: {exc.error}") from exc
+            failed = BackendUnavailable if exc.status_code >= 500 else KollamaError  # its failure, or our request
+            raise failed(f"the Ollama server answered {exc.status_code}: {exc.error}") from exc
         if last is None:
             return StreamStats(0, 0, "stop")
         return StreamStats(last.prompt_eval_count or 0, last.eval_count or 0, last.done_reason or "stop")

@@ -95,7 +95,8 @@ class OpenAIEngine(Engine):
             raise ModelNotFound(f"{self.ref.url} does not serve model '{self.ref.name}'",
                                 hint="list its models at GET /v1/models") from exc
         except openai.APIStatusError as exc:
-            raise KollamaError(f"{self.ref.url} answered {exc.status_code}: {exc.message}") from exc
+            failed = BackendUnavailable if exc.status_code >= 500 else KollamaError  # its failure, or our request
+            raise failed(f"{self.ref.url} answered {exc.status_code}: {exc.message}") from exc
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or pieces
         return StreamStats(prompt_tokens, completion_tokens, finish)

@@ -150,7 +150,7 @@ async def start_answers(pool: ModelPool, limiter: Limiter, model: str, makes: li
     """Several answers to one request (n > 1, a list of prompts): one concurrency slot for the request,
     the answers started together so the batched engine decodes them side by side."""
     if len(makes) == 1:
-        return [await start_answer(pool, limiter, model, None, makes[0], request)]
+        return [await start_answer(pool, limiter, model, None, makes[0], request, log=log)]
     await limiter.acquire()
     left = [len(makes)]
     started = time.perf_counter()

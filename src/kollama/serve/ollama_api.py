@@ -29,8 +29,8 @@ from kollama.serve.pool import Loaded, Offered
 from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
 from kollama.serve.state import ServerState, generation_params, state_of
-from kollama.serve.structured import (Structured, json_object, parse_tool_calls, plan, schema_grammar, with_grammar,
-                                      with_system)
+from kollama.serve.structured import (Structured, Turn, conversation, json_object, parse_tool_calls, plan,
+                                      schema_grammar, with_grammar)
 
 router = APIRouter(prefix="/api", responses=OLLAMA_ERRORS, tags=["Ollama-compatible"])
 
@@ -71,20 +71,17 @@ def _format(body: OllamaGenerationRequest) -> Structured | None:
     return None
 
 
-def _chat_messages(body: OllamaChatRequest, system: str | None) -> list[dict[str, str]]:
-    """Tool calls the assistant made as the JSON it would write, tool results as user turns naming the tool."""
-    messages = []
+def _turns(body: OllamaChatRequest) -> list[Turn]:
+    """The chat as neutral turns (Ollama sends arguments as objects and names the tool of each result)."""
+    turns = []
     for m in body.messages:
-        content = m.content
-        if m.role == "assistant" and m.tool_calls:
-            calls = [json.dumps({"name": c.function.name, "arguments": c.function.arguments}, ensure_ascii=False)
-                     for c in m.tool_calls]
-            content = "\n".join(([content] if content else []) + calls)
         if m.role == "tool":
-            messages.append({"role": "user", "content": f"[{m.tool_name or 'the tool'} returned] {content}"})
+            turns.append(Turn("tool", m.content, tool=m.tool_name))
             continue
-        messages.append({"role": m.role, "content": content})
-    return with_system(messages, system)
+        calls = [(None, c.function.name, c.function.arguments) for c in m.tool_calls or []] \
+            if m.role == "assistant" else []
+        turns.append(Turn(m.role, m.content, calls))
+    return turns
 
 
 def _stats(response: Response | None, load_seconds: float) -> dict[str, Any]:
@@ -175,9 +172,10 @@ async def chat(body: OllamaChatRequest, request: Request):
     tools = [t.function.model_dump() for t in body.tools or []]
     the_plan = plan(tools, "auto", _format(body))
     params = with_grammar(params, the_plan.structured)
-    messages = _chat_messages(body, the_plan.system_text())
+    turns = _turns(body)
     answer, load_seconds = await _run(request, body, n_ctx,
-                                      lambda engine: engine.chat(messages, params))
+                                      lambda engine: engine.chat(conversation(turns, the_plan, engine.tool_format),
+                                                                 params))
 
     def line(text: str, done: Response | None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text}

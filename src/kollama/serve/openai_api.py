@@ -23,10 +23,10 @@ from kollama.serve.answers import Answer, collect_all, start_answer, start_answe
 from kollama.serve.completions import Prompt, ScoredPrompt, prompt_list, read_prompt, score_prompt
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
-from kollama.serve.schemas import (ChatCompletionRequest, CompletionRequest, ContentPart, EmbeddingRequest,
-                                   KollamaExtras, NamedToolChoice)
-from kollama.serve.structured import (Plan, Structured, json_object, parse_tool_calls, plan, schema_grammar,
-                                      with_grammar, with_system)
+from kollama.serve.schemas import (MAX_PROMPTS, ChatCompletionRequest, CompletionRequest, ContentPart,
+                                   EmbeddingRequest, KollamaExtras, NamedToolChoice)
+from kollama.serve.structured import (Plan, Structured, Turn, conversation, json_object, parse_tool_calls, plan,
+                                      schema_grammar, with_grammar)
 from kollama.serve.state import ServerState, derive_seed, generation_params, state_of
 
 router = APIRouter(prefix="/v1", responses=OPENAI_ERRORS, tags=["OpenAI-compatible"])
@@ -136,29 +136,26 @@ def _structured_format(body: ChatCompletionRequest) -> Structured | None:
     return schema_grammar(fmt.json_schema.json_schema, "response_format.json_schema.schema")
 
 
-def _chat_messages(body: ChatCompletionRequest, system: str | None) -> list[dict[str, str]]:
-    """The conversation for the model's template: tool calls the assistant made written as the JSON it
-    would produce, tool results as user turns naming the tool, and the tools described in the system turn."""
+def _turns(body: ChatCompletionRequest) -> list[Turn]:
+    """The chat as neutral turns: calls with their arguments parsed, each tool result naming its tool."""
     called: dict[str, str] = {}
-    messages: list[dict[str, str]] = []
+    turns: list[Turn] = []
     for m in body.messages:
         content = _text(m.content)
-        if m.role == "assistant" and m.tool_calls:
-            calls = []
-            for call in m.tool_calls:
-                called[call.id or ""] = call.function.name
-                try:
-                    arguments = json.loads(call.function.arguments or "{}")
-                except ValueError:
-                    arguments = call.function.arguments
-                calls.append(json.dumps({"name": call.function.name, "arguments": arguments}, ensure_ascii=False))
-            content = "\n".join(([content] if content else []) + calls)
         if m.role == "tool":
-            tool = called.get(m.tool_call_id or "", m.name or "the tool")
-            messages.append({"role": "user", "content": f"[{tool} returned] {content}"})
+            turns.append(Turn("tool", content, tool=called.get(m.tool_call_id or "", m.name or "the tool"),
+                              call_id=m.tool_call_id))
             continue
-        messages.append({"role": "system" if m.role == "developer" else m.role, "content": content})
-    return with_system(messages, system)
+        calls = []
+        for call in (m.tool_calls or []) if m.role == "assistant" else []:
+            called[call.id or ""] = call.function.name
+            try:
+                arguments = json.loads(call.function.arguments or "{}")
+            except ValueError:
+                arguments = call.function.arguments
+            calls.append((call.id, call.function.name, arguments))
+        turns.append(Turn("system" if m.role == "developer" else m.role, content, calls))
+    return turns
 
 
 def _n(state: ServerState, n: int | None) -> int:
@@ -167,6 +164,58 @@ def _n(state: ServerState, n: int | None) -> int:
         raise ApiError(400, f"n: at most {state.options.max_n} answers per request on this server (--max-n)",
                        param="n")
     return n
+
+
+def _best_of(state: ServerState, body: ChatCompletionRequest | CompletionRequest, n: int) -> int:
+    """How many answers to decode for the n returned: `best_of` (at least n, at most --max-n), else n."""
+    if body.best_of is None or body.best_of == n:
+        return n
+    if body.best_of < n:
+        raise ApiError(400, f"best_of ({body.best_of}) must be at least n ({n})", param="best_of")
+    if body.best_of > state.options.max_n:
+        raise ApiError(400, f"best_of: at most {state.options.max_n} answers per request on this server (--max-n)",
+                       param="best_of")
+    if body.stream:
+        raise ApiError(400, "best_of cannot be streamed: the best answers are known once all are done; "
+                            "leave out stream or best_of", param="best_of")
+    return body.best_of
+
+
+def _scored(params, decoded: int, n: int):
+    """With best_of, every answer carries its tokens' log-probabilities (to rank them)."""
+    return replace(params, top_logprobs=0) if decoded > n and params.top_logprobs is None else params
+
+
+def _ranked(make: Callable[[Engine], Generation], decoded: int, n: int) -> Callable[[Engine], Generation]:
+    """Refuse best_of on a backend that gives no log-probabilities (nothing to rank by) with a 400."""
+    if decoded == n:
+        return make
+
+    def checked(engine: Engine) -> Generation:
+        if not engine.supports_logprobs:
+            raise ApiError(400, f"best_of: {engine.name} gives no token log-probabilities to rank answers by; "
+                                "leave out best_of, or use a local GGUF model", param="best_of")
+        return make(engine)
+
+    return checked
+
+
+def mean_logprob(response: Response) -> float:
+    """The answer's mean token log-probability (after the lock's mask): best_of's ranking. An empty answer
+    ranks last."""
+    values = [t.logprob for t in response.logprobs or []]
+    return sum(values) / len(values) if values else -math.inf
+
+
+def best(responses: list[Response], n: int, keep_logprobs: bool) -> list[Response]:
+    """The n answers with the highest mean log-probability, best first (ties: the lower seed first)."""
+    if len(responses) == n:
+        return responses
+    chosen = sorted(responses, key=mean_logprob, reverse=True)[:n]
+    if not keep_logprobs:
+        for response in chosen:
+            response.logprobs = None
+    return chosen
 
 
 def _tool_calls(plan: Plan, text: str) -> list[dict[str, Any]] | None:
@@ -185,17 +234,21 @@ def _tool_calls(plan: Plan, text: str) -> list[dict[str, Any]] | None:
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     state = state_of(request)
     n = _n(state, body.n)
+    decoded = _best_of(state, body, n)
     tools = [t.function.model_dump() for t in body.tools or []]
     choice = body.tool_choice.function.model_dump() if isinstance(body.tool_choice, NamedToolChoice) else body.tool_choice
     the_plan = plan(tools, choice, _structured_format(body))
     base_params = with_grammar(_params(state, body, body.max_completion_tokens or body.max_tokens), the_plan.structured)
-    messages = _chat_messages(body, the_plan.system_text())
+    wants_logprobs = base_params.top_logprobs is not None
+    base_params = _scored(base_params, decoded, n)
+    turns = _turns(body)
 
     def make(index: int) -> Callable[[Engine], Generation]:
         params = replace(base_params, seed=derive_seed(base_params.seed, index))
-        return lambda engine: engine.chat(messages, params)
+        return _ranked(lambda engine: engine.chat(conversation(turns, the_plan, engine.tool_format), params),
+                       decoded, n)
 
-    answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(n)], request,
+    answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(decoded)], request,
                                   log=state.options.log)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
@@ -257,6 +310,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     responses = await collect_all(answers, request)
     if responses is None:
         return _client_gone()
+    usage = _usage_of(responses)  # every decoded answer's tokens, as OpenAI counts best_of
+    responses = best(responses, n, wants_logprobs)
     choices = []
     for index, response in enumerate(responses):
         msg, calls = message(response)
@@ -264,7 +319,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                         "logprobs": logprobs.openai_chat(response.logprobs) if response.logprobs is not None else None,
                         "finish_reason": finish_reason(response, calls)})
     return {"id": ident, "object": "chat.completion", "created": created, "model": body.model,
-            "system_fingerprint": None, "choices": choices, "usage": _usage_of(responses),
+            "system_fingerprint": None, "choices": choices, "usage": usage,
             "kollama": _kollama(responses[0])}
 
 
@@ -312,6 +367,13 @@ async def completions(body: CompletionRequest, request: Request):
         raise ApiError(400, "stream one prompt at a time (or send several prompts without stream)", param="stream")
     generate = body.max_tokens is None or body.max_tokens > 0
     params = _params(state, body, body.max_tokens)
+    n = _n(state, body.n)
+    body_best_of = _best_of(state, body, n)
+    if body.stream and n > 1:
+        raise ApiError(400, "stream one answer at a time (n=1), or leave out stream", param="n")
+    if generate and body_best_of * len(prompts) > MAX_PROMPTS:
+        raise ApiError(400, f"{len(prompts)} prompts x {body_best_of} answers is more than {MAX_PROMPTS} answers "
+                            "in one request; send fewer prompts or ask for fewer answers", param="n")
     wants_echo_logprobs = body.echo and body.logprobs is not None
     read = await _score(request, body, prompts, body.logprobs if wants_echo_logprobs else None)
     ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
@@ -360,14 +422,25 @@ async def completions(body: CompletionRequest, request: Request):
         return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
                                  headers=SSE_HEADERS)
 
-    choices = []
+    scored_params = _scored(params, body_best_of, n)
+
+    def make(prompt: ScoredPrompt, index: int) -> Callable[[Engine], Generation]:
+        each = replace(scored_params, seed=derive_seed(scored_params.seed, index))
+        return _ranked(lambda engine: engine.complete(prompt.text, each), body_best_of, n)
+
     answers = await start_answers(state.pool, state.limiter, body.model,
-                                  [lambda engine, p=p: engine.complete(p.text, params)
-                                   for p in read], request, log=state.options.log)
-    responses = await collect_all(answers, request)
-    if responses is None:
+                                  [make(p, i) for p in read for i in range(body_best_of)], request,
+                                  log=state.options.log)
+    decoded_responses = await collect_all(answers, request)
+    if decoded_responses is None:
         return _client_gone()
-    for i, (prompt, response) in enumerate(zip(read, responses)):
+    prompt_tokens = sum(r.prompt_tokens for r in decoded_responses[::body_best_of])  # each prompt once
+    completion_tokens = sum(r.completion_tokens for r in decoded_responses)
+    responses = [r for k in range(len(read)) for r in best(
+        decoded_responses[k * body_best_of:(k + 1) * body_best_of], n, params.top_logprobs is not None)]
+    choices = []
+    for i, response in enumerate(responses):  # OpenAI's order: each prompt's n answers in turn
+        prompt = read[i // n]
         lp = None
         if body.logprobs is not None:
             generated = response.logprobs or []
@@ -378,8 +451,6 @@ async def completions(body: CompletionRequest, request: Request):
             lp = logprobs.openai_completion(echoed(prompt) + generated)
         choices.append({"index": i, "text": (prompt.text if body.echo else "") + response.text, "logprobs": lp,
                         "finish_reason": _finish(response)})
-    prompt_tokens = sum(r.prompt_tokens for r in responses)
-    completion_tokens = sum(r.completion_tokens for r in responses)
     return {**base, "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},

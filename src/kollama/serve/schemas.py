@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kollama.engines.base import ABOVE_LOW, LIMITS
 from kollama.korean.language_lock import LockMode
 from kollama.korean.scripts import languages
 
@@ -28,6 +29,18 @@ Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop str
 Text = Annotated[str, Field(max_length=20_000)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=256)]
 MAX_N = 128
+
+
+def limited(name: str, low: float | None = None, description: str | None = None) -> Any:
+    """An optional request field bounded by GenerationParams' declared range for `name` (engines/base.py
+    LIMITS), so the schema and the engine never disagree. `low`: a lower bound with a meaning of its own
+    (0 tokens: score only; Ollama's -1/-2: up to the server's limit)."""
+    floor, ceiling = LIMITS[name]
+    if low is not None:
+        bound = {"ge": low}
+    else:
+        bound = {"gt": floor} if name in ABOVE_LOW else {"ge": floor}
+    return Field(default=None, le=ceiling, description=description, **bound)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,7 +83,7 @@ class LogprobFields(Loose):
     """OpenAI chat's and Ollama's spelling: a switch and a count."""
 
     logprobs: bool | None = Field(default=None, description="log-probability of each generated token (local models)")
-    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="and the n likeliest tokens at each step")
+    top_logprobs: int | None = limited("top_logprobs", description="and the n likeliest tokens at each step")
 
     def wanted_logprobs(self) -> int | None:
         """None: no log-probabilities; n: the chosen token's and the n likeliest (top_logprobs implies logprobs)."""
@@ -167,12 +180,15 @@ class StreamOptions(Loose):
 
 class SamplingFields(KollamaExtras):
     model: str = Field(min_length=1, max_length=256)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = limited("temperature")
+    top_p: float | None = limited("top_p")
+    max_tokens: int | None = limited("max_tokens")
     seed: int | None = Seed
     stop: str | Stops | None = None
     n: int | None = Field(default=None, ge=1, le=MAX_N, description="answers to this prompt (up to the server's --max-n)")
+    best_of: int | None = Field(default=None, ge=1, le=MAX_N,
+                                description="decode this many answers together (up to --max-n) and return the n "
+                                            "with the highest mean token log-probability (local models)")
     stream: bool = False
     stream_options: StreamOptions | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -182,7 +198,7 @@ class SamplingFields(KollamaExtras):
 
 class ChatCompletionRequest(LogprobFields, SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1, max_length=512)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = limited("max_tokens")
     response_format: ResponseFormat | None = Field(default=None, description="json_object or json_schema: the "
                                                    "answer is grammar-constrained to JSON (and to the schema)")
     tools: list[ToolDef] | None = Field(default=None, max_length=64)
@@ -199,7 +215,7 @@ class CompletionRequest(SamplingFields):
     prompt: PromptText | Annotated[list[PromptText], Field(min_length=1, max_length=MAX_PROMPTS)] | TokenIds | \
         Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)] = Field(
         description=f"a prompt, a list of up to {MAX_PROMPTS} prompts, token ids, or a list of token-id lists")
-    max_tokens: int | None = Field(default=None, ge=0, description="0: no generation (score the prompt with echo)")
+    max_tokens: int | None = limited("max_tokens", low=0, description="0: no generation (score the prompt with echo)")
     echo: bool = Field(default=False, description="return the prompt before the completion, and with logprobs the "
                                                   "prompt tokens' log-probabilities (the first is null)")
     logprobs: int | None = Field(default=None, ge=0, le=5,
@@ -227,13 +243,13 @@ class FidelityRequest(Loose):
 
 # --- Ollama -------------------------------------------------------------------------------------
 class OllamaOptions(Loose):
-    temperature: float | None = Field(default=None, ge=0, le=5)
+    temperature: float | None = limited("temperature")
     seed: int | None = Seed
-    num_predict: int | None = Field(default=None, ge=-2, description="-1 or -2: up to the server's limit")
+    num_predict: int | None = limited("max_tokens", low=-2, description="-1 or -2: up to the server's limit")
     num_ctx: int | None = Field(default=None, ge=64, le=131072)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=0, le=100000)
-    repeat_penalty: float | None = Field(default=None, ge=0, le=10)
+    top_p: float | None = limited("top_p")
+    top_k: int | None = limited("top_k")
+    repeat_penalty: float | None = limited("repeat_penalty")
     stop: Stops | None = None
     lock: LockName | None = None
     lang: LangCode | None = Lang

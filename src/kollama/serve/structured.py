@@ -11,15 +11,20 @@ would let an answer break the schema; those are refused up front with a 400 nami
 The language lock composes with the grammar (`kollama.korean.json_scope.JsonValueLock`): keys and JSON
 syntax are free, and string values follow the request's lock, so a Korean answer in English-keyed JSON
 stays Korean.
+
+Tools reach the model by one rule (`conversation`): a chat template with its own tool format renders the
+tools, the calls and the results itself (kollama.engines.llamacpp.chat_format); any other model is shown
+them by kollama, in a system message and user turns.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from kollama.engines.base import Chat, Messages
+from kollama.engines.llamacpp.chat_format import parse_tool_calls  # noqa: F401  (the routes import it from here)
 from kollama.serve.errors import ApiError
 
 # keywords the grammar enforces, or that say nothing about the text (annotations)
@@ -145,32 +150,53 @@ def tools_prompt(tools: list[dict[str, Any]], forced: bool) -> str:
     return f"You can call these functions:\n{listing}\n{how}"
 
 
-_TAGGED = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+# --- the conversation the model sees ------------------------------------------------------------
+@dataclass
+class Turn:
+    """One message of a chat as both APIs send it, before it meets a template: the assistant's calls as
+    (id, name, arguments), a tool result with the name of the tool that gave it."""
+
+    role: str  # system | user | assistant | tool
+    content: str = ""
+    calls: list[tuple[str | None, str, Any]] = field(default_factory=list)
+    tool: str | None = None  # role tool: the tool's name
+    call_id: str | None = None  # role tool: the call it answers
 
 
-def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
-    """Tool calls in an answer, in the formats chat templates teach: Qwen's `<tool_call>{...}</tool_call>`,
-    Llama 3.1's bare `{"name": ..., "parameters": {...}}`, and kollama's `{"name": ..., "arguments": {...}}`.
-    Only calls of tools the request offered count."""
-    candidates = _TAGGED.findall(text) or [text.strip().removeprefix("<|python_tag|>")]
-    calls = []
-    for raw in candidates:
-        try:
-            value = json.loads(raw, strict=False)  # a raw newline inside a string is still the call meant
-        except ValueError:
-            continue
-        for call in value if isinstance(value, list) else [value]:
-            if not isinstance(call, dict) or call.get("name") not in names:
-                continue
-            arguments = call.get("arguments", call.get("parameters", {}))
-            if isinstance(arguments, str):
-                try:
-                    arguments = json.loads(arguments)
-                except ValueError:
-                    continue
-            if isinstance(arguments, dict):
-                calls.append({"name": call["name"], "arguments": arguments})
-    return calls
+def conversation(turns: list[Turn], the_plan: Plan, tool_format: str | None) -> Messages:
+    """The messages for the model, by the one rule: a template with its own tool format (`tool_format`, see
+    kollama.engines.llamacpp.chat_format) gets the tools, the calls (arguments as objects) and the
+    results as its own messages; any other model gets the tools described in the system message, its
+    calls as the JSON it would write, and results as user turns naming the tool."""
+    offered = the_plan.tools if the_plan.tool_mode != "none" else None
+    if tool_format:
+        messages = []
+        for turn in turns:
+            if turn.role == "assistant" and turn.calls:
+                calls = [{"id": ident or f"call_{i}", "type": "function",
+                          "function": {"name": name, "arguments": arguments}}
+                         for i, (ident, name, arguments) in enumerate(turn.calls)]
+                messages.append({"role": "assistant", "content": turn.content, "tool_calls": calls})
+            elif turn.role == "tool":
+                message = {"role": "tool", "content": turn.content, "name": turn.tool or "tool"}
+                messages.append({**message, "tool_call_id": turn.call_id} if turn.call_id else message)
+            else:
+                messages.append({"role": turn.role, "content": turn.content})
+        shown = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters")
+                                                   if t.get(k) is not None}} for t in offered or []]
+        return Chat(messages, shown)
+    messages = []
+    for turn in turns:
+        if turn.role == "assistant" and turn.calls:
+            written = [json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+                       for _, name, arguments in turn.calls]
+            messages.append({"role": "assistant", "content": "\n".join(([turn.content] if turn.content else [])
+                                                                       + written)})
+        elif turn.role == "tool":
+            messages.append({"role": "user", "content": f"[{turn.tool or 'the tool'} returned] {turn.content}"})
+        else:
+            messages.append({"role": turn.role, "content": turn.content})
+    return with_system(messages, the_plan.system_text())
 
 
 # --- one request's plan -------------------------------------------------------------------------

@@ -2,15 +2,23 @@
 
 Shared by the llama.cpp engine, `tune` (training prompts must match inference prompts)
 and anything that needs to count a chat's tokens.
+
+Tools: a template that renders `tools` itself (Llama 3.1/3.2, Qwen2.5, Hermes) is given them, and
+the assistant's earlier calls (`tool_calls`, arguments as objects) and the tools' results (`role:
+tool`) as its own messages, so the model sees the format it was trained on. `tool_format` says
+which call format such a template teaches, or None when it has none kollama can read back.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from functools import lru_cache
 from typing import Any
 
 from kollama.errors import KollamaError
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]
 
 # Models without a chat template (base models such as Gemma 3 270M) get this format.
 PLAIN_ROLES = {"system": "", "user": "### 질문:\n", "assistant": "### 답변:\n"}
@@ -31,18 +39,111 @@ def render_plain(messages: Messages, add_generation_prompt: bool = True) -> str:
 
 
 def render_chat(metadata: dict[str, Any], messages: Messages, bos: str, eos: str,
-                add_generation_prompt: bool = True) -> tuple[str, list[str]]:
-    """(prompt, stop strings) for `messages` under the template in the GGUF `metadata`."""
+                add_generation_prompt: bool = True, tools: list[dict[str, Any]] | None = None) -> tuple[str, list[str]]:
+    """(prompt, stop strings) for `messages` under the template in the GGUF `metadata`.
+
+    `tools` (OpenAI's shape: `{"type": "function", "function": {...}}`) are handed to the template;
+    only pass them when `tool_format` found that it renders them."""
     template = metadata.get("tokenizer.chat_template")
     if not template:
         return render_plain(messages, add_generation_prompt), list(PLAIN_STOPS)
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos,
-                                    add_generation_prompt=add_generation_prompt)
     try:
-        result = formatter(messages=messages)
+        result = _formatter(template, bos, eos, add_generation_prompt)(messages=messages, tools=tools or None)
     except Exception as exc:  # templates raise their own errors (e.g. roles must alternate)
         raise KollamaError(f"the model's chat template rejected this chat ({exc})") from exc
     stops = result.stop if isinstance(result.stop, list) else [result.stop]
     return result.prompt, [s for s in stops if s]
+
+
+@lru_cache(maxsize=32)
+def _formatter(template: str, bos: str, eos: str, add_generation_prompt: bool):
+    """A compiled template (compiling a long template costs more than rendering it)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=add_generation_prompt)
+
+
+_PROBE_TOOL = "kollama_probe_tool"
+_PROBE_ARGUMENTS = {"city": "서울"}
+_SPECIAL = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+
+
+@lru_cache(maxsize=32)
+def tool_format(template: str | None) -> str | None:
+    """The tool-call format a chat template teaches: "tagged" (Qwen2.5, Hermes: `<tool_call>{...}</tool_call>`),
+    "json" (Llama 3.1/3.2: a bare `{"name": ..., "parameters": {...}}`), or None.
+
+    Decided by trying the template, not by its name: it must show the model a probe tool, and an earlier
+    call of that tool, as the template writes it into the chat, must read back (`parse_tool_calls`) as the
+    same call. A template that ignores tools, or writes calls in another format (XML arguments, Command-R's
+    `tool_name`, Mistral's `[TOOL_CALLS]`), gets None: kollama then describes the tools itself."""
+    if not template or "tools" not in template:
+        return None
+    tools = [{"type": "function", "function": {"name": _PROBE_TOOL, "description": "a probe",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    question = [{"role": "user", "content": "hi"}]
+    call = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_0", "type": "function", "function": {"name": _PROBE_TOOL, "arguments": _PROBE_ARGUMENTS}}]}
+    try:
+        shown = _formatter(template, "", "", True)(messages=question, tools=tools).prompt
+        written = _formatter(template, "", "", False)(messages=question + [call], tools=tools).prompt
+    except Exception:  # a template that cannot render tools or calls has no tool format kollama can use
+        return None
+    if _PROBE_TOOL not in shown or not written.startswith(shown):
+        return None
+    answer = _SPECIAL.sub("", written[len(shown):]).strip()
+    if parse_tool_calls(answer, {_PROBE_TOOL}) != [{"name": _PROBE_TOOL, "arguments": _PROBE_ARGUMENTS}]:
+        return None
+    return "tagged" if "<tool_call>" in answer else "json"
+
+
+_TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+_SEPARATORS = " \t\r\n;,"
+
+
+def _json_values(text: str) -> list[Any] | None:
+    """The JSON values `text` consists of (one, or several separated by spaces, newlines, ';' or ','), or
+    None when anything else is in it (then it is prose, not calls)."""
+    decoder = json.JSONDecoder(strict=False)  # a raw newline inside a string is still the call meant
+    values, at = [], 0
+    while True:
+        while at < len(text) and text[at] in _SEPARATORS:
+            at += 1
+        if at == len(text):
+            return values or None
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return None
+        values.append(value)
+
+
+def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
+    """Tool calls in an answer, in the formats chat templates teach: Qwen's and Hermes'
+    `<tool_call>{...}</tool_call>` (one or more; the last may be cut off before its closing tag), Llama
+    3.1/3.2's bare `{"name": ..., "parameters": {...}}` (after `<|python_tag|>`, several separated by `;`),
+    and kollama's `{"name": ..., "arguments": {...}}`. Only calls of tools the request offered count."""
+    tagged = _TAGGED.findall(text)
+    if tagged:
+        candidates = [v for raw in tagged for v in (_json_values(raw) or [])]
+    else:
+        bare = text.strip().removeprefix("<|python_tag|>").strip()
+        fenced = _FENCE.match(bare)
+        candidates = _json_values(fenced.group(1) if fenced else bare) or []
+    calls = []
+    for value in candidates:
+        for call in value if isinstance(value, list) else [value]:
+            if not isinstance(call, dict) or call.get("name") not in names:
+                continue
+            arguments = call.get("arguments", call.get("parameters", {}))
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    continue
+            if isinstance(arguments, dict):
+                calls.append({"name": call["name"], "arguments": arguments})
+    return calls
+
+

@@ -141,9 +141,15 @@ class LlamaCppEngine(Engine):
             context.close()
 
     # --- prompts ----------------------------------------------------------------------------
+    @property
+    def tool_format(self) -> str | None:
+        return self.tokenizer.tool_format
+
     def render(self, messages: Messages) -> tuple[str, list[str]]:
-        """The chat as the model's own template renders it, and the template's stop strings."""
-        return self.tokenizer.render(messages)
+        """The chat as the model's own template renders it (a `Chat`'s tools too, when the template shows
+        tools), and the template's stop strings."""
+        tools = getattr(messages, "tools", None) if self.tool_format else None
+        return self.tokenizer.render(messages, tools=tools)
 
     def prompt_tokens(self, request: str | Messages) -> tuple[list[int], list[str]]:
         """A prompt's (or a chat's) ids under the BOS rule, and the stop strings its template adds."""

@@ -107,9 +107,18 @@ class Tokenizer:
         return Vocabulary(pieces, frozenset(tid for tid in range(self.n_vocab) if self.is_eog(tid)))
 
     # --- chats ------------------------------------------------------------------------------------
-    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> tuple[str, list[str]]:
-        """The chat as the model's own template renders it, and the template's stop strings."""
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
+               tools: list[dict[str, Any]] | None = None) -> tuple[str, list[str]]:
+        """The chat as the model's own template renders it (with `tools`, for a template that shows them),
+        and the template's stop strings."""
         from kollama.engines.llamacpp.chat_format import render_chat
 
         return render_chat(self.metadata, messages, self.token_text(self.bos_id), self.token_text(self.eos_id),
-                           add_generation_prompt)
+                           add_generation_prompt, tools)
+
+    @cached_property
+    def tool_format(self) -> str | None:
+        """The tool-call format the model's chat template teaches ("tagged", "json"), or None."""
+        from kollama.engines.llamacpp.chat_format import tool_format
+
+        return tool_format(self.metadata.get("tokenizer.chat_template"))
