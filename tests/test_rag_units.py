@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from kollama.errors import KollamaError
-from kollama.rag.chunking import _pieces, chunk_pages
+from kollama.rag.chunking import Chunk, _pieces, chunk_pages
 from kollama.rag.doctor import spelling_variants
 from kollama.rag.documents import read_all_pages
-from kollama.rag.pages import Block, Page, table_rows_as_text
+from kollama.rag.pages import Block, Page, join_spaced_labels, table_rows_as_text
+from kollama.rag.structure import outline_runs_are_text
 from kollama.rag.embedder import default_embedder
 from kollama.rag.ingest import expand_paths
 from kollama.rag.sparse import document_vector, kiwi_terms, term_id, whitespace_terms
@@ -79,6 +80,22 @@ def test_a_long_unit_is_cut_into_pieces_within_the_budget_with_few_tokenizer_cal
         assert len(pieces) > 2 and all(tokens <= 100 for _, tokens in pieces)
         assert "".join(piece for piece, _ in pieces).replace(" | ", "").replace(" ", "") == text.replace(" | ", "").replace(" ", "")
         assert len(calls) <= 3 * len(pieces)  # not one call per cell or word
+
+
+def test_spread_labels_outlines_and_headings_in_hwp_text():
+    assert join_spaced_labels("가. 행 사 명: 제2회 축제\n나. 장 소: 국립묘지\n강 북 구 청") == "가. 행사명: 제2회 축제\n나. 장소: 국립묘지\n강북구청"
+    assert join_spaced_labels("그 외 할 수 있는 것") == "그 외 할 수 있는 것"
+    outline = [Block("heading", text, paragraph=2) for text in
+               ("■ 제안서 목차", "제1장 운영 계획", "1. 기본전략", "제2장 조성 계획", "제4장 행사장 운영 계획")]
+    page = Page(1, [Block("heading", "아. 제안서 목차", paragraph=1), Block("text", "목차를 참고하여 작성한다.", paragraph=1),
+                    *outline, Block("heading", "【서식 1】", paragraph=3), Block("text", "입찰참가 접수 확인서", paragraph=3)],
+                measure("x" * 60), unit="section")
+    outline_runs_are_text(page)
+    assert [b.kind for b in page.blocks[2:7]] == ["text"] * 5 and page.blocks[7].kind == "heading"
+    chunks = chunk_pages([page], default_embedder().count_tokens)
+    assert chunks[-1].heading == "【서식 1】"  # a form starts a chapter of its own, not '제4장 ...'
+    chunk = Chunk(0, 1, "1. 행사개요", "1. 행사개요\n다. 행사장소: 국립묘지", paragraph=8)
+    assert chunk.indexed_text("축제 제안요청서") == "축제 제안요청서 > 1. 행사개요\n다. 행사장소: 국립묘지"
 
 
 def test_tables_become_readable_rows():

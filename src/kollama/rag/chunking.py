@@ -29,8 +29,12 @@ class Chunk:
     paragraphs: list[int | None] | None = None  # HWP/HWPX: the paragraph of each line of `text`
 
     def indexed_text(self, title: str) -> str:
+        """Title and heading path, then the text; a text that starts with its own heading (HWP keeps headings
+        in the text) does not repeat it."""
         prefix = f"{title} > {self.heading}" if self.heading else title
-        return f"{prefix}\n{self.text}"
+        last = self.heading.rsplit(" > ", 1)[-1] if self.heading else ""
+        text = self.text[len(last):].lstrip("\n") if last and self.text.startswith(last + "\n") else self.text
+        return f"{prefix}\n{text}"
 
 
 def _units(page: Page) -> list[tuple[str, str, int | None]]:
@@ -124,7 +128,7 @@ def chunk_pages(pages: list[Page], count_tokens: Callable[[str], int],
     return chunks
 
 
-CHAPTER = re.compile(r"^(제\s*\d+\s*[장편]|<\s*별표|\[\s*별표|별표\s*\d|부\s*칙)")
+CHAPTER = re.compile(r"^(제\s*\d+\s*[장편]|<\s*별표|\[\s*별표|별표\s*\d|부\s*칙|[<\[【]\s*(별지|서식))")
 
 
 def _push_heading(path: list[str], heading: str, titled: bool = False) -> list[str]:

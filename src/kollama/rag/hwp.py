@@ -25,6 +25,7 @@ from kollama.rag.pages import (
     DocumentInfo,
     Page,
     is_heading,
+    join_spaced_labels,
     column_labels,
     table_rows_as_text,
 )
@@ -47,7 +48,8 @@ def _damaged(path: Path, why: str) -> KollamaError:
 
 
 def _one_line(text: str) -> str:
-    return nfc(re.sub(r"\s+", " ", text).strip())
+    """A cell or paragraph as one line: its paragraphs' spread-out labels joined, then whitespace collapsed."""
+    return nfc(re.sub(r"\s+", " ", join_spaced_labels(text)).strip())
 
 
 def _table_blocks(table, paragraph: int) -> list[Block]:
@@ -97,7 +99,7 @@ def _blocks(syhwp_blocks: list, paragraph: int) -> list[Block]:
         if isinstance(item, syhwp.Table):
             blocks.extend(_table_blocks(item, paragraph))
             continue
-        text = nfc(re.sub(r"\s+", " ", item.text.replace("[그림]", " ")).strip())
+        text = _one_line(item.text.replace("[그림]", " "))
         if text and not isinstance(item, syhwp.Image):
             blocks.append(Block("heading" if is_heading(text, 0.0, 1.0) else "text", text, paragraph=paragraph))
     return blocks
