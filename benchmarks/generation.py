@@ -5,13 +5,21 @@ Rounds alternate the order of the contenders so neither always runs on a warm ca
 Targets (issue 2): no lock >= 0.95x raw; script lock >= 0.90x raw; mask build < 5 s for a 262k vocabulary.
 
     python benchmarks/generation.py [--models smollm2 gemma3] [--rounds 5] [--max-tokens 128]
+    python benchmarks/generation.py --omp [--busy 2]   # OpenMP idle policy: libgomp's default vs kollama's
+
+`--omp` runs raw llama-cpp-python and kollama in fresh processes under libgomp's default idle policy
+(spinning) and under OMP_WAIT_POLICY=passive (what kollama sets), optionally with `--busy N` pure-Python
+busy loops beside them (a machine with other work), and prints tokens/s and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -74,12 +82,72 @@ def bench_model(name: str, rounds: int, max_tokens: int) -> dict[str, float]:
     return {"cold_mask_s": cold, **{f"ratio_{k}": med[k] / med["raw"] for k in med}}
 
 
+def child(contender: str, name: str, max_tokens: int) -> None:
+    """One contender in this (fresh) process: print tokens/s of 3 answers."""
+    engine = load_engine(name)
+    messages = [{"role": "user", "content": PROMPT}]
+    tokens, _ = engine.prompt_tokens(messages)
+    if contender == "raw":
+        engine.close()  # one model in memory, as a raw user has
+        raw = load_llama(str(engine.ref.path), 4096, n_threads=os.cpu_count())
+    rates = []
+    for r in range(3):
+        params = GenerationParams(temperature=0.8, seed=1000 + r, max_tokens=max_tokens)
+        if contender == "raw":
+            rates.append(raw_tokens_per_second(raw, tokens, params))
+        else:
+            rates.append(kollama_tokens_per_second(engine, messages, params))
+    print(statistics.median(rates))
+
+
+def _spin(seconds: float) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+
+
+def omp_policies(models: list[str], busy: int, max_tokens: int) -> None:
+    """libgomp's default idle policy against OMP_WAIT_POLICY=passive, each contender in a fresh process."""
+    for name in models:
+        print(f"\n== {name}: tokens/s, {busy} busy loop(s) beside")
+        for contender in ("raw", "kollama"):
+            rates = {}
+            for policy in ("default", "passive"):
+                env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+                if policy == "passive":
+                    env["OMP_WAIT_POLICY"] = "passive"
+                else:  # empty: libgomp's default (it warns once); kollama leaves a set value alone
+                    env["OMP_WAIT_POLICY"] = ""
+                loads = [multiprocessing.Process(target=_spin, args=(600,)) for _ in range(busy)]
+                for p in loads:
+                    p.start()
+                try:
+                    out = subprocess.run([sys.executable, __file__, "--child", contender, "--models", name,
+                                          "--max-tokens", str(max_tokens)], env=env, capture_output=True,
+                                         text=True, check=True)
+                finally:
+                    for p in loads:
+                        p.terminate()
+                rates[policy] = float(out.stdout.strip().splitlines()[-1])
+            print(f"{contender:>8}: default {rates['default']:6.1f}  passive {rates['passive']:6.1f}  "
+                  f"passive/default {rates['passive'] / rates['default']:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--omp", action="store_true", help="compare OpenMP idle policies (fresh processes)")
+    parser.add_argument("--busy", type=int, default=0, help="with --omp: busy loops running beside")
+    parser.add_argument("--child", choices=["raw", "kollama"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child, args.models[0], args.max_tokens)
+        return
+    if args.omp:
+        omp_policies(args.models, args.busy, args.max_tokens)
+        return
     summary = {m: bench_model(m, args.rounds, args.max_tokens) for m in args.models}
     print("\nsummary (targets: off >= 0.95, script >= 0.90, cold mask < 5 s)")
     for model, s in summary.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kollama.errors import KollamaError
-from kollama.rag.chunking import chunk_pages
+from kollama.rag.chunking import _pieces, chunk_pages
 from kollama.rag.doctor import spelling_variants
 from kollama.rag.documents import read_all_pages
 from kollama.rag.pages import Block, Page, table_rows_as_text
@@ -35,6 +35,10 @@ def test_kiwi_terms_match_across_particles_compounds_and_model_codes():
     assert "서울은" in whitespace_terms("서울은 크다") and "서울" not in whitespace_terms("서울은 크다")
     assert "연차휴가" in kiwi_terms("연차휴가는 15일이다") and "연차" in kiwi_terms("남은 연차를 쓴다")
     assert "ap-500" in kiwi_terms("AP-500 설명서")
+    # a prefix or a suffix written onto a noun: Kiwi cuts '광업권' into '광업'+'권' in one sentence and keeps it
+    # whole in another, and drops the prefix of '재조사'; the whole word is a term in both places
+    assert {"광업권", "재조사"} <= set(kiwi_terms("광업권에 대해 재조사하라고")) & set(kiwi_terms("광업권(등록번호)을 재조사하고"))
+    assert {"쟁점광업권", "광업권", "비과세", "요금제"} <= set(kiwi_terms("쟁점광업권의 비과세 요금제"))
     assert kiwi_terms(unicodedata.normalize("NFD", "헬멧 착용률")) == kiwi_terms("헬멧 착용률")
     indices, values = document_vector(["서울", "서울", "부산"])
     weights = dict(zip(indices, values))
@@ -57,6 +61,24 @@ def test_chunks_respect_the_budget_overlap_pages_and_headings():
     first, second = chunks[0].text.split("\n"), chunks[1].text.split("\n")
     assert first[-1] == second[0]  # the overlap repeats the last sentence
     assert chunks[0].indexed_text("보고 규정").startswith("보고 규정 > 제1장 총칙 > 제2조 보고\n")
+
+
+def test_a_long_unit_is_cut_into_pieces_within_the_budget_with_few_tokenizer_calls():
+    embedder = default_embedder()
+    calls = []
+
+    def count(text: str) -> int:
+        calls.append(text)
+        return embedder.count_tokens(text)
+
+    row = " | ".join(f"항목{n}: 월정액 {n * 1000}원 데이터 {n}GB 제공" for n in range(60))
+    sentence = " ".join(f"단어{n}" for n in range(400))
+    for text in (row, sentence, "가" * 900):
+        calls.clear()
+        pieces = _pieces(text, count, 100)
+        assert len(pieces) > 2 and all(tokens <= 100 for _, tokens in pieces)
+        assert "".join(piece for piece, _ in pieces).replace(" | ", "").replace(" ", "") == text.replace(" | ", "").replace(" ", "")
+        assert len(calls) <= 3 * len(pieces)  # not one call per cell or word
 
 
 def test_tables_become_readable_rows():

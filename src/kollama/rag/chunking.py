@@ -6,6 +6,7 @@ heading so two similar documents (two companies' leave rules) stay apart in both
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,24 +50,23 @@ def _units(page: Page) -> list[tuple[str, str, int | None]]:
 
 
 def _pieces(text: str, count_tokens: Callable[[str], int], budget: int) -> list[tuple[str, int]]:
-    """A unit longer than the budget (a long table row, a run-on sentence) cut at ' | ', spaces or characters."""
+    """A unit longer than the budget (a long table row, a run-on sentence) cut into pieces of about equal
+    length at ' | ' (table cells), else at spaces, else anywhere; each piece is checked and cut again if
+    still too long. Cuts are placed by length, so the text is tokenized about twice, not once per word."""
     tokens = count_tokens(text)
     if tokens <= budget:
         return [(text, tokens)]
+    wanted = math.ceil(tokens / (budget * 0.9))
     for separator in (" | ", " "):
-        parts = text.split(separator)
-        if len(parts) > 1:
-            pieces, current = [], ""
-            for part in parts:
-                candidate = f"{current}{separator}{part}" if current else part
-                if current and count_tokens(candidate) > budget:
-                    pieces.append(current)
-                    current = part
-                else:
-                    current = candidate
-            pieces.append(current)
-            if len(pieces) > 1:
-                return [piece for text_ in pieces for piece in _pieces(text_, count_tokens, budget)]
+        positions = [match.start() for match in re.finditer(re.escape(separator), text)]
+        if not positions:
+            continue
+        cuts = sorted({min(positions, key=lambda p: abs(p - len(text) * i / wanted)) for i in range(1, wanted)})
+        starts = [0, *(cut + len(separator) for cut in cuts)]
+        pieces = [text[a:b] for a, b in zip(starts, [*cuts, len(text)])]
+        pieces = [piece for piece in pieces if piece.strip()]
+        if len(pieces) > 1:
+            return [piece for text_ in pieces for piece in _pieces(text_, count_tokens, budget)]
     half = len(text) // 2
     return _pieces(text[:half], count_tokens, budget) + _pieces(text[half:], count_tokens, budget)
 

@@ -18,7 +18,8 @@ from kollama.rag.text_quality import TextQuality
 
 HEADING_PATTERN = re.compile(
     r"^(제\s*\d+\s*[장절조편관]|\d+(\.\d+)*\.\s|[IVX]+\.\s|[Ⅰ-Ⅻ]\.\s?|[가-하]\.\s|[가-하]\)\s|#{1,6}\s|안건\s*\d"
-    r"|<\s*별표\s*\d+\s*>|\[\s*별표\s*\d+\s*\]|별표\s*\d+\s|부\s*칙$|[①-⑳]\s|[£□■◆◼❏]\s)")
+    r"|<\s*별표\s*\d+\s*>|\[\s*별표\s*\d+\s*\]|별표\s*\d+\s|부\s*칙$|[①-⑳]\s|[£□■◆◼❏]\s"
+    r"|[\[【〔][^\]】〕]{1,12}[\]】〕]$)")  # a bracketed label alone on its line: '[주 문]', '【서식 1】'
 LIST_PATTERN = re.compile(r"^([-•·*▪◦]\s|[①-⑳]|\(?\d+\)\s|[가-하]\)\s)")
 
 
