@@ -25,9 +25,9 @@ $(VENV)/.core: $(VENV)/.llama pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# Everything: training extras and test tools.
+# Everything: training extras, the fast RAG embedder (onnxruntime) and test tools.
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/python -m pip install -q -e '.[tune,dev]'
+	$(BIN)/python -m pip install -q -e '.[tune,dev,fast]'
 	touch $@
 
 setup: $(VENV)/.core

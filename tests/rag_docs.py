@@ -108,14 +108,22 @@ def hwpx_text(*runs: str) -> str:
     return "<hp:p>" + "".join(f"<hp:run><hp:t>{run}</hp:t></hp:run>" for run in runs) + "</hp:p>"
 
 
-def hwpx_table(rows: list[list[str]]) -> str:
-    cells = "".join(
-        "<hp:tr>" + "".join(
-            f'<hp:tc><hp:cellAddr colAddr="{c}" rowAddr="{r}"/><hp:cellSpan colSpan="1" rowSpan="1"/>'
-            f"<hp:subList><hp:p><hp:run><hp:t>{text}</hp:t></hp:run></hp:p></hp:subList></hp:tc>"
-            for c, text in enumerate(row)) + "</hp:tr>"
-        for r, row in enumerate(rows))
-    return hwpx_paragraph(f'<hp:tbl rowCnt="{len(rows)}" colCnt="{len(rows[0])}">{cells}</hp:tbl>')
+def hwpx_table(rows: list[list]) -> str:
+    """A table; a cell is its text, or (paragraphs, colspan) for a cell of several paragraphs or merged
+    across columns (the next cells of the row then sit at their real column address, as Hancom writes them)."""
+    trs = []
+    width = 0
+    for r, row in enumerate(rows):
+        tcs, col = [], 0
+        for cell in row:
+            paragraphs, span = ([cell], 1) if isinstance(cell, str) else cell
+            body = "".join(f"<hp:p><hp:run><hp:t>{text}</hp:t></hp:run></hp:p>" for text in paragraphs)
+            tcs.append(f'<hp:tc><hp:subList>{body}</hp:subList><hp:cellAddr colAddr="{col}" rowAddr="{r}"/>'
+                       f'<hp:cellSpan colSpan="{span}" rowSpan="1"/></hp:tc>')
+            col += span
+        width = max(width, col)
+        trs.append("<hp:tr>" + "".join(tcs) + "</hp:tr>")
+    return hwpx_paragraph(f'<hp:tbl rowCnt="{len(rows)}" colCnt="{width}">{"".join(trs)}</hp:tbl>')
 
 
 def make_hwpx(path: Path, sections: list[list[str]], title: str = "") -> Path:

@@ -104,6 +104,28 @@ def test_hwpx_sections_paragraphs_tables_and_citations(tmp_path):
     api.close_all()
 
 
+def test_hwpx_merged_cells_title_rows_and_cell_paragraphs(tmp_path):
+    """Cells sit at their own column after a merged one, a form's title row is its caption (not a label
+    repeated on every row), a cell of several paragraphs keeps them apart, and a box of prose is read as
+    paragraphs with its headings."""
+    long_text = "이 건 심판청구는 심리결과 청구주장이 이유 없으므로 기각한다. " * 12
+    path = make_hwpx(tmp_path / "forms.hwpx", [[
+        hwpx_table([[(["『제2회 음악축제』 입찰참가 신청서"], 3)],
+                    ["구분", "항목", "내용"],
+                    [(["행사 개요"], 2), "10월 21일 개최"],
+                    ["장소", "무대", (["국립묘지", "메인무대"], 1)]]),
+        hwpx_table([["[주 문]"], [long_text], ["[이 유]"], ["1. 처분개요"], ["가. 청구법인은 광업을 영위한다."]]),
+    ]])
+    _, pages = read_all_pages(path)
+    table = next(b for b in pages[0].blocks if b.kind == "table")
+    assert table.caption == "『제2회 음악축제』 입찰참가 신청서"
+    assert table.text.split("\n") == ["구분: 행사 개요 | 내용: 10월 21일 개최", "구분: 장소 | 항목: 무대 | 내용: 국립묘지 메인무대"]
+    headings = [b.text for b in pages[0].blocks if b.kind == "heading"]
+    assert headings == ["[주 문]", "[이 유]", "1. 처분개요"]
+    chunks = chunk_pages(pages, default_embedder().count_tokens)
+    assert any(c.heading.endswith("[주 문]") and "기각한다" in c.text for c in chunks)
+
+
 def test_bad_hwp_files_get_one_line_each_and_the_rest_of_the_batch_is_ingested(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

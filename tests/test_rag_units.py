@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from kollama.errors import KollamaError
-from kollama.rag.chunking import chunk_pages
+from kollama.rag.chunking import Chunk, _pieces, chunk_pages
 from kollama.rag.doctor import spelling_variants
 from kollama.rag.documents import read_all_pages
-from kollama.rag.pages import Block, Page, table_rows_as_text
+from kollama.rag.pages import Block, Page, join_spaced_labels, table_rows_as_text
+from kollama.rag.structure import outline_runs_are_text
 from kollama.rag.embedder import default_embedder
 from kollama.rag.ingest import expand_paths
 from kollama.rag.sparse import document_vector, kiwi_terms, term_id, whitespace_terms
@@ -35,6 +36,10 @@ def test_kiwi_terms_match_across_particles_compounds_and_model_codes():
     assert "서울은" in whitespace_terms("서울은 크다") and "서울" not in whitespace_terms("서울은 크다")
     assert "연차휴가" in kiwi_terms("연차휴가는 15일이다") and "연차" in kiwi_terms("남은 연차를 쓴다")
     assert "ap-500" in kiwi_terms("AP-500 설명서")
+    # a prefix or a suffix written onto a noun: Kiwi cuts '광업권' into '광업'+'권' in one sentence and keeps it
+    # whole in another, and drops the prefix of '재조사'; the whole word is a term in both places
+    assert {"광업권", "재조사"} <= set(kiwi_terms("광업권에 대해 재조사하라고")) & set(kiwi_terms("광업권(등록번호)을 재조사하고"))
+    assert {"쟁점광업권", "광업권", "비과세", "요금제"} <= set(kiwi_terms("쟁점광업권의 비과세 요금제"))
     assert kiwi_terms(unicodedata.normalize("NFD", "헬멧 착용률")) == kiwi_terms("헬멧 착용률")
     indices, values = document_vector(["서울", "서울", "부산"])
     weights = dict(zip(indices, values))
@@ -57,6 +62,40 @@ def test_chunks_respect_the_budget_overlap_pages_and_headings():
     first, second = chunks[0].text.split("\n"), chunks[1].text.split("\n")
     assert first[-1] == second[0]  # the overlap repeats the last sentence
     assert chunks[0].indexed_text("보고 규정").startswith("보고 규정 > 제1장 총칙 > 제2조 보고\n")
+
+
+def test_a_long_unit_is_cut_into_pieces_within_the_budget_with_few_tokenizer_calls():
+    embedder = default_embedder()
+    calls = []
+
+    def count(text: str) -> int:
+        calls.append(text)
+        return embedder.count_tokens(text)
+
+    row = " | ".join(f"항목{n}: 월정액 {n * 1000}원 데이터 {n}GB 제공" for n in range(60))
+    sentence = " ".join(f"단어{n}" for n in range(400))
+    for text in (row, sentence, "가" * 900):
+        calls.clear()
+        pieces = _pieces(text, count, 100)
+        assert len(pieces) > 2 and all(tokens <= 100 for _, tokens in pieces)
+        assert "".join(piece for piece, _ in pieces).replace(" | ", "").replace(" ", "") == text.replace(" | ", "").replace(" ", "")
+        assert len(calls) <= 3 * len(pieces)  # not one call per cell or word
+
+
+def test_spread_labels_outlines_and_headings_in_hwp_text():
+    assert join_spaced_labels("가. 행 사 명: 제2회 축제\n나. 장 소: 국립묘지\n강 북 구 청") == "가. 행사명: 제2회 축제\n나. 장소: 국립묘지\n강북구청"
+    assert join_spaced_labels("그 외 할 수 있는 것") == "그 외 할 수 있는 것"
+    outline = [Block("heading", text, paragraph=2) for text in
+               ("■ 제안서 목차", "제1장 운영 계획", "1. 기본전략", "제2장 조성 계획", "제4장 행사장 운영 계획")]
+    page = Page(1, [Block("heading", "아. 제안서 목차", paragraph=1), Block("text", "목차를 참고하여 작성한다.", paragraph=1),
+                    *outline, Block("heading", "【서식 1】", paragraph=3), Block("text", "입찰참가 접수 확인서", paragraph=3)],
+                measure("x" * 60), unit="section")
+    outline_runs_are_text(page)
+    assert [b.kind for b in page.blocks[2:7]] == ["text"] * 5 and page.blocks[7].kind == "heading"
+    chunks = chunk_pages([page], default_embedder().count_tokens)
+    assert chunks[-1].heading == "【서식 1】"  # a form starts a chapter of its own, not '제4장 ...'
+    chunk = Chunk(0, 1, "1. 행사개요", "1. 행사개요\n다. 행사장소: 국립묘지", paragraph=8)
+    assert chunk.indexed_text("축제 제안요청서") == "축제 제안요청서 > 1. 행사개요\n다. 행사장소: 국립묘지"
 
 
 def test_tables_become_readable_rows():

@@ -26,8 +26,9 @@ _stores_lock = threading.Lock()
 
 @contextmanager
 def opened(collection: str = DEFAULT_COLLECTION, store: str | Path | None = None, qdrant_url: str | None = None):
-    """The (cached) store for a collection, locked for the duration of the call."""
-    from kollama.rag.embedder import default_embedder
+    """The (cached) store for a collection, locked for the duration of the call, with the embedder that
+    wrote it (or the default one for a new collection)."""
+    from kollama.rag.embedder import embedder_for
 
     location = StoreLocation(collection, Path(store).resolve() if store else None, qdrant_url)
     key = (location.collection, str(location.store_dir), location.qdrant_url)
@@ -36,7 +37,7 @@ def opened(collection: str = DEFAULT_COLLECTION, store: str | Path | None = None
             _stores[key] = (Store(location), threading.Lock())
         opened_store, lock = _stores[key]
     with lock:
-        yield opened_store, default_embedder()
+        yield opened_store, embedder_for(opened_store.embedder_name())
 
 
 def close_all() -> None:

