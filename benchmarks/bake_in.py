@@ -7,9 +7,12 @@ Targets (issue #13), each printed with PASS/FAIL:
 - the smoothed GGUF loads in raw llama-cpp-python and answers;
 - `tune smooth` on gemma3 (262k vocabulary): under 60 s and under 2 GB extra memory (peak RSS of the
   smoothing process minus that of a process that only starts kollama).
+Beside fidelity it prints naturalness (kollama compare's mean log-probability per character under a reference
+model, gemma3 by default): pushing a model off foreign scripts must not make its Korean worse.
 
     flock /tmp/kollama-bench.lock .venv/bin/python benchmarks/bake_in.py [--models smollm2,gemma3]
         [--lcb 100] [--temperatures 0.7,1.0] [--orpo runs/orpo] [--copa-limit N] [--out bake_in.json]
+        [--reference-model M | --no-naturalness]
 
 Needs ../shared/realdata (LCB prompts, KoBEST COPA test); exits cleanly without it.
 """
@@ -76,6 +79,11 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def nat(row: dict) -> str:
+    """Naturalness (mean log-probability per character under the reference model), '-' when not scored."""
+    return "-" if row.get("naturalness") is None else f"{row['naturalness']:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="smollm2,gemma3")
@@ -86,12 +94,15 @@ def main() -> None:
     parser.add_argument("--copa-limit", type=int, default=None)
     parser.add_argument("--orpo", default=None, help="an ORPO run directory or exported GGUF of smollm2")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reference-model", default=None, help="scores naturalness (default: compare's, gemma3)")
+    parser.add_argument("--no-naturalness", action="store_true")
     args = parser.parse_args()
     lcb = realdata_or_exit("lcb", "lcb_ko.jsonl")
     from kollama.models.reference import resolve
-    from kollama.tune.report import answer_fidelity, bake_in_prompts, model_file
+    from kollama.tune.report import NATURALNESS_REFERENCE, answer_fidelity, bake_in_prompts, model_file
 
     temperatures = [float(t) for t in args.temperatures.split(",")]
+    reference = None if args.no_naturalness else args.reference_model or NATURALNESS_REFERENCE
     prompts = bake_in_prompts([lcb], args.lcb)
     work = Path(tempfile.mkdtemp(prefix="bake_in-"))
     copa = copa_file(work)
@@ -100,7 +111,7 @@ def main() -> None:
                      "strength": args.strength, "baseline_process_rss_mb": round(baseline_rss, 1), "models": {}}
     print(f"{len(prompts)} prompts (ko-basic + {args.lcb} LCB), lock off, temperatures {temperatures}; "
           f"a process that only starts kollama peaks at {baseline_rss:.0f} MB", flush=True)
-    for name in args.models.split(","):
+    for name in [m for m in args.models.split(",") if m]:  # --models "" with --orpo: the ORPO comparison only
         out = work / f"{name}.smooth.gguf"
         wall, rss, proc = timed_run(["tune", "smooth", name, "--strength", args.strength, "--out", str(out)])
         if proc.returncode != 0:
@@ -112,7 +123,8 @@ def main() -> None:
         answer = raw_llama_cpp_answer(str(out))
         row["raw_llama_cpp_answer"] = answer
         for label, model in (("base", str(resolve(name).path)), ("smooth", str(out))):
-            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
+            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
+                          for t in temperatures}
             print(f"   {name} {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
             print(f"   {name} {label} accuracy: {row[label]['accuracy']}", flush=True)
@@ -126,7 +138,8 @@ def main() -> None:
             row.setdefault("intrusion_fall", {})[str(t)] = fall
             shown = "n/a (base had none)" if fall is None else f"{fall:.0%} -> {verdict(fall >= 0.9)}"
             print(f"   t={t}: foreign-script answers {b:.1%} -> {s:.1%}: fall {shown}; "
-                  f"fidelity {row['base'][str(t)]['fidelity']:.1%} -> {row['smooth'][str(t)]['fidelity']:.1%}")
+                  f"fidelity {row['base'][str(t)]['fidelity']:.1%} -> {row['smooth'][str(t)]['fidelity']:.1%}; "
+                  f"naturalness {nat(row['base'][str(t)])} -> {nat(row['smooth'][str(t)])}")
         for task in ("ko_grammar", "kobest_copa"):
             b, s = row["base"]["accuracy"][task], row["smooth"]["accuracy"][task]
             print(f"   {task}: {b:.1%} -> {s:.1%} ({(s - b) * 100:+.1f} points) -> {verdict(abs(s - b) <= 0.02)}")
@@ -137,14 +150,18 @@ def main() -> None:
         base = str(resolve("smollm2").path)
         row = {"model": orpo}
         for label, model in (("base", base), ("orpo", orpo)):
-            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens) for t in temperatures}
+            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
+                          for t in temperatures}
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
             print(f"   orpo {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
         results["orpo_smollm2"] = row
         print(f"\n== ORPO on smollm2 ({orpo})")
         for t in temperatures:
             b, o = row["base"][str(t)]["fidelity"], row["orpo"][str(t)]["fidelity"]
-            print(f"   t={t}: fidelity lock off {b:.1%} -> {o:.1%} ({(o - b) * 100:+.1f} points) -> {verdict(o - b >= 0.30)}")
+            print(f"   t={t}: fidelity lock off {b:.1%} -> {o:.1%} ({(o - b) * 100:+.1f} points) -> {verdict(o - b >= 0.30)}; "
+                  f"foreign-script answers {row['base'][str(t)]['intrusion_rate']:.1%} -> "
+                  f"{row['orpo'][str(t)]['intrusion_rate']:.1%}; "
+                  f"naturalness {nat(row['base'][str(t)])} -> {nat(row['orpo'][str(t)])}")
         for task in ("ko_grammar", "kobest_copa"):
             b, o = row["base"]["accuracy"][task], row["orpo"]["accuracy"][task]
             print(f"   {task}: {b:.1%} -> {o:.1%} ({(o - b) * 100:+.1f} points) -> {verdict(abs(o - b) <= 0.02)}")

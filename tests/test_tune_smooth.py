@@ -407,7 +407,7 @@ def test_report_side_by_side_counts_fewer_foreign_answers_after_smoothing(tmp_pa
     out = tmp_path / "report.json"
     result = run_cli("tune", "report", "--model", f"base={src}", "--model", f"smooth={smoothed}", "--prompt-file",
                      str(prompts), "--max-tokens", "8", "--temperature", "1.0", "--task", "ko_grammar", "--limit", "4", "--out", str(out),
-                     timeout=900)
+                     "--reference-model", str(src), timeout=900)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["temperatures"] == [1.0] and report["prompts"] > 30
@@ -417,3 +417,20 @@ def test_report_side_by_side_counts_fewer_foreign_answers_after_smoothing(tmp_pa
         assert base["intrusion_rate"] >= 0.5 and smooth_row["intrusion_rate"] <= 0.1
     assert all(0 <= report["models"][m]["accuracy"]["ko_grammar"] <= 1 for m in ("base", "smooth"))
     assert "foreign-script answers" in result.stdout
+    # naturalness beside fidelity: a log-probability per character under the reference model, so below 0
+    assert report["naturalness"]["reference_model"] == str(src)
+    assert all(report["models"][m]["fidelity"]["1.0"]["naturalness"] < 0 for m in ("base", "smooth"))
+    assert "naturalness @ t=1.0" in result.stdout
+
+
+def test_naturalness_beside_fidelity_scores_answers_or_says_why_not() -> None:
+    """`tune report --model` puts compare's naturalness next to fidelity: a mean log-probability per character
+    of the answers under the reference model; empty answers or a missing reference give a reason, not a number."""
+    from kollama.tune.report import answer_naturalness
+
+    scored = answer_naturalness([{"text": "오늘은 날씨가 좋습니다."}, {"text": ""}], "smollm2")
+    assert scored["naturalness"] is not None and -20 < scored["naturalness"] < 0
+    assert answer_naturalness([{"text": " "}], "smollm2") == {"naturalness": None,
+                                                             "naturalness_error": "no answer to score"}
+    missing = answer_naturalness([{"text": "안녕하세요"}], "no-such-model")
+    assert missing["naturalness"] is None and "no-such-model" in missing["naturalness_error"]

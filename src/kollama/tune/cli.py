@@ -233,13 +233,18 @@ def report_cmd(
     prompt_limit: Annotated[int, typer.Option("--prompt-limit", help="--model: first N prompts of each --prompt-file.")] = 100,
     temperature: Annotated[str, typer.Option(help="--model: comma-separated temperatures (lock off).")] = "0.7,1.0",
     out: Annotated[Path | None, typer.Option(help="--model: write the report JSON here.")] = None,
+    reference_model: Annotated[str | None, typer.Option("--reference-model", help="--model: the model that scores "
+                                                                                   "naturalness (log-probability per character); "
+                                                                                   "default: kollama compare's, gemma3.")] = None,
+    no_naturalness: Annotated[bool, typer.Option("--no-naturalness", help="--model: skip naturalness (no reference "
+                                                                          "model is loaded).")] = False,
 ) -> None:
     """Base vs tuned with `kollama compare` and `kollama eval`; or, with --model, several models side by side
     (fidelity with the lock off, foreign-script answers, eval accuracy)."""
     from kollama.errors import KollamaError
 
     if model:
-        from kollama.tune.report import EVAL_TASKS, bake_in_report, print_bake_in
+        from kollama.tune.report import EVAL_TASKS, NATURALNESS_REFERENCE, bake_in_report, print_bake_in
 
         pairs = [m.split("=", 1) if "=" in m else [m, m] for m in model]
         try:
@@ -247,7 +252,8 @@ def report_cmd(
         except ValueError:
             raise KollamaError(f"--temperature {temperature} is not a comma-separated list of numbers") from None
         report = bake_in_report({label: ref for label, ref in pairs}, prompt_file, prompt_limit, temperatures,
-                                max_tokens, tuple(task or EVAL_TASKS), limit, out)
+                                max_tokens, tuple(task or EVAL_TASKS), limit, out,
+                                reference=None if no_naturalness else reference_model or NATURALNESS_REFERENCE)
         print_bake_in(report)
         return
     if run_dir is None:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kollama.compare.naturalness import DEFAULT_REFERENCE
 from kollama.models.reference import resolve
 from kollama.tune.sft import read_run
 
@@ -99,6 +100,7 @@ def print_report(report: dict[str, Any]) -> None:
 # --- side by side: base, smoothed and ORPO models (`kollama tune report --model LABEL=MODEL ...`) -------------
 
 BAKE_IN_TEMPERATURES = (0.7, 1.0)
+NATURALNESS_REFERENCE = DEFAULT_REFERENCE  # compare's reference model
 
 
 def model_file(ref: str) -> str:
@@ -129,8 +131,10 @@ def bake_in_prompts(files: list[Path], limit: int | None, lang: str = "ko") -> l
 
 
 def answer_fidelity(model: str, prompts: list[str], temperature: float, max_tokens: int, lang: str = "ko",
-                    seed: int = 0) -> dict[str, Any]:
-    """Lock-off answers: fidelity pass rate, foreign-script intrusion rate, intrusions per script."""
+                    seed: int = 0, reference: str | None = None) -> dict[str, Any]:
+    """Lock-off answers: fidelity pass rate, foreign-script intrusion rate, intrusions per script, and (with a
+    `reference` model) naturalness, compare's mean log-probability per character: a model pushed off foreign
+    scripts could still write worse Korean, and fidelity alone would not show it."""
     from collections import Counter
 
     from kollama.engines import GenerationParams, load_engine
@@ -142,11 +146,13 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
     passed = intruded = 0
     scripts: Counter = Counter()
+    answers: list[dict[str, Any]] = []
     try:
         with ProgressBar(f"{Path(model).name} t={temperature}") as progress:
             task = progress.add_task("answers", total=len(prompts))
             for prompt in prompts:
                 answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
+                answers.append({"text": answer})
                 report = fidelity_report(answer, lang, prompt=prompt)
                 passed += report.passed
                 intruding = report.scripts_intruding()
@@ -156,33 +162,42 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     finally:
         engine.close()
     n = len(prompts)
-    return {"answers": n, "fidelity": round(passed / n, 4), "intrusion_rate": round(intruded / n, 4),
-            "intrusions_by_script": dict(scripts.most_common())}
+    row: dict[str, Any] = {"answers": n, "fidelity": round(passed / n, 4), "intrusion_rate": round(intruded / n, 4),
+                           "intrusions_by_script": dict(scripts.most_common())}
+    if reference:
+        row.update(answer_naturalness(answers, reference))
+    return row
 
 
-def naturalness_available() -> bool:
-    """The lock issue's naturalness score, when it has landed (kollama.compare.naturalness)."""
-    import importlib.util
+def answer_naturalness(answers: list[dict[str, Any]], reference: str) -> dict[str, Any]:
+    """Mean naturalness of the answers under `reference` (compare's metric), or the reason it is missing."""
+    from kollama.compare.naturalness import score_answers
 
-    return importlib.util.find_spec("kollama.compare.naturalness") is not None
+    error = score_answers(answers, reference)
+    scores = [a["naturalness"] for a in answers if a.get("naturalness") is not None]
+    if error or not scores:
+        return {"naturalness": None, "naturalness_error": error or "no answer to score"}
+    return {"naturalness": round(sum(scores) / len(scores), 4)}
 
 
 def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = None, prompt_limit: int | None = 100,
                    temperatures: tuple[float, ...] = BAKE_IN_TEMPERATURES, max_tokens: int = 96,
                    tasks: tuple[str, ...] = EVAL_TASKS, limit: int | None = None,
-                   out: Path | None = None) -> dict[str, Any]:
-    """Fidelity v2 with the lock off at each temperature, intrusion rate and eval accuracy, per model."""
+                   out: Path | None = None, reference: str | None = NATURALNESS_REFERENCE) -> dict[str, Any]:
+    """Fidelity v2 with the lock off at each temperature, intrusion rate, naturalness under `reference` (None:
+    not scored) and eval accuracy, per model."""
     prompts = bake_in_prompts(list(prompt_files or []), prompt_limit)
     files = {label: model_file(ref) for label, ref in models.items()}
     rows: dict[str, Any] = {}
     for label, model in files.items():
         rows[label] = {"model": model,
-                       "fidelity": {str(t): answer_fidelity(model, prompts, t, max_tokens) for t in temperatures},
+                       "fidelity": {str(t): answer_fidelity(model, prompts, t, max_tokens, reference=reference)
+                                    for t in temperatures},
                        "accuracy": _accuracy(model, tasks, limit)}
     report = {"prompts": len(prompts), "prompt_files": [str(p) for p in prompt_files or []], "lock": "off",
               "temperatures": list(temperatures), "max_tokens": max_tokens, "tasks": list(tasks), "models": rows,
-              "naturalness": "not measured: the lock issue's naturalness score has not landed"
-              if not naturalness_available() else "see kollama compare"}
+              "naturalness": {"reference_model": reference, "unit": "mean log-probability per character"}
+              if reference else None}
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -202,8 +217,16 @@ def print_bake_in(report: dict[str, Any]) -> None:
     for t in report["temperatures"]:
         for key, name in (("fidelity", "fidelity pass"), ("intrusion_rate", "foreign-script answers")):
             table.add_row(f"{name} @ t={t}", *[f"{report['models'][m]['fidelity'][str(t)][key]:.0%}" for m in labels])
+        if report.get("naturalness"):
+            table.add_row(f"naturalness @ t={t}", *[_nat(report["models"][m]["fidelity"][str(t)]) for m in labels])
     for task in report["tasks"]:
         table.add_row(f"{task} accuracy", *[f"{report['models'][m]['accuracy'][task]:.1%}" for m in labels])
     console = Console()
     console.print(table)
-    console.print(f"naturalness: {report['naturalness']}")
+    if report.get("naturalness"):
+        console.print(f"naturalness: mean log-probability per character under {report['naturalness']['reference_model']} "
+                      "(higher reads more fluently; kollama compare's metric)")
+
+
+def _nat(row: dict[str, Any]) -> str:
+    return "–" if row.get("naturalness") is None else f"{row['naturalness']:.3f}"
