@@ -266,6 +266,7 @@ _URL_SCHEMES = ("http", "https", "ftp")
 NAME_MAX = 20  # longest Latin word taken for a name
 MAX_LATIN_RUN = 3  # most Latin words in a row outside exempt spans before a Hangul letter must come
 _ACRONYM_MAX = 6  # longest run of capitals taken for an acronym in progress
+BANNED_CACHE = 16  # masks whose forbidden ids one LockState keeps (see LockState._banned)
 
 
 def _is_letter(ch: str) -> bool:
@@ -769,6 +770,7 @@ class LockState:
         self.last_gate: tuple[int, int, float] | None = None  # (top token, in-language token, its probability)
         self._lead_cache: dict[str, Any] = {}
         self._mask_cache: dict[tuple, np.ndarray] = {}
+        self._banned_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._fresh: np.ndarray | None = None
 
     @property
@@ -793,6 +795,18 @@ class LockState:
             self.target_seen += sum(1 for ch in text if script_of(ch) in self.masks.lang.scripts)
 
     # --- masks ---------------------------------------------------------------------------------------------
+    def _banned(self, mask: np.ndarray) -> np.ndarray:
+        """The ids a mask forbids. Most steps reuse a few masks (the script mask, a cached strict state), and
+        writing -inf at a list of ids is about 10x faster than a boolean `where` over a 262k vocabulary."""
+        hit = self._banned_cache.get(id(mask))
+        if hit is not None and hit[0] is mask:
+            return hit[1]
+        banned = np.flatnonzero(~mask).astype(np.int32)
+        if len(self._banned_cache) >= BANNED_CACHE:
+            self._banned_cache.pop(next(iter(self._banned_cache)))
+        self._banned_cache[id(mask)] = (mask, banned)  # the mask is kept, so its id cannot be reused
+        return banned
+
     def allowed(self) -> np.ndarray:
         """The tokens `script` or `strict` allows now (for `gated`: the script mask; the gate acts in apply)."""
         if self.pending:
@@ -809,7 +823,7 @@ class LockState:
 
     def apply(self, row: np.ndarray) -> None:
         """Set the logits of forbidden tokens to -inf in place (the engines' one call before sampling)."""
-        np.copyto(row, -np.inf, where=~self.allowed())
+        row[self._banned(self.allowed())] = -np.inf
         if self.mode == LockMode.gated:
             self._gate(row)
 
