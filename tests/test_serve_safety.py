@@ -27,10 +27,11 @@ def test_refuses_a_network_address_without_a_key():
 
 
 def test_bad_options_are_one_line_errors():
-    for args, words in [(["--model", "no-such-model"], "unknown model"), (["--lock", "maybe"], "lock"),
-                        (["--api-key", "short"], "too short")]:
+    # exit codes as the README's table gives them: 3 for an unknown model, 1 for other bad input
+    for args, words, code in [(["--model", "no-such-model"], "unknown model", 3), (["--lock", "maybe"], "lock", 1),
+                              (["--api-key", "short"], "too short", 1)]:
         result = run_cli("serve", "--port", str(free_port()), *args, env={"KOLLAMA_API_KEY": ""})
-        assert result.returncode == 1 and words in result.stderr and "Traceback" not in result.stderr
+        assert result.returncode == code and words in result.stderr and "Traceback" not in result.stderr
 
 
 def test_every_route_but_health_needs_the_key(keyed):
