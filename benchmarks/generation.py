@@ -113,11 +113,8 @@ def omp_policies(models: list[str], busy: int, max_tokens: int) -> None:
         for contender in ("raw", "kollama"):
             rates = {}
             for policy in ("default", "passive"):
-                env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-                if policy == "passive":
-                    env["OMP_WAIT_POLICY"] = "passive"
-                else:  # empty: libgomp's default (it warns once); kollama leaves a set value alone
-                    env["OMP_WAIT_POLICY"] = ""
+                # empty: libgomp's default (it warns once); kollama leaves a set value alone
+                env = {**os.environ, "OMP_WAIT_POLICY": "passive" if policy == "passive" else ""}
                 loads = [multiprocessing.Process(target=_spin, args=(600,)) for _ in range(busy)]
                 for p in loads:
                     p.start()
