@@ -87,13 +87,16 @@ def nat(row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="smollm2,gemma3")
-    parser.add_argument("--strength", default="0.5")
+    parser.add_argument("--strength", default="0.5", help="one value or a comma-separated sweep (base measured once)")
     parser.add_argument("--lcb", type=int, default=100, help="LCB Korean prompts after ko-basic")
     parser.add_argument("--temperatures", default="0.7,1.0")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--copa-limit", type=int, default=None)
     parser.add_argument("--orpo", default=None, help="an ORPO run directory or exported GGUF of smollm2")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--base-from", type=Path, default=None,
+                        help="--orpo: take smollm2's base row from this earlier --out JSON (same prompts, "
+                             "temperatures and max tokens) instead of measuring it again")
     parser.add_argument("--reference-model", default=None, help="scores naturalness (default: compare's, gemma3)")
     parser.add_argument("--no-naturalness", action="store_true")
     args = parser.parse_args()
@@ -116,40 +119,58 @@ def main() -> None:
         wall, rss, proc = timed_run(["tune", "smooth", name, "--strength", args.strength, "--out", str(out)])
         if proc.returncode != 0:
             raise SystemExit(f"tune smooth {name} failed: {proc.stderr.strip()}")
-        smoothed = json.loads(proc.stdout)["strengths"][0]
+        written = json.loads(proc.stdout)["strengths"]  # one file per strength (a sweep: FILE-sS.gguf)
+        first = written[0]
         row: dict = {"smooth": {"seconds": wall, "peak_rss_mb": round(rss, 1), "extra_mb": round(rss - baseline_rss, 1),
-                                "rows_scaled": smoothed["rows_scaled"], "vocab": smoothed["vocab_size"],
-                                "route": smoothed["route"], "output_type": smoothed["output_type"]}}
-        answer = raw_llama_cpp_answer(str(out))
+                                "strengths": len(written), "rows_scaled": first["rows_scaled"],
+                                "vocab": first["vocab_size"], "route": first["route"],
+                                "output_type": first["output_type"]}}
+        answer = raw_llama_cpp_answer(first["out"])
         row["raw_llama_cpp_answer"] = answer
-        for label, model in (("base", str(resolve(name).path)), ("smooth", str(out))):
+        sides = [("base", str(resolve(name).path))] + [(f"smooth-s{w['strength']:g}", w["out"]) for w in written]
+        for label, model in sides:
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
                           for t in temperatures}
             print(f"   {name} {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
             print(f"   {name} {label} accuracy: {row[label]['accuracy']}", flush=True)
+            if args.out:  # a long run keeps what it has measured so far
+                args.out.write_text(json.dumps({**results, "models": {**results["models"], name: row}},
+                                               ensure_ascii=False, indent=2), encoding="utf-8")
         results["models"][name] = row
-        print(f"\n== {name}: tune smooth {wall:.1f} s, peak RSS {rss:.0f} MB (+{rss - baseline_rss:.0f} MB), "
-              f"{smoothed['rows_scaled']}/{smoothed['vocab_size']} rows, {smoothed['route']}")
+        print(f"\n== {name}: tune smooth {wall:.1f} s for {len(written)} file(s), peak RSS {rss:.0f} MB "
+              f"(+{rss - baseline_rss:.0f} MB), {first['rows_scaled']}/{first['vocab_size']} rows, {first['route']}")
         print(f"   raw llama-cpp-python answers: {answer.strip()[:60]!r} -> {verdict(bool(answer.strip()))}")
-        for t in temperatures:
-            b, s = row["base"][str(t)]["intrusion_rate"], row["smooth"][str(t)]["intrusion_rate"]
-            fall = 1 - s / b if b else None
-            row.setdefault("intrusion_fall", {})[str(t)] = fall
-            shown = "n/a (base had none)" if fall is None else f"{fall:.0%} -> {verdict(fall >= 0.9)}"
-            print(f"   t={t}: foreign-script answers {b:.1%} -> {s:.1%}: fall {shown}; "
-                  f"fidelity {row['base'][str(t)]['fidelity']:.1%} -> {row['smooth'][str(t)]['fidelity']:.1%}; "
-                  f"naturalness {nat(row['base'][str(t)])} -> {nat(row['smooth'][str(t)])}")
-        for task in ("ko_grammar", "kobest_copa"):
-            b, s = row["base"]["accuracy"][task], row["smooth"]["accuracy"][task]
-            print(f"   {task}: {b:.1%} -> {s:.1%} ({(s - b) * 100:+.1f} points) -> {verdict(abs(s - b) <= 0.02)}")
+        for label, _ in sides[1:]:
+            print(f"   -- {label}")
+            for t in temperatures:
+                b, s = row["base"][str(t)], row[label][str(t)]
+                n_b, n_s = round(b["intrusion_rate"] * b["answers"]), round(s["intrusion_rate"] * s["answers"])
+                fall = 1 - s["intrusion_rate"] / b["intrusion_rate"] if b["intrusion_rate"] else None
+                row.setdefault("intrusion_fall", {}).setdefault(label, {})[str(t)] = fall
+                shown = "n/a (base had none)" if fall is None else f"{fall:.0%} -> {verdict(fall >= 0.9)}"
+                print(f"   t={t}: foreign-script answers {n_b}/{b['answers']} -> {n_s}/{s['answers']}: fall {shown}; "
+                      f"fidelity {b['fidelity']:.1%} -> {s['fidelity']:.1%}; naturalness {nat(b)} -> {nat(s)}")
+            for task in ("ko_grammar", "kobest_copa"):
+                b, s = row["base"]["accuracy"][task], row[label]["accuracy"][task]
+                print(f"   {task}: {b:.1%} -> {s:.1%} ({(s - b) * 100:+.1f} points) -> {verdict(abs(s - b) <= 0.02)}")
         if name == "gemma3":
-            print(f"   gemma3 timing target (<60 s, <2 GB extra): {verdict(wall < 60 and rss - baseline_rss < 2048)}")
+            print(f"   gemma3 timing target (<60 s, <2 GB extra): {verdict(wall < 60 and rss - baseline_rss < 2048)}"
+                  + ("" if len(written) == 1 else f" (for {len(written)} files)"))
     if args.orpo:
         orpo = model_file(args.orpo)
         base = str(resolve("smollm2").path)
         row = {"model": orpo}
-        for label, model in (("base", base), ("orpo", orpo)):
+        sides = [("base", base), ("orpo", orpo)]
+        earlier = json.loads(args.base_from.read_text()) if args.base_from else results
+        if "smollm2" in earlier["models"]:
+            same = all(earlier[k] == results[k] for k in ("prompts", "temperatures", "max_tokens"))
+            if not same:
+                raise SystemExit(f"{args.base_from}: other prompts, temperatures or max tokens than this run")
+            row["base"] = earlier["models"]["smollm2"]["base"]
+            sides = sides[1:]
+            print(f"   orpo base: smollm2's base row from {args.base_from or 'this run'}", flush=True)
+        for label, model in sides:
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
                           for t in temperatures}
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)

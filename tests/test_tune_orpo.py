@@ -54,3 +54,14 @@ def test_tiny_orpo_run_resumes_and_exports(tmp_path: Path) -> None:
         assert answer.completion_tokens > 0
     finally:
         engine.close()
+
+
+def test_orpo_defaults_give_it_the_sft_budget_on_every_projection() -> None:
+    """30 steps of 4 pairs on q/v barely moved smollm2; the defaults are SFT's budget, a higher rate, all linear layers."""
+    from kollama.tune.trainer import ALL_LINEAR, TrainSettings, preference_settings, steps_for
+
+    orpo, sft = preference_settings("orpo"), TrainSettings()
+    assert set(orpo.target_modules) == set(ALL_LINEAR) and orpo.max_steps is None
+    assert orpo.lr > sft.lr and orpo.batch_size == sft.batch_size and orpo.epochs == sft.epochs
+    assert steps_for(243, orpo) >= 87  # the 243 built-in instructions: at least SFT's 87 steps
+    assert preference_settings("dpo").target_modules == sft.target_modules  # DPO keeps its own
