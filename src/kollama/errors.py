@@ -27,6 +27,10 @@ class KollamaError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class PromptTooLong(KollamaError):
+    """The prompt does not fit the model's context: a batch measurement may skip it and say so."""
+
+
 class ModelNotFound(KollamaError):
     """No such model (locally, or on the upstream server)."""
 

@@ -138,6 +138,7 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     from collections import Counter
 
     from kollama.engines import GenerationParams, load_engine
+    from kollama.errors import KollamaError, PromptTooLong
     from kollama.korean.fidelity import fidelity_report
     from kollama.korean.language_lock import LockMode
     from kollama.console import ProgressBar
@@ -147,11 +148,17 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     passed = intruded = 0
     scripts: Counter = Counter()
     answers: list[dict[str, Any]] = []
+    too_long: list[int] = []
     try:
         with ProgressBar(f"{Path(model).name} t={temperature}") as progress:
             task = progress.add_task("answers", total=len(prompts))
-            for prompt in prompts:
-                answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
+            for index, prompt in enumerate(prompts):
+                try:
+                    answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
+                except PromptTooLong:  # e.g. a long LCB text to summarise, in a small model's context
+                    too_long.append(index)
+                    progress.update(task, advance=1, refresh=True)
+                    continue
                 answers.append({"text": answer})
                 report = fidelity_report(answer, lang, prompt=prompt)
                 passed += report.passed
@@ -161,9 +168,12 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
                 progress.update(task, advance=1, refresh=True)
     finally:
         engine.close()
-    n = len(prompts)
+    n = len(answers)
+    if not n:
+        raise KollamaError(f"no prompt fits {model}'s context", hint="use shorter prompts")
     row: dict[str, Any] = {"answers": n, "fidelity": round(passed / n, 4), "intrusion_rate": round(intruded / n, 4),
-                           "intrusions_by_script": dict(scripts.most_common())}
+                           "intruded": intruded, "intrusions_by_script": dict(scripts.most_common()),
+                           "skipped_too_long": too_long}
     if reference:
         row.update(answer_naturalness(answers, reference))
     return row

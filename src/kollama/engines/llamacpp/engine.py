@@ -22,7 +22,7 @@ from kollama.engines.llamacpp.model import load_llama
 from kollama.engines.llamacpp.sampler import Sampled
 from kollama.engines.llamacpp.scheduler import BatchScheduler, Job
 from kollama.engines.llamacpp.tokenizer import Tokenizer
-from kollama.errors import KollamaError, ModelUnloaded
+from kollama.errors import KollamaError, ModelUnloaded, PromptTooLong
 from kollama.korean.language_lock import LockMasks, LockMode, LockState, Vocabulary, build_masks, request_texts
 from kollama.models.gguf_file import GGUFInfo, read_gguf_info
 from kollama.models.reference import ModelRef
@@ -158,7 +158,7 @@ class LlamaCppEngine(Engine):
         if not tokens:  # llama.cpp asserts on an empty batch
             raise KollamaError("the prompt is empty", hint="give the model some text to continue")
         if len(tokens) >= self.n_ctx:
-            raise KollamaError(
+            raise PromptTooLong(
                 f"the prompt is {len(tokens)} tokens, the context holds {self.n_ctx}",
                 hint="shorten the prompt or raise --ctx",
             )
