@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
         print(f"\nwritten: {args.out}")
+    shutil.rmtree(work, ignore_errors=True)  # the smoothed GGUFs (a few hundred MB for gemma3)
 
 
 if __name__ == "__main__":
