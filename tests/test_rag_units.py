@@ -134,3 +134,35 @@ def test_paths_expand_and_bad_ones_fail_clearly(tmp_path):
         expand_paths([str(tmp_path / "*.pdf")])
     with pytest.raises(KollamaError, match="unsupported file type"):
         read_all_pages(Path(tmp_path / "sub" / "c.png"))
+
+
+def test_repeated_chunk_texts_are_embedded_and_analysed_once_per_document():
+    import numpy as np
+
+    from kollama.rag.ingest import make_points
+    from kollama.rag.pages import DocumentInfo
+
+    class Counting:
+        name, dim = "counting", 4
+
+        def __init__(self):
+            self.seen: list[str] = []
+
+        def embed_passages(self, texts):
+            self.seen += texts
+            return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+
+    embedder = Counting()
+    info = DocumentInfo(Path("terms.pdf"), "약관")
+    same = "보험 가입 후 24개월 만기 후 자동 해지"
+    chunks = [Chunk(i, i + 1, "부가서비스", text) for i, text in enumerate([same, "다른 조항", same, same])]
+    memo: dict = {}
+    first = make_points(chunks[:2], info, "doc", "sha", embedder, memo)
+    second = make_points(chunks[2:], info, "doc", "sha", embedder, memo)  # the next batch of the same document
+    assert len(embedder.seen) == 2 and len(set(embedder.seen)) == 2
+    points = first + second
+    assert [p.payload["chunk_index"] for p in points] == [0, 1, 2, 3]
+    assert len({p.id for p in points}) == 4  # each chunk keeps its own point and citation
+    assert points[3].vector["dense"] == points[0].vector["dense"]
+    assert points[3].vector["bm25"].indices == points[0].vector["bm25"].indices
+    assert make_points([], info, "doc", "sha", embedder) == []

@@ -89,26 +89,33 @@ def doc_id_for(path: Path) -> str:
 
 def chunk_payload(doc_id: str, info: DocumentInfo, sha256: str, chunk: Chunk) -> dict:
     """`page` is the PDF page or the HWP section (`unit` says which); `paragraph` is set for HWP/HWPX;
-    `toc` marks chunks of a table-of-contents page, which search ranks below content."""
+    `toc` marks chunks of a table-of-contents page, which search ranks below content, and `form` chunks of a
+    blank form, which it ranks lower."""
     return {"doc_id": doc_id, "doc": info.path.name, "title": info.title, "page": chunk.page, "pages": [chunk.page],
             "unit": info.unit, "paragraph": chunk.paragraph, "paragraphs": chunk.paragraphs, "toc": chunk.toc,
-            "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
+            "form": chunk.form, "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
 
 
-def make_points(chunks: list[Chunk], info: DocumentInfo, doc_id: str, sha256: str, embedder: Embedder) -> list:
+def make_points(chunks: list[Chunk], info: DocumentInfo, doc_id: str, sha256: str, embedder: Embedder,
+                memo: dict[str, tuple] | None = None) -> list:
+    """Points for `chunks`. A text seen before in `memo` (one dict per document: terms and forms repeat whole
+    pages, such as the KT terms' near-identical insurance pages) reuses its dense and sparse vectors instead
+    of embedding and analysing it again; the rest are embedded in one call, so the embedder can sort them by
+    length."""
     from qdrant_client import models
 
+    memo = {} if memo is None else memo
     texts = [chunk.indexed_text(info.title) for chunk in chunks]
-    vectors = embedder.embed_passages(texts)
-    points = []
-    for chunk, text, vector in zip(chunks, texts, vectors):
+    new = list(dict.fromkeys(text for text in texts if text not in memo))
+    for text, vector in zip(new, embedder.embed_passages(new)):
         sparse_vectors = {}
         for name, analyse in sparse.ANALYSERS.items():
             indices, values = sparse.document_vector(analyse(text))
             sparse_vectors[name] = models.SparseVector(indices=indices, values=values)
-        points.append(models.PointStruct(id=point_id(doc_id, sha256, chunk.index), vector={DENSE: vector.tolist(), **sparse_vectors},
-                                         payload=chunk_payload(doc_id, info, sha256, chunk)))
-    return points
+        memo[text] = (vector.tolist(), sparse_vectors)
+    return [models.PointStruct(id=point_id(doc_id, sha256, chunk.index), vector={DENSE: memo[text][0], **memo[text][1]},
+                               payload=chunk_payload(doc_id, info, sha256, chunk))
+            for chunk, text in zip(chunks, texts)]
 
 
 class Ingester:
@@ -152,9 +159,10 @@ class Ingester:
         todo = [c for c, pid in zip(chunks, wanted) if pid not in done]
         task = self._task(f"[cyan]{path.name}[/] embedding", len(chunks), completed=len(chunks) - len(todo))
         size = getattr(self.embedder, "batch_size", EMBED_BATCH)
+        memo: dict[str, tuple] = {}  # text -> vectors: repeated chunk texts are embedded once per document
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
-            self.store.upsert(make_points(batch, info, doc_id, sha256, self.embedder))
+            self.store.upsert(make_points(batch, info, doc_id, sha256, self.embedder, memo))
             self._advance(task, len(batch))
         self._done(task)
         ocr_pages = [p.number for p in pages if p.ocr]

@@ -15,6 +15,7 @@ PREFETCH = 40  # candidates each retriever hands to the fusion
 RRF_K = 2  # Qdrant's default constant: the top ranks of each retriever count most
 RRF_WEIGHTS = [1.0, 1.5]
 TOC_SLACK = 10  # extra candidates fetched so that content can replace table-of-contents hits  # dense, Kiwi BM25: exact Korean morphemes and model codes are the stronger signal here
+FORM_WEIGHT = 0.4  # a blank form's score counts this much: below the content it would otherwise crowd out
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Hit:
     paragraph: int | None = None
     toc: bool = False
     paragraphs: list[int | None] | None = None  # HWP/HWPX: paragraph of each line of `text`
+    form: bool = False  # from a blank form (collections written before forms were marked have none)
 
     @property
     def citation(self) -> str:
@@ -91,11 +93,21 @@ def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode
             result = store.qdrant.query_points(store.name, prefetch=prefetch, query=fusion, limit=k, with_payload=True)
     hits = [Hit(str(p.id), float(p.score), p.payload["doc"], p.payload["title"], int(p.payload["page"]),
                 p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"], p.payload.get("paragraph"),
-                bool(p.payload.get("toc", False)), p.payload.get("paragraphs")) for p in result.points]
-    return content_first(hits)[:wanted]
+                bool(p.payload.get("toc", False)), p.payload.get("paragraphs"), bool(p.payload.get("form", False)))
+            for p in result.points]
+    return content_first(hits, forms_lower=mode == "hybrid")[:wanted]
 
 
-def content_first(hits: list[Hit]) -> list[Hit]:
+def content_first(hits: list[Hit], forms_lower: bool = True) -> list[Hit]:
     """Table-of-contents chunks stay searchable but rank below every content chunk (stable otherwise):
-    a TOC line repeats the article title, so it often outscores the article itself."""
+    a TOC line repeats the article title, so it often outscores the article itself. Blank forms are
+    demoted more gently, their score counting FORM_WEIGHT of its value: a dozen forms that each restate
+    a project's name no longer fill the top 5, but a form that alone answers (a deposit rate printed only
+    in the form) still outscores weak content. Only fused (hybrid) scores are weighted: the single retrievers
+    are shown as they are, for comparison."""
+    if forms_lower and any(hit.form for hit in hits):
+        for hit in hits:
+            if hit.form:
+                hit.score *= FORM_WEIGHT
+        hits = sorted(hits, key=lambda hit: -hit.score)
     return [hit for hit in hits if not hit.toc] + [hit for hit in hits if hit.toc]
