@@ -183,3 +183,16 @@ def test_blank_forms_are_marked_and_ranked_below_the_content_they_crowd_out():
     hits = [hit(1, 0.77, True), hit(2, 0.61, True), hit(3, 0.44, False), hit(4, 0.33, False), hit(5, 0.1, False)]
     assert [h.paragraph for h in content_first(hits)] == [3, 4, 1, 2, 5]  # forms below content, not below everything
     assert [h.paragraph for h in content_first([hit(6, 0.5, False), hit(7, 0.4, False)])] == [6, 7]
+
+
+def test_a_model_code_named_in_the_question_puts_its_own_chunks_first():
+    from kollama.rag.retrieve import named_codes_first
+
+    def hit(n: int, title: str, text: str) -> Hit:
+        return Hit(f"id{n}", 1.0 / n, f"{n}.pdf", title, 1, "설치", text, "doc")
+
+    hits = [hit(1, "AP-500 사용설명서", "벽에서 50cm 띄워 설치"), hit(2, "AP-300 사용설명서", "벽에서 30cm 띄워 설치"),
+            hit(3, "안내", "ap300 필터 교체")]
+    assert [h.doc for h in named_codes_first("AP-300은 벽에서 얼마나 띄우나요?", hits)] == ["2.pdf", "3.pdf", "1.pdf"]
+    assert named_codes_first("벽에서 얼마나 띄우나요?", hits) == hits  # no code: unchanged
+    assert named_codes_first("AP-900은 벽에서 얼마나?", hits) == hits  # no chunk names it: unchanged

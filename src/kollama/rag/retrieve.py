@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from kollama.errors import KollamaError
@@ -95,7 +96,26 @@ def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode
                 p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"], p.payload.get("paragraph"),
                 bool(p.payload.get("toc", False)), p.payload.get("paragraphs"), bool(p.payload.get("form", False)))
             for p in result.points]
+    if mode == "hybrid":
+        hits = named_codes_first(query, hits)
     return content_first(hits, forms_lower=mode == "hybrid")[:wanted]
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+def named_codes_first(query: str, hits: list[Hit]) -> list[Hit]:
+    """A question that names a model code ('AP-300', 'R1-Zero', 'V3') asks about that one: chunks whose
+    title, heading or text carry every code of the question rank above those that do not (stable), when any
+    does. Two manuals of sibling models differ mostly in the code, so e5 alone can put the sibling first."""
+    codes = {_squashed(code) for code in sparse._CODE.findall(query)}
+    if not codes:
+        return hits
+    naming = [all(code in _squashed(f"{hit.title} {hit.heading} {hit.text}") for code in codes) for hit in hits]
+    if not any(naming):
+        return hits
+    return [hit for hit, named in zip(hits, naming) if named] + [hit for hit, named in zip(hits, naming) if not named]
 
 
 def content_first(hits: list[Hit], forms_lower: bool = True) -> list[Hit]:
