@@ -30,7 +30,8 @@ from kollama import config
 
 QK = 32  # weights per 4-bit block
 GRAPH_VERSION = 3
-MAX_BATCH_TOKENS = 4096  # padded tokens per ONNX Runtime call
+MAX_BATCH_TOKENS = 512  # padded tokens per ONNX Runtime call: measured 25% less CPU per token than 4096 (the
+# activations stay in cache); longer texts go one window per call
 META = "\u2581"
 
 
