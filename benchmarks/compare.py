@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,14 +28,23 @@ TARGET = 1.8
 
 def run_compare(args: argparse.Namespace, suite: Path, parallel: int, work: Path) -> tuple[float, dict]:
     out, home = work / f"report-p{parallel}", work / f"home-p{parallel}"
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _children_cpu()
     subprocess.run([sys.executable, "-m", "kollama", "compare", *args.models, "--suite", str(suite),
                     "--trials", str(args.trials), "--max-tokens", str(args.max_tokens), "--lock", args.locks,
                     "--parallel", str(parallel), "--out", str(out), "--json",
                     *(["--no-naturalness"] if args.no_naturalness else [])],
                    check=True, env={**os.environ, "KOLLAMA_HOME": str(home)}, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    return wall, json.loads((out / "results.json").read_text(encoding="utf-8"))
+    result = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    result["cpu_seconds"] = _children_cpu() - cpu0
+    return wall, result
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of finished child processes: the work done, whatever else the
+    machine runs (on a busy machine wall times say little; CPU time says what the work costs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -65,7 +75,8 @@ def main() -> None:
         print(f"workload: {len(args.models)} models x {len(chosen)} prompts x {args.trials} trials x "
               f"{len(args.locks.split(','))} lock modes = {answers} answers, max {args.max_tokens} tokens", flush=True)
         one_wall, one = run_compare(args, suite_file, 1, work)
-        print(f"--parallel  1: {one_wall:7.1f} s", flush=True)
+        print(f"--parallel  1: {one_wall:7.1f} s  (CPU {one['cpu_seconds']:.0f} s; load {os.getloadavg()[0]:.1f})",
+              flush=True)
         texts_one = [a["text"] for a in one["answers"]]
         for n in args.parallel:
             wall, result = run_compare(args, suite_file, n, work)
@@ -73,7 +84,8 @@ def main() -> None:
             speedup = one_wall / wall
             print(f"--parallel {n:2d}: {wall:7.1f} s   speed-up {speedup:4.2f}x (target >= {TARGET}x)   "
                   f"answers identical to --parallel 1: {same}/{len(texts_one)}   "
-                  f"{'OK' if speedup >= TARGET else 'MISSED'}", flush=True)
+                  f"{'OK' if speedup >= TARGET else 'MISSED'}   (CPU {result['cpu_seconds']:.0f} s, "
+                  f"{one['cpu_seconds'] / result['cpu_seconds']:.2f}x less; load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":

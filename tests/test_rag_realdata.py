@@ -64,9 +64,9 @@ def test_spri_and_hwp_recall(tmp_path):
     pdf = api.evaluate(qa, k=5, html=None, collection="real", store=tmp_path)
     assert pdf["n"] == 30 and pdf["recall@5"] == 1.0 and pdf["recall@1"] >= 0.9, pdf["modes"]
     hwp_report = api.evaluate(DATA / "rag_real_hwp_qa.jsonl", k=5, html=None, collection="real", store=tmp_path)
-    # target 0.9; measured 12/14 with the KT terms also in the collection (the tax ruling's body is one
-    # 14k-character paragraph and its passage is not retrieved)
-    assert hwp_report["n"] >= 14 and hwp_report["recall@5"] >= 0.85, hwp_report["per_question"]
+    # target 0.9; measured 24/26 with the KT terms also in the collection: the tax ruling's order (`[주 문]`) is
+    # not retrieved, nor the RFP's presentation time, a passage without the festival's name
+    assert hwp_report["n"] >= 26 and hwp_report["recall@5"] >= 0.9, hwp_report["per_question"]
     toc_question = "G7이 히로시마 AI 프로세스를 통해 AI 기업 대상 국제 행동강령에 합의"  # a TOC line, word for word
     answer = api.ask(toc_question, extractive=True, collection="real", store=tmp_path)
     assert answer["citations"] and all(c["page"] != 2 and not c["toc"] for c in answer["citations"]), answer

@@ -156,3 +156,43 @@ def test_doctor_reports_for_hwp_what_it_reports_for_pdf(tmp_path, structured_pdf
     assert pdf_report["criteria"]["toc"]["pages"] == [1] and "ACME 소식 | 2024-4월호" in pdf_report["criteria"]["running_lines"]["lines"]
     with pytest.raises(KollamaError, match="배포용"):
         api.doctor(make_hwp(tmp_path / "dist.hwp", ["x"], flags=0x04))
+
+
+def test_blank_forms_are_marked_and_ranked_below_the_content_they_crowd_out():
+    from kollama.rag.pages import Block, Page
+    from kollama.rag.text_quality import measure
+
+    body = [Block("heading", "1. 행사개요", paragraph=1), Block("text", "행사명: 제2회 가을밤의 음악축제\n행사장소: 국립4·19민주묘지", paragraph=2)]
+    forms = [Block("heading", "【서식 1】", paragraph=3), Block("heading", "입찰 참가 신청서", paragraph=4),
+             Block("text", "입찰건명: 제2회 가을밤의 음악축제 행사 대행용역", paragraph=5),
+             Block("text", "업체명 :\n대표자 : (인)\n강북구청장 귀하", paragraph=6),
+             Block("heading", "[별지 제2호 서식]", paragraph=7), Block("text", "서약서 본문은 빈칸이 없다.", paragraph=8)]
+    appendix = [Block("heading", "[별표 1] 평가기준", paragraph=9), Block("text", "성명 : 홍길동 (인)", paragraph=10)]
+    pages = [Page(1, body + forms + appendix, measure("x" * 60), unit="section")]
+    chunks = chunk_pages(pages, default_embedder().count_tokens)
+    marked = {c.heading: c.form for c in chunks}
+    assert marked["1. 행사개요"] is False
+    # the whole form is marked once any part of it leaves blanks, its title and filled-in lines too
+    assert all(form for heading, form in marked.items() if heading.startswith("【서식 1】")), marked
+    assert marked["[별지 제2호 서식]"] is False  # a form heading without blanks to fill in stays content
+    assert marked["[별표 1] 평가기준"] is False  # an appendix table is not a form
+
+    def hit(n: int, score: float, form: bool) -> Hit:
+        return Hit(f"id{n}", score, "rfp.hwpx", "rfp", 1, "", f"text {n}", "doc", paragraph=n, form=form)
+
+    hits = [hit(1, 0.77, True), hit(2, 0.61, True), hit(3, 0.44, False), hit(4, 0.33, False), hit(5, 0.1, False)]
+    assert [h.paragraph for h in content_first(hits)] == [3, 4, 1, 2, 5]  # forms below content, not below everything
+    assert [h.paragraph for h in content_first([hit(6, 0.5, False), hit(7, 0.4, False)])] == [6, 7]
+
+
+def test_a_model_code_named_in_the_question_puts_its_own_chunks_first():
+    from kollama.rag.retrieve import named_codes_first
+
+    def hit(n: int, title: str, text: str) -> Hit:
+        return Hit(f"id{n}", 1.0 / n, f"{n}.pdf", title, 1, "설치", text, "doc")
+
+    hits = [hit(1, "AP-500 사용설명서", "벽에서 50cm 띄워 설치"), hit(2, "AP-300 사용설명서", "벽에서 30cm 띄워 설치"),
+            hit(3, "안내", "ap300 필터 교체")]
+    assert [h.doc for h in named_codes_first("AP-300은 벽에서 얼마나 띄우나요?", hits)] == ["2.pdf", "3.pdf", "1.pdf"]
+    assert named_codes_first("벽에서 얼마나 띄우나요?", hits) == hits  # no code: unchanged
+    assert named_codes_first("AP-900은 벽에서 얼마나?", hits) == hits  # no chunk names it: unchanged

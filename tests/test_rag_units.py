@@ -134,3 +134,46 @@ def test_paths_expand_and_bad_ones_fail_clearly(tmp_path):
         expand_paths([str(tmp_path / "*.pdf")])
     with pytest.raises(KollamaError, match="unsupported file type"):
         read_all_pages(Path(tmp_path / "sub" / "c.png"))
+
+
+def test_repeated_chunk_texts_are_embedded_once_shortest_first_beside_the_bm25_work(tmp_path):
+    import threading
+
+    import numpy as np
+
+    from kollama.rag.ingest import Ingester
+    from kollama.rag.store import Store, StoreLocation
+
+    class Counting:
+        name, dim, batch_size = "counting", 4, 2
+
+        def __init__(self):
+            self.calls: list[list[str]] = []
+            self.threads: set[str] = set()
+
+        def embed_passages(self, texts):
+            self.calls.append(list(texts))
+            self.threads.add(threading.current_thread().name)
+            return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    same = "보험 가입 후 24개월이 지나면 서비스는 자동으로 해지된다."
+    pages = "\f".join(["# 부가서비스\n" + text for text in
+                        [same, "분실 보상은 연 2회까지 받을 수 있다.", same, same, "파손 보상의 자기부담금은 수리비의 30%이다."]])
+    doc = tmp_path / "terms.md"
+    doc.write_text(pages, encoding="utf-8")
+    embedder = Counting()
+    with Store(StoreLocation("dedup", tmp_path / "store")) as store:
+        result = Ingester(store, embedder).add_file(doc)
+        assert result.status == "added" and result.chunks == 5, result
+        embedded = [text for call in embedder.calls for text in call]
+        assert len(embedded) == 3 == len(set(embedded))  # five chunks, three distinct texts
+        assert [len(t) for t in embedded] == sorted(len(t) for t in embedded)  # shortest first: little padding
+        assert all(len(call) <= 2 for call in embedder.calls)
+        assert embedder.threads and threading.current_thread().name not in embedder.threads
+        points, _ = store.qdrant.scroll(store.name, limit=10, with_payload=True, with_vectors=True)
+        assert sorted(p.payload["page"] for p in points) == [1, 2, 3, 4, 5]  # each chunk keeps its point and page
+        repeated = [p for p in points if p.payload["text"].endswith(same)]
+        assert len(repeated) == 3 and len({tuple(p.vector["dense"]) for p in repeated}) == 1

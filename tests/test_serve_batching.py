@@ -134,6 +134,24 @@ def test_a_prompt_that_starts_like_an_earlier_one_reuses_its_cached_prefix(batch
     assert batched.scheduler.reused_tokens - before >= answer.prompt_tokens
 
 
+def test_answers_submitted_together_evaluate_their_shared_prompt_once(batched):
+    """compare's trials of one prompt (and n answers to one request): the followers copy the leader's
+    keys and values instead of evaluating the prompt again, and answer as if they had."""
+    system = "당신은 한국어로만 답하는 친절한 도우미입니다. 짧고 정확하게 답하세요."
+    question = [{"role": "system", "content": system}, {"role": "user", "content": "김치는 어떻게 만드나요?"}]
+    params = [GenerationParams(temperature=0.8, max_tokens=12, seed=s) for s in (1, 2, 3)]
+    prompt_tokens = len(batched.prompt_tokens(question)[0])
+    fresh = load_engine("smollm2", n_ctx=1024, parallel=6)  # nothing cached: only a leader can share
+    try:
+        together = [g.result().text for g in fresh.generate_many([(question, p) for p in params])]
+        reused = fresh.scheduler.reused_tokens
+    finally:
+        fresh.close()
+    alone = [batched.chat(question, p).result().text for p in params]
+    assert prompt_tokens > 30 and reused >= 2 * (prompt_tokens - 1) - 2  # two followers, nearly all of it
+    assert all(together) and together == alone  # SmolLM2 rounds these batch shapes alike (checked: 0.0 nats)
+
+
 def test_unloading_the_model_answers_running_and_waiting_requests_with_an_error():
     from kollama.errors import KollamaError
 

@@ -74,6 +74,13 @@ def test_tool_choice_rules_and_call_parsing():
     with pytest.raises(ApiError, match="no tool named"):
         plan(tools, {"name": "nope"}, None)
     assert call_schema(tools)["anyOf"][0]["properties"]["name"] == {"const": "get_weather"}
+    import jsonschema  # a forced call may use the key the model's template taught (Llama 3.x: "parameters")
+    for key in ("arguments", "parameters"):
+        jsonschema.validate({"name": "get_weather", key: {"city": "서울"}}, call_schema(tools))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "get_weather", "args": {"city": "서울"}}, call_schema(tools))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "add", "parameters": {"city": "서울"}, "arguments": {}}, call_schema(tools))
     names = {"get_weather", "add"}
     assert parse_tool_calls('<tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call>', names) == \
         [{"name": "add", "arguments": {"a": 1}}]

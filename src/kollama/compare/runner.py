@@ -240,7 +240,7 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
         generations: list[Generation | None] = [None] * len(pending)
         if engine is not None:
             _fit_slots(engine, pending, options)
-            generations = list(engine.generate_many([(c.prompt.messages(), c.params) for c in pending]))
+            generations = _generate_by_prompt(engine, pending)
         for cell, generation in zip(pending, generations):
             error = broken
             response = None
@@ -272,6 +272,20 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
             engine.close()
     info["peak_rss_mb"] = round(peak, 1) if peak else None
     return info
+
+
+def _generate_by_prompt(engine: Engine, cells: list[Cell]) -> list[Generation]:
+    """Submit a prompt's cells (its locks and trials) next to each other, so that batched answers
+    share the prompt's evaluation (see the scheduler's leaders); results come back in plan order."""
+    first: dict[str, int] = {}
+    for cell in cells:
+        first.setdefault(cell.prompt.id, len(first))
+    order = sorted(range(len(cells)), key=lambda i: first[cells[i].prompt.id])  # stable: locks, trials
+    submitted = engine.generate_many([(cells[i].prompt.messages(), cells[i].params) for i in order])
+    generations: list[Generation] = [None] * len(cells)  # type: ignore[list-item]
+    for generation, i in zip(submitted, order):
+        generations[i] = generation
+    return generations
 
 
 def _fit_slots(engine: Engine, cells: list[Cell], options: CompareOptions) -> None:

@@ -136,6 +136,14 @@ class LockMasks:
     cache_file: Path | None = field(default=None, repr=False)
     _pending_cache: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
     _table: TokenTable | None = field(default=None, repr=False)
+    _script_banned: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def script_banned(self) -> np.ndarray:
+        """The ids the script mask forbids, found once for every request on this vocabulary (~1 ms on 262k)."""
+        if self._script_banned is None:
+            self._script_banned = np.flatnonzero(~self.script).astype(np.int32)
+        return self._script_banned
 
     @property
     def table(self) -> TokenTable:
@@ -798,6 +806,8 @@ class LockState:
     def _banned(self, mask: np.ndarray) -> np.ndarray:
         """The ids a mask forbids. Most steps reuse a few masks (the script mask, a cached strict state), and
         writing -inf at a list of ids is about 10x faster than a boolean `where` over a 262k vocabulary."""
+        if mask is self.masks.script:
+            return self.masks.script_banned
         hit = self._banned_cache.get(id(mask))
         if hit is not None and hit[0] is mask:
             return hit[1]

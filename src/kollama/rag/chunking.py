@@ -27,6 +27,7 @@ class Chunk:
     paragraph: int | None = None  # HWP/HWPX: first paragraph of the chunk
     toc: bool = False  # from a table-of-contents page
     paragraphs: list[int | None] | None = None  # HWP/HWPX: the paragraph of each line of `text`
+    form: bool = False  # from a blank form to fill in (an RFP's '【서식 2】 입찰참가신청서'): ranked below content
 
     def indexed_text(self, title: str) -> str:
         """Title and heading path, then the text; a text that starts with its own heading (HWP keeps headings
@@ -125,6 +126,7 @@ def chunk_pages(pages: list[Page], count_tokens: Callable[[str], int],
                     window = _overlap_tail(window, overlap)
                 window.append((piece, tokens, paragraph))
         emit(page, window)
+    mark_forms(chunks)
     return chunks
 
 
@@ -137,3 +139,26 @@ def _push_heading(path: list[str], heading: str, titled: bool = False) -> list[s
     if CHAPTER.match(heading) or not path:
         return [heading]
     return [path[0], heading] if CHAPTER.match(path[0]) or titled else [heading]
+
+
+FORM_HEADING = re.compile(r"^\s*([<\[【〔(（]\s*(별지|서식|양식)|(별지|서식|양식)\s*(제\s*)?\d)")
+# what is left blank for the reader to fill in: '(인)', '귀하', '2023. 7. .', '년  월  일', '일금 원정', '(   )',
+# a label with nothing after it ('업체명 :')
+FORM_BLANKS = re.compile(r"\((인|서명|서명\s*또는\s*인|날인)\)|귀하\s*$|\d{4}\s*\.\s*\d{0,2}\s*\.\s*\.|년\s+월\s+일|"
+                         r"일금\s+원정|\(\s{2,}\)|[가-힣]\s*:\s*$", re.MULTILINE)
+
+
+def mark_forms(chunks: list[Chunk]) -> None:
+    """Chunks of a blank form: a section whose heading names a form ('【서식 3】', '[별지 제2호 서식]', '양식 1')
+    and that leaves fields to fill in ('(인)', '귀하', '업체명 :'). An RFP or a guideline ends with a dozen such
+    forms, each restating the project's name, so they outrank the one passage that answers a question about
+    the project; search ranks them lower (they stay searchable: what only a form says is still found)."""
+    sections: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        top = chunk.heading.split(" > ", 1)[0] if chunk.heading else ""
+        if FORM_HEADING.match(top):
+            sections.setdefault(f"{chunk.page}:{top}", []).append(chunk)
+    for members in sections.values():
+        if any(FORM_BLANKS.search(chunk.text) for chunk in members):
+            for chunk in members:
+                chunk.form = True

@@ -26,7 +26,7 @@ from kollama.rag.pages import (
     blocks_from_items,
     blocks_from_lines,
 )
-from kollama.rag.pdf_layout import Line, read_page_layout
+from kollama.rag.pdf_layout import Line, page_objects, read_page_layout
 from kollama.rag.structure import finish_pages
 from kollama.rag.text_quality import measure
 
@@ -73,22 +73,25 @@ def _pdf_info(path: Path, document) -> DocumentInfo:
 
 
 def _page_from_pdf(document, index: int, ocr_mode: str) -> Page:
+    import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
     page = document[index]
     textpage = page.get_textpage()
     raw_text = textpage.get_text_range()
     quality = measure(raw_text)
+    objects = list(page_objects(page))  # one pass for the images here and the table rules of the layout
     images = []
-    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
-        meta = obj.get_metadata()
-        images.append(ImageInfo(int(meta.width), int(meta.height), round(float(meta.horizontal_dpi), 1)))
+    for kind, raw, level in objects:
+        if kind == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            meta = pdfium.PdfObject(raw, page=page, level=level).get_metadata()
+            images.append(ImageInfo(int(meta.width), int(meta.height), round(float(meta.horizontal_dpi), 1)))
     if ocr_mode == "always" or (ocr_mode == "auto" and quality.needs_ocr(bool(images))):
         text = nfc(ocr.ocr_pdf_page(page))
         texts = [line.strip() for line in text.splitlines() if line.strip()]
         items = [Line([line], 11.0, (n + 0.5) / len(texts), (n + 1) / len(texts)) for n, line in enumerate(texts)]
         return Page(index + 1, blocks_from_items(items, 11.0), quality, ocr=True, images=images, lines=items)
-    items, _ = read_page_layout(page, textpage)
+    items, _ = read_page_layout(page, textpage, objects)
     sizes = [item.size for item in items if item.rows is None for _ in range(max(1, len(item.text) // 10))]
     body = statistics.median(sizes) if sizes else 11.0
     return Page(index + 1, blocks_from_items(items, body), quality, images=images, lines=items, body_size=body)

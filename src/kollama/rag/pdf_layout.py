@@ -79,18 +79,44 @@ class _Grid:
         return left - 1 <= x <= right + 1 and bottom - 1 <= y <= top + 1
 
 
-def _rules(page) -> list[_Rule]:
-    """Thin path objects, and the edges of small stroked/filled rectangles (cells drawn as boxes)."""
+def page_objects(page, max_depth: int = 15):
+    """(type, raw handle, nesting level) of every object of a page, descending into form XObjects, in
+    pypdfium2's order. Straight pdfium calls: pypdfium2's `get_objects` builds a Python wrapper for every
+    object, and a Word page of table borders has thousands of path objects."""
     import pypdfium2.raw as pdfium_c
 
+    def walk(count, get, parent, level):
+        for i in range(count(parent)):
+            raw = get(parent, i)
+            if not raw:
+                continue
+            kind = pdfium_c.FPDFPageObj_GetType(raw)
+            yield kind, raw, level
+            if kind == pdfium_c.FPDF_PAGEOBJ_FORM and level < max_depth - 1:
+                yield from walk(pdfium_c.FPDFFormObj_CountObjects, pdfium_c.FPDFFormObj_GetObject, raw, level + 1)
+
+    yield from walk(pdfium_c.FPDFPage_CountObjects, pdfium_c.FPDFPage_GetObject, page.raw, 0)
+
+
+def _rules(page, objects=None) -> list[_Rule]:
+    """Thin path objects (nested at most 3 deep), and the edges of small stroked/filled rectangles (cells
+    drawn as boxes). `objects`: `page_objects(page)` already listed."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    x0, y0, x1, y1 = (ctypes.c_float() for _ in range(4))
+    bounds = (ctypes.byref(x0), ctypes.byref(y0), ctypes.byref(x1), ctypes.byref(y1))
     rules = []
-    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
-        x0, y0, x1, y1 = obj.get_bounds()
-        width, height = x1 - x0, y1 - y0
+    for kind, raw, level in (page_objects(page) if objects is None else objects):
+        if kind != pdfium_c.FPDF_PAGEOBJ_PATH or level >= 3 or not pdfium_c.FPDFPageObj_GetBounds(raw, *bounds):
+            continue
+        left, bottom, right, top = x0.value, y0.value, x1.value, y1.value
+        width, height = right - left, top - bottom
         if height <= RULE_THICKNESS and width >= RULE_MIN_LENGTH:
-            rules.append(_Rule(x0, (y0 + y1) / 2, x1, (y0 + y1) / 2))
+            rules.append(_Rule(left, (bottom + top) / 2, right, (bottom + top) / 2))
         elif width <= RULE_THICKNESS and height >= RULE_MIN_LENGTH:
-            rules.append(_Rule((x0 + x1) / 2, y0, (x0 + x1) / 2, y1))
+            rules.append(_Rule((left + right) / 2, bottom, (left + right) / 2, top))
     return rules
 
 
@@ -208,10 +234,11 @@ def header_row_count(rows: list[list[str]]) -> int:
     return count
 
 
-def read_page_layout(page, textpage) -> tuple[list[Line], float]:
-    """Lines and tables of one page in reading order (top to bottom), and the page height."""
+def read_page_layout(page, textpage, objects=None) -> tuple[list[Line], float]:
+    """Lines and tables of one page in reading order (top to bottom), and the page height. `objects`: the
+    page's `page_objects`, when the caller already listed them."""
     height = page.get_height() or 1.0
-    grids = _grids(_rules(page))
+    grids = _grids(_rules(page, objects))
     segments = _segments(textpage, sorted((x, grid.ys[-1], grid.ys[0]) for grid in grids for x in grid.xs[1:-1]))
     loose: list[Segment] = []
     for grid in grids:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from kollama.errors import KollamaError
@@ -15,6 +16,7 @@ PREFETCH = 40  # candidates each retriever hands to the fusion
 RRF_K = 2  # Qdrant's default constant: the top ranks of each retriever count most
 RRF_WEIGHTS = [1.0, 1.5]
 TOC_SLACK = 10  # extra candidates fetched so that content can replace table-of-contents hits  # dense, Kiwi BM25: exact Korean morphemes and model codes are the stronger signal here
+FORM_WEIGHT = 0.4  # a blank form's score counts this much: below the content it would otherwise crowd out
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Hit:
     paragraph: int | None = None
     toc: bool = False
     paragraphs: list[int | None] | None = None  # HWP/HWPX: paragraph of each line of `text`
+    form: bool = False  # from a blank form (collections written before forms were marked have none)
 
     @property
     def citation(self) -> str:
@@ -91,11 +94,40 @@ def search(store: Store, embedder: Embedder | None, query: str, k: int = 5, mode
             result = store.qdrant.query_points(store.name, prefetch=prefetch, query=fusion, limit=k, with_payload=True)
     hits = [Hit(str(p.id), float(p.score), p.payload["doc"], p.payload["title"], int(p.payload["page"]),
                 p.payload.get("heading", ""), p.payload["text"], p.payload["doc_id"], p.payload.get("paragraph"),
-                bool(p.payload.get("toc", False)), p.payload.get("paragraphs")) for p in result.points]
-    return content_first(hits)[:wanted]
+                bool(p.payload.get("toc", False)), p.payload.get("paragraphs"), bool(p.payload.get("form", False)))
+            for p in result.points]
+    if mode == "hybrid":
+        hits = named_codes_first(query, hits)
+    return content_first(hits, forms_lower=mode == "hybrid")[:wanted]
 
 
-def content_first(hits: list[Hit]) -> list[Hit]:
+def _squashed(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+def named_codes_first(query: str, hits: list[Hit]) -> list[Hit]:
+    """A question that names a model code ('AP-300', 'R1-Zero', 'V3') asks about that one: chunks whose
+    title, heading or text carry every code of the question rank above those that do not (stable), when any
+    does. Two manuals of sibling models differ mostly in the code, so e5 alone can put the sibling first."""
+    codes = {_squashed(code) for code in sparse._CODE.findall(query)}
+    if not codes:
+        return hits
+    naming = [all(code in _squashed(f"{hit.title} {hit.heading} {hit.text}") for code in codes) for hit in hits]
+    if not any(naming):
+        return hits
+    return [hit for hit, named in zip(hits, naming) if named] + [hit for hit, named in zip(hits, naming) if not named]
+
+
+def content_first(hits: list[Hit], forms_lower: bool = True) -> list[Hit]:
     """Table-of-contents chunks stay searchable but rank below every content chunk (stable otherwise):
-    a TOC line repeats the article title, so it often outscores the article itself."""
+    a TOC line repeats the article title, so it often outscores the article itself. Blank forms are
+    demoted more gently, their score counting FORM_WEIGHT of its value: a dozen forms that each restate
+    a project's name no longer fill the top 5, but a form that alone answers (a deposit rate printed only
+    in the form) still outscores weak content. Only fused (hybrid) scores are weighted: the single retrievers
+    are shown as they are, for comparison."""
+    if forms_lower and any(hit.form for hit in hits):
+        for hit in hits:
+            if hit.form:
+                hit.score *= FORM_WEIGHT
+        hits = sorted(hits, key=lambda hit: -hit.score)
     return [hit for hit in hits if not hit.toc] + [hit for hit in hits if hit.toc]

@@ -130,14 +130,21 @@ def _no_control_characters(grammar: str) -> str:
 
 
 # --- tools ------------------------------------------------------------------------------------
+#: the key a call's arguments go under: kollama's and Qwen/Hermes templates' "arguments", Llama 3.1/3.2's "parameters"
+ARGUMENT_KEYS = ("arguments", "parameters")
+
+
 def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """One call of any of `tools`: {"name": ..., "arguments": {...}} with the arguments of that tool."""
+    """One call of any of `tools`: {"name": ..., "arguments": {...}} with the arguments of that tool, or
+    the same under "parameters", as Llama's template teaches: the grammar lets the model write the call
+    the way it was trained to, and `parse_tool_calls` reads both."""
     options = []
     for tool in tools:
         params = tool.get("parameters") or {"type": "object", "properties": {}}
-        options.append({"type": "object", "properties": {"name": {"const": tool["name"]}, "arguments": params},
-                        "required": ["name", "arguments"], "additionalProperties": False})
-    return options[0] if len(options) == 1 else {"anyOf": options}
+        for key in ARGUMENT_KEYS:
+            options.append({"type": "object", "properties": {"name": {"const": tool["name"]}, key: params},
+                            "required": ["name", key], "additionalProperties": False})
+    return {"anyOf": options}
 
 
 def tools_prompt(tools: list[dict[str, Any]], forced: bool) -> str:

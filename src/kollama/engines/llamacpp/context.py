@@ -106,6 +106,14 @@ class DecodeContext:
     def clear(self) -> None:
         self._lib.llama_memory_clear(self._mem, True)
 
+    def copy_prefix(self, src: int, dst: int, n: int) -> None:
+        """Give sequence `dst` the first `n` cached positions of sequence `src` (a prompt prefix
+        evaluated once for several answers). llama.cpp copies between KV streams only whole, so the
+        stream is copied (at the next decode) and `dst` trimmed to `n`."""
+        self._lib.llama_memory_seq_rm(self._mem, dst, -1, -1)
+        self._lib.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
+        self._lib.llama_memory_seq_rm(self._mem, dst, n, -1)
+
     def set_threads(self, n_threads: int | None) -> None:
         """On a busy machine fewer llama.cpp threads are much faster (they spin-wait); None: the model's own."""
         params = self._llm.context_params

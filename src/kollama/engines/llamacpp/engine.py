@@ -8,7 +8,6 @@ token counts are the same code whatever the caller.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from functools import cached_property
@@ -60,7 +59,7 @@ class LlamaCppEngine(Engine):
         self.exact = exact
         #: tokens of context per decoding slot (default: n_ctx); set before the first answer
         self.slot_context: int | None = None
-        self.llm = load_llama(str(ref.path), self.n_ctx, n_threads=n_threads or os.cpu_count())
+        self.llm = load_llama(str(ref.path), self.n_ctx, n_threads=n_threads)
         self.tokenizer = Tokenizer(self.llm)
         self._masks: dict[str, LockMasks] = {}
         self._scheduler: BatchScheduler | None = None

@@ -19,6 +19,10 @@ slot whose cached tokens share the longest prefix with its prompt. With `exact=T
 `n_batch` chunks are reused, so a prompt is always evaluated in the same chunks as from an empty
 cache (llama.cpp's CPU kernels round differently for different batch shapes): a one-slot engine
 then answers exactly as a fresh one. Servers use `exact=False` and reuse every shared token.
+A job whose prompt shares a prefix (at least MIN_SHARED_PREFIX tokens) with a job already in a slot
+follows it: it waits until that slot has evaluated the prefix, copies those keys and values and
+evaluates only the rest (compare's trials and locks of one prompt, n answers to one request). Which
+job follows which depends only on the order of admission, so answers stay reproducible.
 
 Batch shape moves logits slightly: with other sequences in the same step a greedy answer can
 differ from the one-slot answer at near-ties (measured: a few tenths of a nat); the lock's
@@ -43,6 +47,9 @@ from kollama.engines.llamacpp.context import DecodeContext
 from kollama.engines.llamacpp.sampler import LockHook, Sampled, Sampler, TextAssembler
 from kollama.engines.llamacpp.scorer import common_prefix
 from kollama.errors import KollamaError, ModelUnloaded
+
+#: a shorter shared prefix is cheaper to evaluate again than to copy (llama.cpp copies a whole KV stream)
+MIN_SHARED_PREFIX = 16
 
 
 @dataclass
@@ -95,6 +102,8 @@ class _Slot:
     last: int | None = None  # sampled token not yet fed back
     generated: int = 0
     pending: list[Sampled] = field(default_factory=list)  # log-probabilities not yet sent with text
+    leader: _Slot | None = None  # a slot evaluating the prompt prefix this one will copy
+    share: int = 0  # how many prompt tokens to copy from the leader
 
     @property
     def position(self) -> int:
@@ -186,7 +195,19 @@ class BatchScheduler:
         self._context.forget(seq, keep)
         del self._cached[seq][keep:]
         self.reused_tokens += keep
-        self._slots[seq] = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=keep)
+        slot = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=keep)
+        slot.leader, slot.share = self._leader_for(job.prompt, keep)
+        self._slots[seq] = slot
+
+    def _leader_for(self, prompt: list[int], keep: int) -> tuple[_Slot | None, int]:
+        """The active slot whose prompt shares the longest prefix with `prompt`, if that beats what
+        the new slot already holds by at least MIN_SHARED_PREFIX tokens."""
+        best, share = None, keep + MIN_SHARED_PREFIX - 1
+        for other in self._slots.values():
+            n = min(common_prefix(other.job.prompt, prompt), len(prompt) - 1)
+            if n > share:
+                best, share = other, n
+        return (best, share) if best is not None else (None, 0)
 
     def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
         """The free sequence whose cached tokens share the longest prefix with `prompt`, and how many
@@ -208,8 +229,11 @@ class BatchScheduler:
                 outputs.append((slot, context.add(slot.last, slot.position, slot.seq, True)))
                 self._cached[slot.seq].append(slot.last)
                 slot.last = None
+        evaluated = {seq: slot.fed for seq, slot in self._slots.items()}  # prompt tokens already decoded
         for slot in self._slots.values():  # prefill new prompts with what room is left
             prompt = slot.job.prompt
+            if slot.leader is not None and not self._follow(slot, evaluated):
+                continue  # its leader has not evaluated the shared prefix yet
             take = min(context.room, len(prompt) - slot.fed)
             if slot.generated or take <= 0:
                 continue
@@ -225,6 +249,21 @@ class BatchScheduler:
         self.steps += 1
         for slot, index in outputs:
             self._advance(slot, slot.sampler.sample(context, index))
+
+    def _follow(self, slot: _Slot, evaluated: dict[int, int]) -> bool:
+        """Copy the shared prefix from the leader once it is evaluated; False while it is not.
+        A leader that ended first (cancelled, failed) leaves the slot to evaluate its prompt alone."""
+        leader = slot.leader
+        if self._slots.get(leader.seq) is not leader:
+            slot.leader = None
+            return True
+        if evaluated[leader.seq] < slot.share:
+            return False
+        self._context.copy_prefix(leader.seq, slot.seq, slot.share)
+        self._cached[slot.seq] = slot.job.prompt[:slot.share]
+        self.reused_tokens += slot.share - slot.fed
+        slot.fed, slot.leader = slot.share, None
+        return True
 
     def _advance(self, slot: _Slot, sampled: Sampled) -> None:
         """One sampled token: end of generation, or text (cut at a stop string), counted against the cap."""
