@@ -102,21 +102,30 @@ def test_enter_during_hangul_composition_does_not_send(page):
 
 
 def test_a_streamed_answer_never_shows_half_a_hangul_character(page):
-    page.evaluate("""() => {
-        window.snapshots = [];
-        new MutationObserver(() => {
-            const live = document.querySelector('.msg.assistant.streaming');
-            if (live) window.snapshots.push(live.textContent);
-        }).observe(document.querySelector('#messages'), {childList: true, subtree: true, characterData: true});
-    }""")
-    _, answer = _ask(page, "한국어로만 짧게 자기소개를 해 주세요.", "strict")
-    snapshots = [s for s in page.evaluate("window.snapshots") if s]
-    assert len(snapshots) >= 2
-    assert not any("\ufffd" in s for s in snapshots), snapshots
-    final = answer.evaluate("el => [...el.childNodes].filter(n => !n.classList?.contains('meta'))"
-                            ".map(n => n.textContent).join('')")
-    assert all(final.startswith(s) for s in snapshots)
-    assert any("\uac00" <= ch <= "\ud7a3" for ch in final)  # Hangul did stream
+    """Every streamed snapshot is a prefix of the final text with no U+FFFD. The answers are sampled, and smollm2
+    under strict sometimes spends its 12 tokens on digits and punctuation, so it asks (from a cleared chat) until
+    an answer with Hangul has streamed, at most three times; every answer is checked."""
+    hangul = False
+    for _ in range(3):
+        page.click("#clear")
+        page.evaluate("""() => {
+            window.snapshots = [];
+            new MutationObserver(() => {
+                const live = document.querySelector('.msg.assistant.streaming');
+                if (live) window.snapshots.push(live.textContent);
+            }).observe(document.querySelector('#messages'), {childList: true, subtree: true, characterData: true});
+        }""")
+        _, answer = _ask(page, "한국어로만 짧게 자기소개를 해 주세요.", "strict")
+        snapshots = [s for s in page.evaluate("window.snapshots") if s]
+        assert len(snapshots) >= 2
+        assert not any("\ufffd" in s for s in snapshots), snapshots
+        final = answer.evaluate("el => [...el.childNodes].filter(n => !n.classList?.contains('meta'))"
+                                ".map(n => n.textContent).join('')")
+        assert all(final.startswith(s) for s in snapshots)
+        hangul = any("\uac00" <= ch <= "\ud7a3" for ch in final)
+        if hangul:
+            break
+    assert hangul  # Hangul did stream
 
 
 def test_the_lock_selector_offers_every_mode_the_server_has(page):
