@@ -33,6 +33,7 @@ DATA = ROOT / "tests" / "data" / "kobest"
 TASKS = {"kobest_boolq": "boolq", "kobest_copa": "copa", "kobest_hellaswag": "hellaswag",
          "kobest_sentineg": "sentineg", "kobest_wic": "wic"}
 LOCAL = "bench_"  # prefix of the harness task copies that read local files
+USER_ENV = dict(os.environ)  # before kollama sets its OpenMP idle policy: the harness runs as its users run it
 
 
 # realdata KoBEST (TSV field names) -> the field names lm-evaluation-harness's KoBEST tasks read
@@ -115,7 +116,7 @@ def harness_driver(args: argparse.Namespace) -> None:
 
 def run_timed(cmd: list[str], env: dict | None = None) -> float:
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**USER_ENV, **(env or {})})
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")

@@ -1,25 +1,29 @@
-"""llama.cpp's OpenMP threads sleep when idle unless the user chose otherwise (see engines/llamacpp)."""
+"""llama.cpp's OpenMP threads spin only briefly when idle unless the user chose otherwise (see kollama/__init__)."""
 
 import os
 import subprocess
 import sys
 
 
-def _policy_after_import(env_value: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if env_value is not None:
-        env["OMP_WAIT_POLICY"] = env_value
-    code = "import os, kollama.engines.llamacpp, llama_cpp; print(os.environ.get('OMP_WAIT_POLICY'))"
+def _openmp_env_after_import(**user: str) -> tuple[str, str]:
+    """(OMP_WAIT_POLICY, GOMP_SPINCOUNT) seen once a built-in model plugin has loaded llama.cpp (and libgomp)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | user
+    code = ("import os, kollama.models.builtin, llama_cpp; "
+            "print(os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('GOMP_SPINCOUNT', '-'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+    policy, spins = out.stdout.split()
+    return policy, spins
 
 
-def test_idle_threads_sleep_by_default():
-    assert _policy_after_import(None) == "passive"
+def test_idle_threads_spin_briefly_by_default_whatever_loads_llama_cpp_first():
+    from kollama import OPENMP_SPIN_COUNT
+
+    assert _openmp_env_after_import() == ("-", OPENMP_SPIN_COUNT)
 
 
 def test_a_users_own_policy_is_kept():
-    assert _policy_after_import("active") == "active"
+    assert _openmp_env_after_import(OMP_WAIT_POLICY="passive") == ("passive", "-")
+    assert _openmp_env_after_import(GOMP_SPINCOUNT="10") == ("-", "10")
 
 
 def test_kollama_threads_sets_llama_cpp_threads_and_rejects_nonsense(monkeypatch):

@@ -130,6 +130,29 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     assert checked > 1000
 
 
+def test_masks_shared_between_requests_follow_each_requests_own_prompt(masks):
+    """`strict` masks are kept per vocabulary for later requests; a request whose prompt has other Latin words
+    must never get another prompt's mask, and a reused mask is the one the scanner would give."""
+    vocab = masks.vocab
+    prompts = [None, "hello the 한국어로", "한국어로 답해 주세요", "Large Language Model은?"]
+    hello = _tid(" hello")
+    verdicts = {}
+    for round_ in range(2):  # the second round is served from the shared masks
+        for prompt in prompts:
+            for text in ["한국어 ", "Hel", "Large ", "ABC"]:
+                state = LockState(masks, LockMode.strict, prompt=prompt, min_target_chars=0)
+                state.feed_text(text)
+                allowed = state.allowed()
+                for tid, data in enumerate(vocab.pieces):
+                    piece = split_piece(data)
+                    if data and piece.valid and not piece.lead and piece.text:
+                        expected = bool(masks.script[tid]) and state.scanner.copy().feed(piece.text) is None
+                        assert bool(allowed[tid]) == expected, (prompt, text, piece.text, round_)
+                verdicts[(prompt, text)] = bool(allowed[hello])
+    assert verdicts[("hello the 한국어로", "한국어 ")] and not verdicts[(None, "한국어 ")]
+    assert not verdicts[("한국어로 답해 주세요", "한국어 ")]
+
+
 def test_strict_never_bans_every_token(masks):
     state = LockState(masks, LockMode.strict, min_target_chars=0)
     for text in ["ABC", "Lar", "`x", "유한(", '{"a": "']:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -137,6 +139,23 @@ class LockMasks:
     _pending_cache: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
     _table: TokenTable | None = field(default=None, repr=False)
     _script_banned: np.ndarray | None = field(default=None, repr=False)
+    _strict_masks: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _strict_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def strict_mask_memo(self, key: tuple) -> np.ndarray | None:
+        """A `strict` mask computed before on this vocabulary, by any request, for (word policy, scanner state)."""
+        with self._strict_lock:
+            mask = self._strict_masks.get(key)
+            if mask is not None:
+                self._strict_masks.move_to_end(key)
+            return mask
+
+    def remember_strict_mask(self, key: tuple, mask: np.ndarray) -> None:
+        """Keep a `strict` mask for later requests; the least recently used go past STRICT_MASK_BYTES."""
+        with self._strict_lock:
+            self._strict_masks[key] = mask
+            while len(self._strict_masks) > max(16, STRICT_MASK_BYTES // max(1, mask.nbytes)):
+                self._strict_masks.popitem(last=False)
 
     @property
     def script_banned(self) -> np.ndarray:
@@ -275,6 +294,10 @@ NAME_MAX = 20  # longest Latin word taken for a name
 MAX_LATIN_RUN = 3  # most Latin words in a row outside exempt spans before a Hangul letter must come
 _ACRONYM_MAX = 6  # longest run of capitals taken for an acronym in progress
 BANNED_CACHE = 16  # masks whose forbidden ids one LockState keeps (see LockState._banned)
+# `strict` masks kept per vocabulary for every request (a state's mask depends only on the word policy and the
+# scanner state, and most Korean prompts have no Latin word, so they share one policy): 64 MB is 256 masks of a
+# 262k vocabulary
+STRICT_MASK_BYTES = 64 << 20
 
 
 def _is_letter(ch: str) -> bool:
@@ -736,6 +759,12 @@ class TokenTable:
             self._words["shape"] = (lengths, uppers)
         return self._words["shape"]
 
+    def lettered_texts(self) -> dict[int, str]:
+        """The kind-2 tokens whose text has an ASCII letter (the others cannot start a Latin word)."""
+        if "lettered" not in self._words:
+            self._words["lettered"] = {tid: text for tid, text in self.texts.items() if any(map(_is_letter, text))}
+        return self._words["lettered"]
+
     def exact_index(self) -> dict[str, int]:
         if "exact" not in self._words:
             self._words["exact"] = {w: i for i, w in enumerate(self.leads)}
@@ -778,6 +807,7 @@ class LockState:
         self.last_gate: tuple[int, int, float] | None = None  # (top token, in-language token, its probability)
         self._lead_cache: dict[str, Any] = {}
         self._mask_cache: dict[tuple, np.ndarray] = {}
+        self._policy_key = (self.policy.words, self.policy.allow_sentences)  # the acronym list is data, fixed
         self._banned_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._fresh: np.ndarray | None = None
 
@@ -924,6 +954,11 @@ class LockState:
         cached = self._mask_cache.get(key)
         if cached is not None:
             return cached
+        shared_key = (self._policy_key, key)
+        cached = self.masks.strict_mask_memo(shared_key)
+        if cached is not None:
+            self._mask_cache[key] = cached
+            return cached
         table = self.table
         mask = self.masks.script.copy()
         simple = table.kind == 1
@@ -962,7 +997,10 @@ class LockState:
         elif scanner.url and not scanner.fence and not scanner.inline:
             # whitespace ends a URL: a letter run after it is a fresh word outside
             mask &= ~(simple & table.before_space) | self._fresh_ok()
-        for tid, text in table.texts.items():  # the rest: run the scanner over the token
+        # the rest (kind 2): run the scanner over the token. Without a word in progress or an acronym waiting for
+        # its gloss, a token with no ASCII letter cannot break a rule: only its lettered tokens need the scan.
+        quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss
+        for tid, text in (table.lettered_texts() if quiet else table.texts).items():
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None
         if not mask.any():  # never leave the sampler nothing: give up the word in progress rather than garble
@@ -970,6 +1008,7 @@ class LockState:
             if not mask.any():
                 mask = self.masks.script
         self._mask_cache[key] = mask
+        self.masks.remember_strict_mask(shared_key, mask)
         return mask
 
     def strict_reason(self, token: int) -> str | None:

