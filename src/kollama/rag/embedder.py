@@ -84,7 +84,6 @@ def available(name: str) -> bool:
 
 def default_name() -> str:
     """`$KOLLAMA_RAG_EMBEDDER` if set, else the fastest installed embedder."""
-    import os
 
     from kollama.errors import KollamaError
 
