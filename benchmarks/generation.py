@@ -5,11 +5,12 @@ Rounds alternate the order of the contenders so neither always runs on a warm ca
 Targets (issue 2): no lock >= 0.95x raw; script lock >= 0.90x raw; mask build < 5 s for a 262k vocabulary.
 
     python benchmarks/generation.py [--models smollm2 gemma3] [--rounds 5] [--max-tokens 128]
-    python benchmarks/generation.py --omp [--busy 2]   # OpenMP idle policy: libgomp's default vs kollama's
+    python benchmarks/generation.py --omp [--busy 2] [--side-by-side 2]   # OpenMP idle policies
 
 `--omp` runs raw llama-cpp-python and kollama in fresh processes under libgomp's default idle policy
-(spinning) and under OMP_WAIT_POLICY=passive (what kollama sets), optionally with `--busy N` pure-Python
-busy loops beside them (a machine with other work), and prints tokens/s and the ratio.
+(spinning 300k rounds), OMP_WAIT_POLICY=passive (sleep at once) and kollama's own (500 rounds), optionally
+with `--busy N` pure-Python busy loops beside them or `--side-by-side N` copies decoding at once (a machine
+with other work), and prints tokens/s and the ratios.
 """
 
 from __future__ import annotations
@@ -106,28 +107,35 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def omp_policies(models: list[str], busy: int, max_tokens: int) -> None:
-    """libgomp's default idle policy against OMP_WAIT_POLICY=passive, each contender in a fresh process."""
+#: OpenMP idle policies, as environment a fresh process starts with ("" = libgomp's default, which warns once)
+POLICIES = {"default": {"OMP_WAIT_POLICY": ""}, "passive": {"OMP_WAIT_POLICY": "passive"},
+            "kollama": {}}  # nothing set: kollama's own (GOMP_SPINCOUNT, see kollama/__init__.py)
+
+
+def omp_policies(models: list[str], busy: int, side_by_side: int, max_tokens: int) -> None:
+    """libgomp's default idle policy, passive, and kollama's brief spin, each contender in fresh processes:
+    alone, beside `busy` pure-Python loops, or `side_by_side` copies of itself decoding at the same time."""
     for name in models:
-        print(f"\n== {name}: tokens/s, {busy} busy loop(s) beside")
+        print(f"\n== {name}: tokens/s, {busy} busy loop(s) beside, {side_by_side} process(es) at once")
         for contender in ("raw", "kollama"):
             rates = {}
-            for policy in ("default", "passive"):
-                # empty: libgomp's default (it warns once); kollama leaves a set value alone
-                env = {**os.environ, "OMP_WAIT_POLICY": "passive" if policy == "passive" else ""}
+            for policy, extra in POLICIES.items():
+                env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | extra
                 loads = [multiprocessing.Process(target=_spin, args=(600,)) for _ in range(busy)]
                 for p in loads:
                     p.start()
                 try:
-                    out = subprocess.run([sys.executable, __file__, "--child", contender, "--models", name,
-                                          "--max-tokens", str(max_tokens)], env=env, capture_output=True,
-                                         text=True, check=True)
+                    procs = [subprocess.Popen([sys.executable, __file__, "--child", contender, "--models", name,
+                                               "--max-tokens", str(max_tokens)], env=env, stdout=subprocess.PIPE,
+                                              stderr=subprocess.DEVNULL, text=True) for _ in range(side_by_side)]
+                    outs = [proc.communicate()[0] for proc in procs]
                 finally:
                     for p in loads:
                         p.terminate()
-                rates[policy] = float(out.stdout.strip().splitlines()[-1])
-            print(f"{contender:>8}: default {rates['default']:6.1f}  passive {rates['passive']:6.1f}  "
-                  f"passive/default {rates['passive'] / rates['default']:.2f}x")
+                rates[policy] = statistics.mean(float(out.strip().splitlines()[-1]) for out in outs)
+            print(f"{contender:>8}: " + "  ".join(f"{policy} {rate:6.1f}" for policy, rate in rates.items())
+                  + f"  kollama's/passive {rates['kollama'] / rates['passive']:.2f}x"
+                  + f"  kollama's/default {rates['kollama'] / rates['default']:.2f}x")
 
 
 def main() -> None:
@@ -137,13 +145,14 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--omp", action="store_true", help="compare OpenMP idle policies (fresh processes)")
     parser.add_argument("--busy", type=int, default=0, help="with --omp: busy loops running beside")
+    parser.add_argument("--side-by-side", type=int, default=1, help="with --omp: copies decoding at the same time")
     parser.add_argument("--child", choices=["raw", "kollama"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.models[0], args.max_tokens)
         return
     if args.omp:
-        omp_policies(args.models, args.busy, args.max_tokens)
+        omp_policies(args.models, args.busy, args.side_by_side, args.max_tokens)
         return
     summary = {m: bench_model(m, args.rounds, args.max_tokens) for m in args.models}
     print("\nsummary (targets: off >= 0.95, script >= 0.90, cold mask < 5 s)")
