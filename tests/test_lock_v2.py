@@ -188,6 +188,22 @@ def test_gated_bans_off_language_only_where_a_korean_candidate_is_close(masks):
     assert np.isfinite(row[_tid(" API")])
 
 
+def test_gated_counts_a_byte_that_only_hangul_can_finish_as_korean(masks):
+    """Byte-level vocabularies (SmolLM2, Llama 2) start most Korean words with a lone lead byte: 0xEC can only
+    become a Hangul syllable, so it is a Korean way on; 0xEA may become Yi or Vai, so it is not."""
+    n = len(masks.vocab.pieces)
+    hello, hangul_lead, shared_lead = _tid(" hello"), 2 + 0xEC, 2 + 0xEA
+    state = LockState(masks, LockMode.gated)
+    state.feed_text("오늘은 ")
+    row = _row(n, {hello: 5.0, hangul_lead: 4.0})
+    state.apply(row)
+    assert row[hello] == -np.inf and np.isfinite(row[hangul_lead])
+    assert state.last_gate[1] == hangul_lead
+    row = _row(n, {hello: 5.0, shared_lead: 4.0})
+    state.apply(row)
+    assert np.isfinite(row[hello])
+
+
 def test_gated_leaves_code_and_words_in_progress_alone(masks):
     n = len(masks.vocab.pieces)
     hello, hangul = _tid(" hello"), _tid(" 한국")

@@ -27,7 +27,7 @@ import numpy as np
 from kollama.errors import KollamaError
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 8  # bump when masks or the token table change
+MASK_VERSION = 9  # bump when masks or the token table change
 
 
 class LockMode(str, Enum):
@@ -693,18 +693,23 @@ class TokenTable:
         texts: dict[int, str] = {}
         closed: set[int] = set()
         is_target = lambda ch: script_of(ch) in lang.scripts  # noqa: E731
+        target_tails = _target_only_prefixes(lang)
         for tid, data in enumerate(vocab.pieces):
             piece = split_piece(data)
             if not data or not piece.valid or piece.lead:
                 continue
             text = piece.text
+            # in-language for the gate: a Hangul letter, or an open character only Hangul can finish
+            # (byte-level vocabularies such as SmolLM2's and Llama 2's start most Korean words this way)
+            opens_target = bool(piece.tail) and piece.tail in target_tails
             if not text:
                 flags["tail_only"][tid] = bool(piece.tail)  # opens a character: ends a word in progress
+                flags["target"][tid] = opens_target
                 continue
             runs = _WORD.findall(text)
             has_special = any(ch in SPECIALS for ch in text)
             flags["letters"][tid] = bool(runs)
-            flags["target"][tid] = any(is_target(ch) for ch in text)
+            flags["target"][tid] = opens_target or any(is_target(ch) for ch in text)
             flags["starts_target"][tid] = is_target(text[0])
             if not runs and not has_special:
                 kind[tid] = 0
@@ -1100,6 +1105,25 @@ class LockProcessor:
 @lru_cache(maxsize=8)
 def _cached_prefixes(lang: Language) -> frozenset[bytes]:
     return _allowed_prefixes(lang)
+
+
+@lru_cache(maxsize=8)
+def _target_only_prefixes(lang: Language) -> frozenset[bytes]:
+    """Unfinished characters (1-3 bytes) that only the language's own script can finish: b'\\xec' is always
+    Hangul; b'\\xea' may also become Yi or Vai, so it is not."""
+    def characters(first: int, last: int):
+        return (chr(cp) for cp in range(first, last) if not 0xD800 <= cp < 0xE000)
+
+    own = {ch.encode("utf-8") for ch in characters(0x80, 0x10000) if script_of(ch) in lang.scripts}  # BMP
+    prefixes = {code[:n] for code in own for n in range(1, len(code))}
+    shared: set[bytes] = set()
+    for lead in {code[0] for code in own}:  # every character that starts with one of these lead bytes
+        first = (lead & 0x1F) << 6 if lead < 0xE0 else (lead & 0x0F) << 12
+        for ch in characters(first, first + (64 if lead < 0xE0 else 4096)):
+            if script_of(ch) not in lang.scripts:
+                code = ch.encode("utf-8")
+                shared.update(code[:n] for n in range(1, len(code)))
+    return frozenset(prefixes - shared)
 
 
 @lru_cache(maxsize=8)
