@@ -1047,9 +1047,9 @@ class LockState:
         top = int(np.argmax(row))
         if not np.isfinite(row[top]) or not self.table.letters[top]:
             return
-        strict = self._strict_mask()
-        if strict[top]:
-            return  # a word strict allows (the prompt's, an acronym...)
+        stays = self._gate_allowed()
+        if stays[top]:
+            return  # a word the user wrote, or a listed acronym: not a switch
         k = min(self.top_k, len(row))
         best = np.argpartition(-row, k - 1)[:k]
         peak = float(row[top])
@@ -1061,7 +1061,19 @@ class LockState:
         choice = int(best[good][np.argmax(probs[good])])
         self.last_gate = (top, choice, float(probs[good].max()))
         self.gated_steps += 1
-        np.copyto(row, -np.inf, where=self.table.letters & ~strict)
+        np.copyto(row, -np.inf, where=self.table.letters & ~stays)
+
+    def _gate_allowed(self) -> np.ndarray:
+        """Lettered tokens that do not start off-language text here: what `strict` allows, less the Latin words
+        it lets through only as possible names (`The`, `Theres`). A name is not a switch the gate must leave alone:
+        it stays when no Korean candidate is close, which the gate checks next."""
+        key = ("gate", self.scanner.key())
+        cached = self._mask_cache.get(key)
+        if cached is None:
+            table = self.table
+            viable, _ = self._listed_leads("")
+            cached = self._mask_cache[key] = self._strict_mask() & ((table.kind != 1) | viable[table.lead])
+        return cached
 
 
 def script_reason_for(state: LockState, token: int) -> str | None:
