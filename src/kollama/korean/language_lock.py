@@ -805,6 +805,9 @@ class LockState:
         self.min_target = min_target_chars if mode == LockMode.strict else 0
         self._eog = np.array(sorted(masks.vocab.eog), dtype=np.int64)
         self.policy = WordPolicy.build(prompt, system)
+        # English words of a Korean request are terms the user chose; the words of an English request that asks
+        # for Korean are not, and the gate weighs them like any other switch
+        self._terms_in_prompt = any(script_of(ch) in masks.lang.scripts for ch in (prompt or "") + (system or ""))
         self.scanner = StrictScanner(self.policy, masks.lang.scripts)
         self.top_k = top_k
         self.floor = floor
@@ -872,9 +875,9 @@ class LockState:
         if self.mode == LockMode.gated:
             self._gate(row)
 
-    def _listed_leads(self, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    def _listed_leads(self, prefix: str, prompt_words: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Over the leads: may `prefix + lead` stay open / end here as a listed word (prompt, acronyms)?"""
-        key = "listed:" + prefix
+        key = f"listed:{prompt_words}:{prefix}"
         cached = self._lead_cache.get(key)
         if cached is not None:
             return cached
@@ -883,7 +886,7 @@ class LockState:
         viable = np.zeros(len(table.leads) + 1, dtype=bool)
         complete = np.zeros(len(table.leads) + 1, dtype=bool)
         low = prefix.lower()
-        for word in policy.prefixes:
+        for word in policy.prefixes if prompt_words else ():
             if word.startswith(low) and len(word) > len(low):
                 for i in index.get(word[len(low):], ()):
                     viable[i] = True
@@ -1071,7 +1074,7 @@ class LockState:
         cached = self._mask_cache.get(key)
         if cached is None:
             table = self.table
-            viable, _ = self._listed_leads("")
+            viable, _ = self._listed_leads("", prompt_words=self._terms_in_prompt)
             cached = self._mask_cache[key] = self._strict_mask() & ((table.kind != 1) | viable[table.lead])
         return cached
 
