@@ -76,6 +76,12 @@ def raw_llama_cpp_answer(path: str) -> str:
         llm.close()
 
 
+def summary(side: dict) -> dict:
+    """A side's figures without its per-answer samples (those go to --out)."""
+    return {t: {k: v for k, v in row.items() if k != "samples"} if isinstance(row, dict) else row
+            for t, row in side.items()}
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -132,7 +138,7 @@ def main() -> None:
         for label, model in sides:
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
                           for t in temperatures}
-            print(f"   {name} {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
+            print(f"   {name} {label}: {json.dumps(summary(row[label]), ensure_ascii=False)}", flush=True)
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
             print(f"   {name} {label} accuracy: {row[label]['accuracy']}", flush=True)
             if args.out:  # a long run keeps what it has measured so far
@@ -150,7 +156,8 @@ def main() -> None:
                 fall = 1 - s["intrusion_rate"] / b["intrusion_rate"] if b["intrusion_rate"] else None
                 row.setdefault("intrusion_fall", {}).setdefault(label, {})[str(t)] = fall
                 shown = "n/a (base had none)" if fall is None else f"{fall:.0%} -> {verdict(fall >= 0.9)}"
-                print(f"   t={t}: foreign-script answers {n_b}/{b['answers']} -> {n_s}/{s['answers']}: fall {shown}; "
+                print(f"   t={t}: foreign-script answers {n_b}/{b['answers']} -> {n_s}/{s['answers']}: fall {shown} "
+                      f"(malformed-byte answers, not a script: {b.get('malformed_answers')} -> {s.get('malformed_answers')}); "
                       f"fidelity {b['fidelity']:.1%} -> {s['fidelity']:.1%}; naturalness {nat(b)} -> {nat(s)}")
             for task in ("ko_grammar", "kobest_copa"):
                 b, s = row["base"]["accuracy"][task], row[label]["accuracy"][task]
@@ -175,7 +182,7 @@ def main() -> None:
             row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
                           for t in temperatures}
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
-            print(f"   orpo {label}: {json.dumps(row[label], ensure_ascii=False)}", flush=True)
+            print(f"   orpo {label}: {json.dumps(summary(row[label]), ensure_ascii=False)}", flush=True)
         results["orpo_smollm2"] = row
         print(f"\n== ORPO on smollm2 ({orpo})")
         for t in temperatures:

@@ -35,3 +35,17 @@ def test_prompts_longer_than_the_context_are_skipped_and_counted(monkeypatch: py
     assert issubclass(PromptTooLong, KollamaError)  # the CLI still reports it in one line
     with pytest.raises(KollamaError, match="no prompt fits"):
         answer_fidelity("fake.gguf", prompts[1:2], 1.0, 16)
+
+
+def test_bytes_that_form_no_character_are_malformed_not_a_foreign_script() -> None:
+    """A byte-level model with the lock off can write a Hangul lead byte and then an English word: the text shows
+    U+FFFD, which no smoothing of foreign-script rows can remove, so the bake-in figures count it apart."""
+    from kollama.korean.fidelity import fidelity_report
+    from kollama.tune.smooth import has_script_intrusion
+
+    broken = fidelity_report("오늘은 날씨가 \ufffd 맑습니다.", "ko")
+    assert not broken.scripts_intruding() and broken.malformed() == 1
+    assert not has_script_intrusion("오늘은 날씨가 \ufffd 맑습니다.", "ko")
+    mixed = fidelity_report("오늘은 날씨가 \ufffd 晴れ 맑습니다.", "ko")  # real foreign letters beside it still count
+    assert mixed.scripts_intruding() and mixed.malformed() == 1
+    assert has_script_intrusion("오늘은 今日 맑습니다.", "ko")

@@ -56,6 +56,13 @@ class ExemptSpan:
     end: int
 
 
+REPLACEMENT = "\ufffd"
+
+
+def _malformed(text: str) -> bool:
+    return bool(text) and set(text) == {REPLACEMENT}
+
+
 @dataclass
 class FidelityReport:
     lang: str
@@ -70,7 +77,13 @@ class FidelityReport:
     lcb: dict[str, Any] | None = None
 
     def scripts_intruding(self) -> Counter:
-        return Counter(span.script for span in self.foreign if span.kind == "script")
+        """Foreign scripts in the answer. U+FFFD is not one: it is bytes that form no character (a byte-level
+        model with the lock off can write a Hangul lead byte and then an English word), counted by `malformed`."""
+        return Counter(span.script for span in self.foreign if span.kind == "script" and not _malformed(span.text))
+
+    def malformed(self) -> int:
+        """Replacement characters: bytes the model wrote that decode to no character."""
+        return sum(span.text.count(REPLACEMENT) for span in self.foreign if span.kind == "script")
 
     def kinds(self) -> Counter:
         return Counter(span.kind for span in self.foreign)

@@ -145,7 +145,7 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
 
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
-    passed = intruded = 0
+    passed = intruded = malformed = 0
     scripts: Counter = Counter()
     answers: list[dict[str, Any]] = []
     too_long: list[int] = []
@@ -164,7 +164,10 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
                 passed += report.passed
                 intruding = report.scripts_intruding()
                 intruded += bool(intruding)
+                malformed += bool(report.malformed())
                 scripts.update(intruding.keys())
+                answers[-1].update(prompt=index, passed=report.passed, scripts=sorted(intruding),
+                                   malformed=report.malformed())
                 progress.update(task, advance=1, refresh=True)
     finally:
         engine.close()
@@ -173,9 +176,10 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
         raise KollamaError(f"no prompt fits {model}'s context", hint="use shorter prompts")
     row: dict[str, Any] = {"answers": n, "fidelity": round(passed / n, 4), "intrusion_rate": round(intruded / n, 4),
                            "intruded": intruded, "intrusions_by_script": dict(scripts.most_common()),
-                           "skipped_too_long": too_long}
+                           "malformed_answers": malformed, "skipped_too_long": too_long}
     if reference:
         row.update(answer_naturalness(answers, reference))
+    row["samples"] = answers  # per answer: text, prompt index, verdict, scripts (traces every figure to its inputs)
     return row
 
 
@@ -227,6 +231,8 @@ def print_bake_in(report: dict[str, Any]) -> None:
     for t in report["temperatures"]:
         for key, name in (("fidelity", "fidelity pass"), ("intrusion_rate", "foreign-script answers")):
             table.add_row(f"{name} @ t={t}", *[f"{report['models'][m]['fidelity'][str(t)][key]:.0%}" for m in labels])
+        table.add_row(f"malformed-byte answers @ t={t}",
+                      *[str(report["models"][m]["fidelity"][str(t)].get("malformed_answers", "–")) for m in labels])
         if report.get("naturalness"):
             table.add_row(f"naturalness @ t={t}", *[_nat(report["models"][m]["fidelity"][str(t)]) for m in labels])
     for task in report["tasks"]:

@@ -323,7 +323,7 @@ def has_script_intrusion(answer: str, lang: str, prompt: str | None = None) -> b
     """An answer carries foreign-script characters outside what fidelity exempts (code, URLs, glosses...)."""
     from kollama.korean.fidelity import fidelity_report
 
-    return any(span.kind == "script" for span in fidelity_report(answer, lang, prompt=prompt).foreign)
+    return bool(fidelity_report(answer, lang, prompt=prompt).scripts_intruding())
 
 
 def intrusion_rate(model: str, prompts: list[str], lang: str = "ko", temperature: float = 1.0,
