@@ -864,8 +864,11 @@ class LockState:
             mask = self._strict_mask()
         else:
             mask = self.masks.script
-        if self.min_target and self.target_seen < self.min_target:
-            mask = mask.copy()
+        scanner = self.scanner
+        open_word = (self.mode == LockMode.strict and not self.pending and scanner.word and not scanner.word_bad
+                     and not scanner.exempt() and not self.policy.complete(scanner.word, scanner.word_glued))
+        if open_word or (self.min_target and self.target_seen < self.min_target):
+            mask = mask.copy()  # the end of the answer ends the word too: only where it may end
             mask[self._eog] = False
         return mask
 
