@@ -864,11 +864,8 @@ class LockState:
             mask = self._strict_mask()
         else:
             mask = self.masks.script
-        scanner = self.scanner
-        open_word = (self.mode == LockMode.strict and not self.pending and scanner.word and not scanner.word_bad
-                     and not scanner.exempt() and not self.policy.complete(scanner.word, scanner.word_glued))
-        if open_word or (self.min_target and self.target_seen < self.min_target):
-            mask = mask.copy()  # the end of the answer ends the word too: only where it may end
+        if self.min_target and self.target_seen < self.min_target:
+            mask = mask.copy()
             mask[self._eog] = False
         return mask
 
@@ -989,6 +986,8 @@ class LockState:
                 if word.isupper() and len(word) <= _ACRONYM_MAX:  # spaces may come before its gloss
                     can_end = can_end | table.space_only
                 mask &= ~ends | can_end
+                if not end_plain:  # the end of the answer ends the word too
+                    mask[self._eog] = False
             # a token that ends the word in progress and starts another: the first joins the run
             after = scanner.run + (word,) if word and self.policy.complete(word, scanner.word_glued) else scanner.run
             fresh = np.where(table.target_before, self._fresh_ok(), self._fresh_ok(after))  # Hangul ends a run

@@ -164,10 +164,10 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
                 passed += report.passed
                 intruding = report.scripts_intruding()
                 intruded += bool(intruding)
-                malformed += bool(report.malformed())
+                broken = report.malformed()
+                malformed += bool(broken)
                 scripts.update(intruding.keys())
-                answers[-1].update(prompt=index, passed=report.passed, scripts=sorted(intruding),
-                                   malformed=report.malformed())
+                answers[-1].update(prompt=index, passed=report.passed, scripts=sorted(intruding), malformed=broken)
                 progress.update(task, advance=1, refresh=True)
     finally:
         engine.close()
