@@ -3,8 +3,10 @@ on the `make compare` workload, in one run.
 
 Each contender is the whole CLI run a user starts (`kollama compare smollm2 gemma3 --suite ko-basic
 --lock off,script`), in a fresh data directory so nothing is cached: process start, model loads,
-generation, fidelity, metrics, report. Prints the wall times, the speed-up, and how many answers are
-identical between the two (batch shape moves logits slightly, so at near-ties a sampled token can
+generation, fidelity, metrics, report. Prints the wall times, the speed-up, how the batched engine
+got there (decode steps; answer tokens a locked answer drew from its unlocked twin's logits instead of
+decoding them, see the scheduler's riders; prompt tokens reused), and how many answers are identical
+between the two (batch shape moves logits slightly, so at near-ties a sampled token can
 differ; see kollama.compare.runner).
 
     .venv/bin/python benchmarks/compare.py                       # the make compare workload: 528 answers
@@ -86,6 +88,15 @@ def main() -> None:
                   f"answers identical to --parallel 1: {same}/{len(texts_one)}   "
                   f"{'OK' if speedup >= TARGET else 'MISSED'}   (CPU {result['cpu_seconds']:.0f} s, "
                   f"{one['cpu_seconds'] / result['cpu_seconds']:.2f}x less; load {os.getloadavg()[0]:.1f})", flush=True)
+            for model, stats in decoding(result).items():
+                print(f"    {model}: {stats.get('decode_steps')} decode steps, {stats.get('ridden_tokens')} answer tokens "
+                      f"ridden (drawn from another lock's logits), {stats.get('reused_prompt_tokens')} prompt tokens "
+                      f"reused", flush=True)
+
+
+def decoding(result: dict) -> dict[str, dict]:
+    """Per model, what its engine's decoding cost (compare's results.json, one entry per model and lock)."""
+    return {g["model"]: g["decoding"] for g in result["groups"] if g.get("decoding")}
 
 
 if __name__ == "__main__":

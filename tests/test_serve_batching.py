@@ -152,6 +152,87 @@ def test_answers_submitted_together_evaluate_their_shared_prompt_once(batched):
     assert all(together) and together == alone  # SmolLM2 rounds these batch shapes alike (checked: 0.0 nats)
 
 
+RIDE_QUESTIONS = [[{"role": "user", "content": "김치는 어떻게 만드나요?"}],
+                  [{"role": "user", "content": "Please answer in Korean: what is the capital of Japan?"}],
+                  [{"role": "user", "content": "서울에 대해 영어로 한 문장 써 주세요."}]]
+RIDE_LOCKS = [LockMode.off, LockMode.script, LockMode.strict]
+
+
+def _ids(response):
+    return [t.id for t in response.logprobs]
+
+
+def _assert_same_or_near_tie(alone, together):
+    """Token for token the same answer, or parted where the model was torn (batch shape moves logits)."""
+    a, b = _ids(alone), _ids(together)
+    if a == b:
+        return True
+    k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    assert k < min(len(a), len(b)), "one answer stopped early where the other went on"
+    gap = alone.logprobs[k].top[0][1] - alone.logprobs[k].top[1][1]
+    assert gap < NEAR_TIE, f"parted at token {k} where the model was sure ({gap:.2f}): {alone.text!r} / {together.text!r}"
+    return False
+
+
+def test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alone(batched):
+    """compare's `--lock off,script,strict` cells of one prompt and trial: the locked answers ride on the
+    unlocked one (they draw from its logits row while they draw its tokens, and copy its cache when they
+    part), and each is the answer it gets decoded alone."""
+    requests = [(q, GenerationParams(temperature=0, max_tokens=24, lock=lock, top_logprobs=2))
+                for q in RIDE_QUESTIONS for lock in RIDE_LOCKS]
+    fresh = load_engine("smollm2", n_ctx=1024, parallel=len(requests))
+    try:
+        together = [g.result() for g in fresh.generate_many(requests)]
+        ridden, steps = fresh.scheduler.ridden_tokens, fresh.scheduler.steps
+    finally:
+        fresh.close()
+    alone = [batched.chat(q, p).result() for q, p in requests]
+    assert all(_ids(a) for a in together)
+    identical = sum(_assert_same_or_near_tie(a, b) for a, b in zip(alone, together))
+    assert identical >= len(requests) - 2
+    assert ridden > 0 and steps < sum(len(_ids(a)) for a in together)  # locked tokens that cost no decode
+    off = together[0::3]
+    parted = [a for i, a in enumerate(together) if i % 3 and a.text != off[i // 3].text]
+    assert parted  # and locked answers that went on alone
+
+
+def test_sampled_riders_keep_their_locks(batched):
+    """At temperature 0.8 (compare's default) riders draw with their own seeded chains: every locked
+    answer keeps its lock, and riding still saves decodes."""
+    requests = [(q, GenerationParams(temperature=0.8, max_tokens=32, seed=7, lock=lock))
+                for q in RIDE_QUESTIONS for lock in RIDE_LOCKS]
+    fresh = load_engine("smollm2", n_ctx=1024, parallel=len(requests))
+    try:
+        answers = [g.result() for g in fresh.generate_many(requests)]
+        ridden = fresh.scheduler.ridden_tokens
+    finally:
+        fresh.close()
+    assert ridden > 0
+    for (question, params), answer in zip(requests, answers):
+        assert answer.text.strip(), (question, params.lock, "an empty answer proves nothing")
+        if params.lock != LockMode.off:
+            assert "\ufffd" not in answer.text and _foreign_chars(answer.text) == [], (params.lock, answer.text)
+
+
+def test_a_cancelled_leader_hands_its_riders_on(batched):
+    """The unlocked answer is closed after its first piece; the locked answer riding on it goes on alone
+    from the shared cache and is still the answer it gets decoded alone."""
+    question = RIDE_QUESTIONS[1]
+    params = [GenerationParams(temperature=0, max_tokens=20, lock=lock, top_logprobs=2)
+              for lock in (LockMode.off, LockMode.script)]
+    engine = load_engine("smollm2", n_ctx=1024, parallel=2)
+    try:
+        leader, rider = engine.generate_many([(question, p) for p in params])
+        next(iter(leader))
+        leader.close()
+        handed_on = rider.result()
+    finally:
+        engine.close()
+    alone = batched.chat(question, params[1]).result()
+    assert len(_ids(handed_on)) > 2 and handed_on.finish_reason == alone.finish_reason
+    _assert_same_or_near_tie(alone, handed_on)
+
+
 def test_unloading_the_model_answers_running_and_waiting_requests_with_an_error():
     from kollama.errors import KollamaError
 

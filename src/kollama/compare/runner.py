@@ -269,18 +269,20 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
                 on_answer(engine, record)
     finally:
         if engine is not None:
+            info["decoding"] = engine.decode_stats() or None
             engine.close()
     info["peak_rss_mb"] = round(peak, 1) if peak else None
     return info
 
 
 def _generate_by_prompt(engine: Engine, cells: list[Cell]) -> list[Generation]:
-    """Submit a prompt's cells (its locks and trials) next to each other, so that batched answers
-    share the prompt's evaluation (see the scheduler's leaders); results come back in plan order."""
+    """Submit a prompt's cells next to each other, so that batched answers share the prompt's evaluation
+    (see the scheduler's leaders), and a trial's locks side by side, so that the locked answers ride on
+    the unlocked one (the scheduler's riders); results come back in plan order."""
     first: dict[str, int] = {}
     for cell in cells:
         first.setdefault(cell.prompt.id, len(first))
-    order = sorted(range(len(cells)), key=lambda i: first[cells[i].prompt.id])  # stable: locks, trials
+    order = sorted(range(len(cells)), key=lambda i: (first[cells[i].prompt.id], cells[i].trial))  # stable: locks
     submitted = engine.generate_many([(cells[i].prompt.messages(), cells[i].params) for i in order])
     generations: list[Generation] = [None] * len(cells)  # type: ignore[list-item]
     for generation, i in zip(submitted, order):

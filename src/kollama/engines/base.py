@@ -208,6 +208,11 @@ class Engine(ABC):
         """True when the backend can ban tokens for this lock mode; otherwise the lock detects and retries."""
         return False
 
+    def decode_stats(self) -> dict[str, int]:
+        """What decoding cost so far, for reports (decode steps, prompt tokens reused, tokens ridden); empty
+        for backends that do not say."""
+        return {}
+
     @property
     def tool_format(self) -> str | None:
         """The tool-call format the model's chat template teaches ("tagged": `<tool_call>{...}</tool_call>`,

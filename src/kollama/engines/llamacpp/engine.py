@@ -69,6 +69,11 @@ class LlamaCppEngine(Engine):
     def context_length(self) -> int:
         return self.n_ctx
 
+    def decode_stats(self) -> dict[str, int]:
+        s = self._scheduler
+        return {} if s is None else {"decode_steps": s.steps, "reused_prompt_tokens": s.reused_tokens,
+                                     "ridden_tokens": s.ridden_tokens}
+
     def close(self) -> None:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:

@@ -24,6 +24,15 @@ follows it: it waits until that slot has evaluated the prefix, copies those keys
 evaluates only the rest (compare's trials and locks of one prompt, n answers to one request). Which
 job follows which depends only on the order of admission, so answers stay reproducible.
 
+Riding: jobs that differ only in their lock (compare's `--lock off,script` cells of one prompt and
+trial: same prompt, seed and settings) need not be decoded twice. The first becomes the leader; each
+later one rides on it, holding a slot but adding nothing to the batch. At every step a rider samples
+with its own sampler (its lock, its chain with the same seed) from the leader's logits row; while it
+draws the leader's token it simply takes it, and the step cost it one sampling instead of one decode.
+The first time it draws another token (its lock banned something the draw would have hit), it copies
+the leader's keys and values and goes on alone. A rider's answer is thus exactly what its own
+sampler draws from the logits of its own text: riding changes no answer, only what it costs.
+
 Batch shape moves logits slightly: with other sequences in the same step a greedy answer can
 differ from the one-slot answer at near-ties (measured: a few tenths of a nat); the lock's
 guarantee does not depend on it.
@@ -40,13 +49,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kollama.engines.base import GenerationParams
 from kollama.engines.llamacpp.context import DecodeContext
 from kollama.engines.llamacpp.sampler import LockHook, Sampled, Sampler, TextAssembler
 from kollama.engines.llamacpp.scorer import common_prefix
 from kollama.errors import KollamaError, ModelUnloaded
+from kollama.korean.language_lock import LockMode
 
 #: a shorter shared prefix is cheaper to evaluate again than to copy (llama.cpp copies a whole KV stream)
 MIN_SHARED_PREFIX = 16
@@ -68,6 +78,7 @@ class Job:
     lock: LockHook | None = None
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    ridden: int = 0  # tokens drawn from another job's logits row (riding) instead of a decode of its own
     admitted_at: float | None = None  # perf_counter times, set by the decoding thread
     first_text_at: float | None = None
     ended_at: float | None = None
@@ -92,6 +103,17 @@ class Job:
                 return
 
 
+def can_ride(job: Job, leader: Job) -> bool:
+    """Would `job` draw exactly `leader`'s tokens from the same logits, but for its lock? Same prompt, seed
+    and every other setting; log-probabilities may differ (the rider computes its own)."""
+    p, q = job.params, leader.params
+    if p.seed is None and p.temperature > 0:  # two random seeds part at the first draw
+        return False
+    return (job.prompt == leader.prompt and job.max_tokens == leader.max_tokens and job.stops == leader.stops
+            and replace(p, lock=LockMode.off, lock_scope=None, top_logprobs=None)
+            == replace(q, lock=LockMode.off, lock_scope=None, top_logprobs=None))
+
+
 @dataclass
 class _Slot:
     seq: int
@@ -104,6 +126,8 @@ class _Slot:
     pending: list[Sampled] = field(default_factory=list)  # log-probabilities not yet sent with text
     leader: _Slot | None = None  # a slot evaluating the prompt prefix this one will copy
     share: int = 0  # how many prompt tokens to copy from the leader
+    riding: _Slot | None = None  # the slot whose logits this one samples from while it draws the same tokens
+    riders: list[_Slot] = field(default_factory=list)
 
     @property
     def position(self) -> int:
@@ -125,6 +149,7 @@ class BatchScheduler:
         self._slots: dict[int, _Slot] = {}
         self._cached: list[list[int]] = [[] for _ in range(n_parallel)]  # tokens in each sequence's KV
         self.reused_tokens = 0  # prompt tokens not evaluated thanks to a cached prefix
+        self.ridden_tokens = 0  # answer tokens drawn from another answer's logits instead of their own decode
         self.steps = 0  # llama_decode calls
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="batch-decoder", daemon=True)
@@ -177,12 +202,24 @@ class BatchScheduler:
             if self._stopping:
                 return False
             while len(self._slots) < self.n_parallel and self._waiting:
-                job = self._waiting.popleft()
-                if job.cancelled.is_set():
-                    job.events.put(("end", "stop", 0))
-                    continue
-                self._start(job)
+                group = self._ride_group()
+                if len(self._slots) + group > self.n_parallel and self._slots:
+                    break  # a job and the jobs that would ride on it enter together, when there is room for all
+                for _ in range(min(group, self.n_parallel - len(self._slots))):
+                    job = self._waiting.popleft()
+                    if job.cancelled.is_set():
+                        job.events.put(("end", "stop", 0))
+                        continue
+                    self._start(job)
         return True
+
+    def _ride_group(self) -> int:
+        """How many waiting jobs, from the first, enter together: the first and those right behind it that
+        could ride on it (1 when that many could never be in the slots at once)."""
+        first, n = self._waiting[0], 1
+        while n < len(self._waiting) and can_ride(self._waiting[n], first):
+            n += 1
+        return n if n <= self.n_parallel else 1
 
     def _start(self, job: Job) -> None:
         try:
@@ -194,16 +231,31 @@ class BatchScheduler:
         seq, keep = self._best_slot(job.prompt)
         self._context.forget(seq, keep)
         del self._cached[seq][keep:]
-        self.reused_tokens += keep
-        slot = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=keep)
-        slot.leader, slot.share = self._leader_for(job.prompt, keep)
+        ride = self._ride_on(job)
+        if ride is not None:  # its prompt is in the leader's cache: nothing to evaluate until it leaves
+            slot = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=len(job.prompt), riding=ride)
+            ride.riders.append(slot)
+        else:
+            self.reused_tokens += keep
+            slot = _Slot(seq, job, sampler, TextAssembler(job.stops), fed=keep)
+            slot.leader, slot.share = self._leader_for(job.prompt, keep)
         self._slots[seq] = slot
+
+    def _ride_on(self, job: Job) -> _Slot | None:
+        """An active slot that has not drawn a token yet, with the same prompt and everything that decides
+        an answer the same except the lock (and log-probabilities): the new job can ride on it."""
+        for other in self._slots.values():
+            if other.riding is None and other.generated == 0 and other.last is None and can_ride(job, other.job):
+                return other
+        return None
 
     def _leader_for(self, prompt: list[int], keep: int) -> tuple[_Slot | None, int]:
         """The active slot whose prompt shares the longest prefix with `prompt`, if that beats what
         the new slot already holds by at least MIN_SHARED_PREFIX tokens."""
         best, share = None, keep + MIN_SHARED_PREFIX - 1
         for other in self._slots.values():
+            if other.riding is not None:  # holds no keys and values of its own
+                continue
             n = min(common_prefix(other.job.prompt, prompt), len(prompt) - 1)
             if n > share:
                 best, share = other, n
@@ -225,6 +277,8 @@ class BatchScheduler:
         for slot in list(self._slots.values()):
             if slot.job.cancelled.is_set():
                 self._finish(slot, reason="stop")
+            elif slot.riding is not None:  # takes its leader's logits: nothing of its own to decode
+                continue
             elif slot.last is not None:  # decoding: its next token
                 outputs.append((slot, context.add(slot.last, slot.position, slot.seq, True)))
                 self._cached[slot.seq].append(slot.last)
@@ -232,6 +286,8 @@ class BatchScheduler:
         evaluated = {seq: slot.fed for seq, slot in self._slots.items()}  # prompt tokens already decoded
         for slot in self._slots.values():  # prefill new prompts with what room is left
             prompt = slot.job.prompt
+            if slot.riding is not None:
+                continue
             if slot.leader is not None and not self._follow(slot, evaluated):
                 continue  # its leader has not evaluated the shared prefix yet
             take = min(context.room, len(prompt) - slot.fed)
@@ -248,7 +304,40 @@ class BatchScheduler:
         context.decode()
         self.steps += 1
         for slot, index in outputs:
-            self._advance(slot, slot.sampler.sample(context, index))
+            if slot.riders:
+                self._sample_with_riders(slot, index)
+            else:
+                self._advance(slot, slot.sampler.sample(context, index))
+
+    def _sample_with_riders(self, slot: _Slot, index: int) -> None:
+        """The leader and each rider draw from the same logits row (restored before each, as a lock
+        writes into it). A rider that drew another token leaves with a copy of the leader's cache."""
+        context = self._context
+        row = context.logits(index)
+        raw = row.copy()
+        sampled = slot.sampler.sample(context, index)
+        drawn = []
+        for rider in list(slot.riders):
+            row[:] = raw
+            drawn.append((rider, rider.sampler.sample(context, index)))
+        for rider, own in drawn:  # riders first: the leader's cache still holds exactly what they share
+            if own.token == sampled.token:
+                rider.job.ridden += 1
+                self.ridden_tokens += 1
+            else:
+                self._leave(rider)
+            self._advance(rider, own)
+        self._advance(slot, sampled)
+
+    def _leave(self, rider: _Slot) -> None:
+        """The rider goes on alone: the leader's keys and values (its prompt and the tokens they shared)
+        are copied into the rider's own sequence."""
+        leader = rider.riding
+        leader.riders.remove(rider)
+        rider.riding = None
+        n = leader.position
+        self._context.copy_prefix(leader.seq, rider.seq, n)
+        self._cached[rider.seq] = self._cached[leader.seq][:n]
 
     def _follow(self, slot: _Slot, evaluated: dict[int, int]) -> bool:
         """Copy the shared prefix from the leader once it is evaluated; False while it is not.
@@ -289,9 +378,19 @@ class BatchScheduler:
             slot.last = token
 
     def _finish(self, slot: _Slot, reason: str = "stop", error: Exception | None = None) -> None:
-        """Free the slot; its keys and values stay for the next prompt with the same beginning."""
+        """Free the slot; its keys and values stay for the next prompt with the same beginning. Its riders
+        go on alone (a cancelled leader's riders still want their answers)."""
         self._slots.pop(slot.seq, None)
         slot.sampler.close()
+        if slot.riding is not None:
+            slot.riding.riders.remove(slot)
+            slot.riding = None
+        for rider in list(slot.riders):
+            if error is None:
+                self._leave(rider)
+            else:  # the failed step ends them too (the loop finishes every slot)
+                rider.riding = None
+        slot.riders = []
         if error is not None:  # after a failed decode the cache may not hold what we think
             self._context.forget(slot.seq)
             self._cached[slot.seq] = []
