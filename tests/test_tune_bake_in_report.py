@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from kollama.errors import KollamaError, PromptTooLong
 
 
-class _Engine:
-    """Answers in Korean, one in Japanese; a prompt starting with 'LONG' does not fit the context."""
-
-    def chat(self, messages, params):
-        prompt = messages[-1]["content"]
-        if prompt.startswith("LONG"):
-            raise PromptTooLong("the prompt is 5000 tokens, the context holds 4096")
-        text = "今日は晴れです。" if "일본" in prompt else "오늘은 날씨가 맑습니다."
-        return SimpleNamespace(result=lambda: SimpleNamespace(text=text))
-
-    def close(self) -> None:
-        pass
-
-
-def test_prompts_longer_than_the_context_are_skipped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kollama.engines
+def test_prompts_longer_than_the_context_are_skipped_and_counted() -> None:
+    """Real smollm2 (4,096-token context here): the long prompt is skipped and its index kept; every figure is
+    the count of the per-answer samples it came from."""
+    from kollama.korean.fidelity import fidelity_report
     from kollama.tune.report import answer_fidelity
 
-    monkeypatch.setattr(kollama.engines, "load_engine", lambda model: _Engine())
-    prompts = ["오늘 날씨를 알려 주세요.", "LONG 다음 글을 요약해 주세요.", "일본 날씨를 알려 주세요."]
-    row = answer_fidelity("fake.gguf", prompts, 1.0, 16)
+    long = "다음 글을 요약해 주세요. " + "오늘은 날씨가 맑고 바람이 붑니다. " * 800
+    prompts = ["오늘 날씨를 한 문장으로 알려 주세요.", long, "서울은 어떤 도시인가요?"]
+    row = answer_fidelity("smollm2", prompts, 0.7, 12)
     assert row["answers"] == 2 and row["skipped_too_long"] == [1]
-    assert row["intruded"] == 1 and row["intrusion_rate"] == 0.5
+    samples = row["samples"]
+    assert [s["prompt"] for s in samples] == [0, 2] and all(s["text"].strip() for s in samples)
+    for sample in samples:
+        assert sample["passed"] == fidelity_report(sample["text"], "ko", prompt=prompts[sample["prompt"]]).passed
+    assert row["fidelity"] == round(sum(s["passed"] for s in samples) / 2, 4)
+    assert row["intruded"] == sum(bool(s["scripts"]) for s in samples)
+    assert row["intrusion_rate"] == round(row["intruded"] / 2, 4)
     assert issubclass(PromptTooLong, KollamaError)  # the CLI still reports it in one line
     with pytest.raises(KollamaError, match="no prompt fits"):
-        answer_fidelity("fake.gguf", prompts[1:2], 1.0, 16)
+        answer_fidelity("smollm2", [long], 0.7, 12)
 
 
 def test_bytes_that_form_no_character_are_malformed_not_a_foreign_script() -> None:
