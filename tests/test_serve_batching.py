@@ -233,6 +233,28 @@ def test_a_cancelled_leader_hands_its_riders_on(batched):
     _assert_same_or_near_tie(alone, handed_on)
 
 
+def test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest():
+    """Cancelled between prompt chunks, the leader has only part of the prompt in its cache: the rider copies
+    that part, evaluates the rest itself and still answers."""
+    question = [{"role": "user", "content": "다음 글을 한 문장으로 요약해 주세요. " + "오늘은 날씨가 맑고 바람이 붑니다. " * 40}]
+    engine = load_engine("smollm2", n_ctx=2048, parallel=2)
+    try:
+        leader, rider = (engine.job(question, GenerationParams(temperature=0, max_tokens=8, lock=lock))
+                         for lock in (LockMode.off, LockMode.script))
+        assert len(leader.prompt) > 2 * engine.scheduler.n_batch  # several prefill steps
+        engine.scheduler.submit(leader, rider)
+        while engine.scheduler.steps < 1:
+            time.sleep(0.001)
+        leader.cancelled.set()
+        events = []
+        while not events or events[-1][0] not in ("end", "error"):
+            events.append(rider.events.get(timeout=120))  # a rider left without its prompt would wait forever
+    finally:
+        engine.close()
+    assert events[-1][0] == "end" and events[-1][2] > 0
+    assert "".join(e[1] for e in events if e[0] == "text").strip()
+
+
 def test_unloading_the_model_answers_running_and_waiting_requests_with_an_error():
     from kollama.errors import KollamaError
 

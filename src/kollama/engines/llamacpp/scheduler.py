@@ -338,6 +338,7 @@ class BatchScheduler:
         n = leader.position
         self._context.copy_prefix(leader.seq, rider.seq, n)
         self._cached[rider.seq] = self._cached[leader.seq][:n]
+        rider.fed = min(rider.fed, n)  # a leader that stopped before its prompt was in: the rider evaluates the rest
 
     def _follow(self, slot: _Slot, evaluated: dict[int, int]) -> bool:
         """Copy the shared prefix from the leader once it is evaluated; False while it is not.
