@@ -70,7 +70,8 @@ SLOW_MODULES = {"test_serve_api", "test_serve_browser", "test_serve_fuzz", "test
                 "test_compare_run", "test_compare_naturalness", "test_rag_retrieval"}
 #: single tests measured over 30 s in the quick tier (torch + transformers, long sampling loops on both models)
 SLOW_TESTS = {"test_transformers_cross_check_smollm2", "test_script_lock_never_lets_a_forbidden_character_through",
-              "test_kobest_metrics_match_definitions"}
+              "test_kobest_metrics_match_definitions",
+              "test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest"}
 #: what in a test's own source makes it slow: a `kollama` process per call
 SLOW_CALLS = ("run_cli(", "subprocess.")
 
