@@ -322,8 +322,9 @@ class BatchScheduler:
             drawn.append((rider, rider.sampler.sample(context, index)))
         for rider, own in drawn:  # riders first: the leader's cache still holds exactly what they share
             if own.token == sampled.token:
-                rider.job.ridden += 1
-                self.ridden_tokens += 1
+                if not self._tok.is_eog(own.token):  # an end drawn together is not an answer token
+                    rider.job.ridden += 1
+                    self.ridden_tokens += 1
             else:
                 self._leave(rider)
             self._advance(rider, own)
