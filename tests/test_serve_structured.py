@@ -131,7 +131,7 @@ def test_json_object_mode_and_ollama_format(oai, server):
     for fmt in ("json", {"type": "object", "properties": {"capital": {"type": "string", "maxLength": 20}},
                          "required": ["capital"]}):
         line = httpx.post(server.url + "/api/chat", json={"model": "smollm2", "messages": QUESTION, "format": fmt,
-                                                         "stream": False, "options": {"num_predict": 60}},
+                                                         "stream": False, "options": {"num_predict": 60, "temperature": 0}},
                           timeout=300).json()
         value = json.loads(line["message"]["content"])
         assert isinstance(value, dict) and (fmt == "json" or isinstance(value["capital"], str))
