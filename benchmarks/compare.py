@@ -96,7 +96,7 @@ def main() -> None:
 
 def decoding(result: dict) -> dict[str, dict]:
     """Per model, what its engine's decoding cost (compare's results.json, one entry per model and lock)."""
-    return {g["model"]: g["decoding"] for g in result["groups"] if g.get("decoding")}
+    return {g["model"]: g["decoding"] for g in result["summary"]["groups"] if g.get("decoding")}
 
 
 if __name__ == "__main__":
