@@ -78,7 +78,6 @@ class Job:
     lock: LockHook | None = None
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    ridden: int = 0  # tokens drawn from another job's logits row (riding) instead of a decode of its own
     admitted_at: float | None = None  # perf_counter times, set by the decoding thread
     first_text_at: float | None = None
     ended_at: float | None = None
@@ -245,7 +244,7 @@ class BatchScheduler:
         """An active slot that has not drawn a token yet, with the same prompt and everything that decides
         an answer the same except the lock (and log-probabilities): the new job can ride on it."""
         for other in self._slots.values():
-            if other.riding is None and other.generated == 0 and other.last is None and can_ride(job, other.job):
+            if other.riding is None and other.generated == 0 and can_ride(job, other.job):  # nothing drawn yet
                 return other
         return None
 
@@ -323,7 +322,6 @@ class BatchScheduler:
         for rider, own in drawn:  # riders first: the leader's cache still holds exactly what they share
             if own.token == sampled.token:
                 if not self._tok.is_eog(own.token):  # an end drawn together is not an answer token
-                    rider.job.ridden += 1
                     self.ridden_tokens += 1
             else:
                 self._leave(rider)
