@@ -47,6 +47,8 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("`pip install kollama` 명령을 실행하세요.", "`pip install kollama`", "code"),
     ("질량과 에너지는 E = mc^2 관계를 따릅니다.", "E = mc^2", "formula"),
     ("A안과 B안 중에서 고르세요.", "A", "symbol"),
+    ("O'Brien은 아일랜드 성입니다.", "O'Brien", "name"),
+    ("McDonald's에서 점심을 먹었습니다.", "McDonald's", "name"),
     ("원주율 π는 약 3.14입니다.", "π", "symbol"),
 ])
 def test_accepted_spans_say_why(text, span, why):
@@ -97,6 +99,9 @@ def test_a_language_the_prompt_asks_for_is_fine():
     ("다양한 ứng dụng 분야가 있습니다.", "ứng dụng", "script"),
     ("스켈레тон 데이터를 씁니다.", "тон", "script"),
     ("포레ν식 과학입니다.", "ν", "script"),
+    # English run together after a contraction: not a name, whatever follows
+    ("I'mhappy toc. It'sfun!\n\n이메 좋아요.", "I'mhappy", "code_switch"),
+    ("안만르! 오늘 What'sn't 날씨", "What'sn't", "code_switch"),
 ])
 def test_confusion_is_flagged_with_kind(text, span, kind):
     report = fidelity_report(text, "ko", with_lcb=False)

@@ -349,6 +349,16 @@ class WordJudgement:
     kind: str = ""  # the flag's kind (code_switch)
 
 
+_CONTRACTION_HEAD = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))[a-z]")
+
+
+def runs_on_from_contraction(lower: str) -> bool:
+    """An English contraction with more letters glued on (`i'mhappy`, `it'sfun`, `what'sn't`): English run
+    together, never a name (`O'Brien`, `McDonald's`, `L'Oréal` do not start with one)."""
+    head = _CONTRACTION_HEAD.match(lower.replace("’", "'"))
+    return bool(head) and head.group(1) in policy().function_words
+
+
 def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement:
     """Is this Latin word (outside code, URLs, glosses and quotes) code-switching inside target-language text?"""
     ctx = ctx or WordContext()
@@ -358,6 +368,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(False, "prompt")
     if lower in ctx.code_words:
         return WordJudgement(False, "code")  # the library or identifier its code uses: `numpy 배열`
+    if runs_on_from_contraction(lower):
+        return WordJudgement(True, "English words run together", KIND_CODE_SWITCH)  # I'mhappy, It'sfun
     if not word.isascii() and not word[0].isupper():
         if ctx.species_after_genus:
             return WordJudgement(False, "scientific_name")
