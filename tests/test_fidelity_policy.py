@@ -102,6 +102,7 @@ def test_a_language_the_prompt_asks_for_is_fine():
     # English run together after a contraction: not a name, whatever follows
     ("I'mhappy toc. It'sfun!\n\n이메 좋아요.", "I'mhappy", "code_switch"),
     ("안만르! 오늘 What'sn't 날씨", "What'sn't", "code_switch"),
+    ("바이킹에 대해 알고 싶어.\n\nTheres 없음", "Theres", "code_switch"),  # a contraction without its apostrophe
 ])
 def test_confusion_is_flagged_with_kind(text, span, kind):
     report = fidelity_report(text, "ko", with_lcb=False)
@@ -199,3 +200,15 @@ def test_emoji_modifiers_are_part_of_the_symbol_not_a_script():
     report = fidelity_report("1️⃣ 첫째, 물을 끓입니다.\n2️⃣ 둘째, 면을 넣습니다. ❤️")
     assert report.passed, report.to_json()
     assert not fidelity_report("1️⃣ 첫째, 물을 끓입니다. ありがとう").passed
+
+
+def test_an_english_prompt_lends_its_terms_but_never_its_function_words():
+    prompt = "In lay-person's terms, briefly summarize the main points of the Paris Agreement. Answer in Korean."
+    assert flagged("In 파리 협정은 중요합니다.", prompt) == [("In", "code_switch")]
+    assert "Paris" in exempt("Paris 협정은 중요합니다.", prompt)
+
+
+def test_a_function_word_is_never_a_genus():
+    assert exempt("양파의 학명은 Allium cepa입니다.")["cepa"] == "scientific_name"
+    assert exempt("In ava이란 것을 설명합니다.").get("ava") != "scientific_name"
+    assert ("In", "code_switch") in flagged("In ava이란 것을 설명합니다.")

@@ -208,7 +208,7 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
                       or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
-                       and tokens[1].islower())
+                       and tokens[1].islower() and not rules.is_function_word(tokens[0]))  # not `In ava`
             glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
                 match.start() > 0 and is_target_letter(text[match.start() - 1]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,

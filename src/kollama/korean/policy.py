@@ -161,7 +161,7 @@ def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
 
     A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
     so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
-    and quoted words. Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
+    and quoted words; never a function word (`In` opening its first sentence). Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
     words: set[str] = set()
     for prompt in prompts:
         if not prompt:
@@ -171,7 +171,8 @@ def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
             chosen = _LATIN_WORD.findall(prompt)
         else:
             quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
-            chosen = [w for w in _LATIN_WORD.findall(prompt) if not w.islower() or not is_english_word(w)] + quoted
+            chosen = [w for w in _LATIN_WORD.findall(prompt)
+                      if (not w.islower() or not is_english_word(w)) and not is_function_word(w)] + quoted
         for word in chosen:
             words.update(_word_keys(word))
     return frozenset(words)
