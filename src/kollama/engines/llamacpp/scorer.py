@@ -4,20 +4,23 @@ Only the positions that predict continuation tokens ask llama.cpp for logits (a 
 vocabulary makes every logits row 1 MB), the context of an item is evaluated once and its KV
 cache reused for each of its continuations, and requests are sorted so that a prefix shared
 with the previous request (few-shot examples, one paragraph with several questions) stays in
-the cache. Log-softmax runs in numpy.
+the cache. Log-softmax runs in numpy, several rows split across the cores, and a context's last
+row is normalised once however many choices follow it.
 
 Reuse never changes a number: llama.cpp's CPU kernels round differently for different batch
 shapes (on Gemma 3 270M Q4_K_M the same token's log-probability moves by up to 0.5 nats between
 a 1-token and an 8-token batch), so a context is always decoded in chunks aligned to absolute
 positions (multiples of n_batch) and a shared prefix is reused only at those boundaries. An
 item's score is then a function of the item alone, whatever else is in the run or its order.
-`items_in_one_decode` trades that exactness for fewer decodes (see `loglikelihood`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,8 +29,6 @@ from kollama.errors import KollamaError
 
 #: most positions whose logits one llama_decode call returns (bounds the logits buffer)
 MAX_OUTPUTS_PER_DECODE = 64
-#: most sequences (continuations) in one packed decode
-MAX_SEQUENCES = 64
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,40 @@ class Result:
     is_greedy: bool
 
 
+def _normalise_rows(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    peak_at = logits.argmax(axis=-1)
+    peak = np.take_along_axis(logits, peak_at[..., None], axis=-1)
+    shifted = np.subtract(logits, peak)
+    np.exp(shifted, out=shifted)  # float32 exp and pairwise sum: 262k terms stay exact to ~1e-7
+    return np.log(shifted.sum(axis=-1).astype(np.float64)) + peak[..., 0].astype(np.float64), peak_at
+
+
+@lru_cache(maxsize=1)
+def _row_workers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="kollama-logsoftmax")
+
+
+def row_statistics(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log sum exp of each row of a 2-D array (float64) and each row's argmax. Several rows are split
+    across the cores (numpy releases the GIL): it runs between decodes, while llama.cpp's threads wait."""
+    workers = os.cpu_count() or 1
+    if logits.ndim != 2 or len(logits) < 2 * workers:
+        return _normalise_rows(logits)
+    parts = list(_row_workers().map(_normalise_rows, np.array_split(logits, workers)))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def log_normaliser(logits: np.ndarray) -> np.ndarray:
     """log sum exp of each row (the last axis), in float64: subtract it from a logit to get a log-probability."""
-    peak = logits.max(axis=-1, keepdims=True)
-    shifted = np.exp(logits - peak)  # float32 exp, float64 sum: 262k terms stay exact to ~1e-6
-    return np.log(shifted.sum(axis=-1, dtype=np.float64)) + peak[..., 0].astype(np.float64)
+    return row_statistics(logits)[0]
 
 
 def log_softmax_at(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Log-probability of `targets[i]` under row i of `logits`, and whether it is the row's argmax."""
-    log_z = log_normaliser(logits)
+    log_z, peak_at = row_statistics(logits)
     idx = np.arange(len(targets))
     target_arr = np.asarray(targets)
-    return logits[idx, target_arr].astype(np.float64) - log_z, logits.argmax(axis=1) == target_arr
+    return logits[idx, target_arr].astype(np.float64) - log_z, peak_at == target_arr
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -80,14 +102,10 @@ class LlamaCppScorer:
         self.n_batch = self._context.n_batch
         self._cached: list[int] = []  # tokens whose keys/values sit in sequence 0
         self._threads = n_threads
-        self._packed: DecodeContext | None = None  # several sequences in one shared cache, made when needed
         if n_threads:
             self._context.set_threads(n_threads)
 
     def close(self) -> None:
-        if self._packed is not None:
-            self._packed.close()
-            self._packed = None
         if self._context is not None:
             self._context.set_threads(None)  # give the engine its own thread count back
             self._context.close()
@@ -133,16 +151,15 @@ class LlamaCppScorer:
         return np.stack(rows) if rows else np.empty((0, self.n_vocab), dtype=np.float32)
 
     # --- public API ------------------------------------------------------------------------------
-    def loglikelihood(self, requests: Sequence[Request], progress: Callable[[int], None] | None = None,
-                      items_in_one_decode: bool = False) -> list[Result]:
+    def loglikelihood(self, requests: Sequence[Request],
+                      progress: Callable[[int], None] | None = None) -> list[Result]:
         """Sum of continuation log-probabilities per request (in the order given).
 
-        By default each distinct context is evaluated once (in chunks aligned to n_batch, a shared
-        prefix kept in the cache) and each continuation after it: a request's score is a function of
-        the request alone, exactly. `items_in_one_decode`: an item (a context and its choices) is one
-        `llama_decode`, the context in the sequences of all its continuations: fewer, larger decodes,
-        but llama.cpp's kernels round differently with more rows and sequences in the batch, which
-        moves a choice's score (measured: 0.05 nats on SmolLM2, 0.6 on a 10-token Gemma 3 choice).
+        Each distinct context is evaluated once (in chunks aligned to n_batch, a shared prefix kept
+        in the cache) and each continuation after it: a request's score is a function of the request
+        alone, exactly. (Several items in one decode would need several sequences in one KV cache; in
+        this llama.cpp that moved SmolLM2's scores by up to 0.4 nats, whose kernels are otherwise
+        exact, and a cache per sequence splits such a batch into small ones: no faster.)
         """
         for r in requests:
             if not r.context:
@@ -154,57 +171,7 @@ class LlamaCppScorer:
                 raise KollamaError(
                     f"a request is {len(r.context) + len(r.continuation)} tokens, the context holds {self.n_ctx}",
                     hint="raise --ctx, shorten the text, or use `kollama score --perplexity` (sliding window)")
-        if not items_in_one_decode:
-            return self._loglikelihood_in_chunks(requests, progress)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i in sorted(range(len(requests)), key=lambda i: (requests[i].context, requests[i].continuation)):
-            groups.setdefault(requests[i].context, []).append(i)
-        results: list[Result | None] = [None] * len(requests)
-        alone: list[int] = []
-        limits = (self.n_batch, MAX_SEQUENCES, MAX_OUTPUTS_PER_DECODE)
-        for context, members in groups.items():
-            cost = (len(context) + sum(len(requests[i].continuation) - 1 for i in members), len(members),
-                    1 + sum(len(requests[i].continuation) - 1 for i in members))
-            if any(c > limit for c, limit in zip(cost, limits)):
-                alone.extend(members)
-            else:
-                self._score_item(context, members, requests, results, progress)
-        if alone:
-            for i, result in zip(alone, self._loglikelihood_in_chunks([requests[i] for i in alone], progress)):
-                results[i] = result
-        return results  # type: ignore[return-value]
-
-    @property
-    def _packer(self) -> DecodeContext:
-        if self._packed is None:
-            self._packed = DecodeContext.with_sequences(self.engine.llm, MAX_SEQUENCES, self.n_batch, shared=True)
-            self._packed.set_threads(self._threads)
-        return self._packed
-
-    def _score_item(self, tokens: tuple[int, ...], members: list[int], requests: Sequence[Request],
-                    results: list[Result | None], progress: Callable[[int], None] | None) -> None:
-        """One llama_decode for an item: its context once (in the sequences of all its continuations),
-        then each continuation in its own sequence."""
-        context = self._packer
-        context.clear()
-        plan: list[tuple[int, int, list[int]]] = []  # (request, row of the context's last token, its rows)
-        seqs = list(range(len(members)))
-        last = -1
-        for pos, token in enumerate(tokens):
-            last = context.add(token, pos, seqs, pos == len(tokens) - 1)
-        for s, i in zip(seqs, members):
-            cont = requests[i].continuation
-            rows = [context.add(t, len(tokens) + k, s, True) for k, t in enumerate(cont[:-1])]
-            plan.append((i, last, rows))
-        context.decode()
-        for i, last, rows in plan:
-            cont = requests[i].continuation
-            # logits after the context predict cont[0]; after cont[k] they predict cont[k+1]
-            logits = np.stack([context.logits(last)] + [context.logits(r) for r in rows])
-            lp, greedy = log_softmax_at(logits, cont)
-            results[i] = Result(float(lp.sum()), len(cont), bool(greedy.all()))
-        if progress:
-            progress(len(plan))
+        return self._loglikelihood_in_chunks(requests, progress)
 
     def _loglikelihood_in_chunks(self, requests: Sequence[Request],
                                  progress: Callable[[int], None] | None = None) -> list[Result]:
@@ -225,16 +192,19 @@ class LlamaCppScorer:
                     self._truncate(keep)
                     tail = req.context[keep:]
                     last_row = self._decode(tail, lambda k, n=len(tail): k == n - 1)[0]
+                    z, peak = row_statistics(last_row[None, :])  # once per context, not per choice
+                    last_z, last_peak = float(z[0]), int(peak[0])
                     current_context = req.context
                 else:
                     self._truncate(len(req.context))
                 assert last_row is not None
                 cont = req.continuation
                 # logits after the context predict cont[0]; after cont[k] they predict cont[k+1]
-                rows = self._decode(cont[:-1], lambda k: True) if len(cont) > 1 else None
-                logits = last_row[None, :] if rows is None else np.concatenate([last_row[None, :], rows])
-                lp, greedy = log_softmax_at(logits, cont)
-                results[i] = Result(float(lp.sum()), len(cont), bool(greedy.all()))
+                logprob, greedy = float(last_row[cont[0]]) - last_z, last_peak == cont[0]
+                if len(cont) > 1:
+                    lp, rows_greedy = log_softmax_at(self._decode(cont[:-1], lambda k: True), cont[1:])
+                    logprob, greedy = logprob + float(lp.sum()), greedy and bool(rows_greedy.all())
+                results[i] = Result(logprob, len(cont), bool(greedy))
                 if progress:
                     progress(1)
         finally:
