@@ -71,7 +71,11 @@ SLOW_MODULES = {"test_serve_api", "test_serve_browser", "test_serve_fuzz", "test
 #: single tests measured over 30 s in the quick tier (torch + transformers, long sampling loops on both models)
 SLOW_TESTS = {"test_transformers_cross_check_smollm2", "test_script_lock_never_lets_a_forbidden_character_through",
               "test_kobest_metrics_match_definitions",
-              "test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest"}
+              "test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest",
+              # measured 5-26 s each in the quick tier on a slow day (session 9); their areas keep faster tests there
+              "test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alone",
+              "test_sampled_riders_keep_their_locks", "test_without_the_lock_the_same_prompts_do_leak",
+              "test_interactive_chat_with_slash_commands", "test_a_collection_keeps_the_embedder_that_wrote_it"}
 #: what in a test's own source makes it slow: a `kollama` process per call
 SLOW_CALLS = ("run_cli(", "subprocess.")
 
