@@ -206,6 +206,9 @@ def test_an_english_prompt_lends_its_terms_but_never_its_function_words():
     prompt = "In lay-person's terms, briefly summarize the main points of the Paris Agreement. Answer in Korean."
     assert flagged("In 파리 협정은 중요합니다.", prompt) == [("In", "code_switch")]
     assert "Paris" in exempt("Paris 협정은 중요합니다.", prompt)
+    # a function word inside a name the prompt wrote is the prompt's term
+    beatles = "Tell me about the history of The Beatles. Answer in Korean."
+    assert flagged("The Beatles는 영국의 밴드입니다.", beatles) == []
 
 
 def test_a_function_word_is_never_a_genus():

@@ -152,6 +152,7 @@ def _word_keys(word: str) -> tuple[str, str]:
     return lower, re.sub(r"'s$", "", lower)
 
 
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n])[\s\"'“‘(*#\-\d.)]*$")  # only this before a word: it opens a sentence
 _PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
 
 
@@ -161,7 +162,8 @@ def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
 
     A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
     so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
-    and quoted words; never a function word (`In` opening its first sentence). Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
+    and quoted words; a function word only inside a name (`The Beatles`), not when a capital opens a sentence
+    (`In lay-person's terms, ...`). Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
     words: set[str] = set()
     for prompt in prompts:
         if not prompt:
@@ -171,8 +173,9 @@ def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
             chosen = _LATIN_WORD.findall(prompt)
         else:
             quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]
-            chosen = [w for w in _LATIN_WORD.findall(prompt)
-                      if (not w.islower() or not is_english_word(w)) and not is_function_word(w)] + quoted
+            chosen = [m.group(0) for m in _LATIN_WORD.finditer(prompt)
+                      if (not m.group(0).islower() or not is_english_word(m.group(0)))
+                      and not (is_function_word(m.group(0)) and _SENTENCE_START.search(prompt[:m.start()]))] + quoted
         for word in chosen:
             words.update(_word_keys(word))
     return frozenset(words)
