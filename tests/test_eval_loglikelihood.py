@@ -130,3 +130,24 @@ def test_transformers_cross_check_smollm2(smollm2):
 
 
 TOLERANCE_PER_TOKEN = 0.1
+
+
+def test_row_statistics_split_across_cores_equal_a_float64_reference():
+    """Log-softmax rows are normalised in float32 with a pairwise sum, several rows per core: each row's
+    log-normaliser must match float64 to 1e-5 and its argmax must be the row's, however the rows are split."""
+    import numpy as np
+
+    from kollama.engines.llamacpp.scorer import log_softmax_at, row_statistics
+
+    rng = np.random.default_rng(3)
+    logits = (rng.standard_normal((9, 262_144)) * 4).astype(np.float32)
+    log_z, peak_at = row_statistics(logits)
+    reference = np.log(np.exp(logits.astype(np.float64)).sum(axis=1))
+    assert np.abs(log_z - reference).max() < 1e-5
+    assert (peak_at == logits.argmax(axis=1)).all()
+    for i in range(len(logits)):  # alone, the same numbers
+        alone_z, alone_peak = row_statistics(logits[i:i + 1])
+        assert alone_z[0] == log_z[i] and alone_peak[0] == peak_at[i]
+    targets = [int(t) for t in rng.integers(0, 262_144, len(logits))]
+    lp, greedy = log_softmax_at(logits, targets)
+    assert np.allclose(lp, logits[np.arange(9), targets] - reference, atol=1e-5) and not greedy.any()
