@@ -78,19 +78,26 @@ def answer_all(items: list[dict], max_tokens: int, engine) -> dict[str, list[str
     return answers
 
 
-def speed(model: str, items: list[dict], max_tokens: int, rounds: int) -> dict[str, float]:
-    """Tokens per second per lock on the single-answer engine, locks interleaved per prompt."""
+def speed(model: str, items: list[dict], max_tokens: int, prompts_n: int, passes: int = 2) -> dict[str, dict]:
+    """Tokens per second per lock on the single-answer engine. Each prompt's four locks run back to back (in a
+    rotating order), so a lock's ratio to off is taken per prompt and pass, and the median of those ratios is
+    reported: a machine whose speed drifts between prompts moves both sides of a ratio alike."""
     engine = load_engine(model, n_ctx=1024)
     rates: dict[str, list[float]] = {lock.value: [] for lock in LOCKS}
     try:
-        for item in items[:rounds]:
-            for lock in LOCKS:
-                params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
-                response = engine.chat(messages(item), params).result()
-                rates[lock.value].append(response.tokens_per_second)
+        for n in range(passes):
+            for k, item in enumerate(items[:prompts_n]):
+                order = LOCKS[(k + n) % len(LOCKS):] + LOCKS[:(k + n) % len(LOCKS)]
+                for lock in order:
+                    params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=lock, seed=0)
+                    response = engine.chat(messages(item), params).result()
+                    rates[lock.value].append(response.tokens_per_second)
     finally:
         engine.close()
-    return {lock: statistics.mean(values) for lock, values in rates.items()}
+    off = rates["off"]
+    return {lock: {"tokens_per_second": statistics.mean(values),
+                   "vs_off": statistics.median(v / o for v, o in zip(values, off) if o > 0)}
+            for lock, values in rates.items()}
 
 
 def main() -> None:
@@ -100,6 +107,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=40)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--speed-prompts", type=int, default=6)
+    parser.add_argument("--speed-passes", type=int, default=2, help="passes over the speed prompts")
     parser.add_argument("--reference-model", default="gemma3")
     parser.add_argument("--basic", type=int, default=None, help="only the first N ko-basic prompts")
     parser.add_argument("--no-speed", action="store_true", help="quality only (no timing: may run outside the bench lock)")
@@ -116,9 +124,10 @@ def main() -> None:
     started = time.perf_counter()
     if args.speed_only:
         for model in args.models:
-            rates = speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
-            print(f"{model}: " + ", ".join(f"{lock} {rate:.1f} tok/s ({rate / rates['off']:.2f}x off)"
-                                           for lock, rate in rates.items()), flush=True)
+            rates = speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts,
+                          args.speed_passes)
+            print(f"{model}: " + ", ".join(f"{lock} {r['tokens_per_second']:.1f} tok/s ({r['vs_off']:.2f}x off)"
+                                           for lock, r in rates.items()), flush=True)
         return
     for model in args.models:
         engine = load_engine(model, n_ctx=2048, parallel=args.parallel)
@@ -129,8 +138,10 @@ def main() -> None:
             print(f"  {model}, {len(LOCKS)} locks: {time.perf_counter() - t0:.0f} s", flush=True)
         finally:
             engine.close()
-    speeds = {model: (speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts)
-                      if not args.no_speed else {lock.value: float("nan") for lock in LOCKS}) for model in args.models}
+    unmeasured = {"tokens_per_second": float("nan"), "vs_off": float("nan")}
+    speeds = {model: (speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts,
+                            args.speed_passes)
+                      if not args.no_speed else {lock.value: unmeasured for lock in LOCKS}) for model in args.models}
     reference = load_engine(args.reference_model)
     scored: dict[str, float | None] = {}
     rows = []
@@ -154,8 +165,8 @@ def main() -> None:
             rows.append({"model": model, "lock": lock, "answers": len(texts) - failed, "failed": failed,
                          "fidelity": statistics.mean(fid), "checks": statistics.mean(checks) if checks else None,
                          "naturalness": statistics.mean(natural), "forbidden_chars": forbidden,
-                         "tokens_per_second": speeds[model][lock],
-                         "speed_vs_off": speeds[model][lock] / speeds[model]["off"]})
+                         "tokens_per_second": speeds[model][lock]["tokens_per_second"],
+                         "speed_vs_off": speeds[model][lock]["vs_off"]})
     finally:
         reference.close()
     print(f"\n{'model':8} {'lock':7} {'answers':>7} {'fidelity':>8} {'checks':>7} {'natural':>8} {'forbidden':>9} "
