@@ -52,6 +52,7 @@ def violations(text: str, prompt: str | None = None) -> list[int]:
     "함수는 `print(x)`로 호출하고 `len`도 씁니다.",
     "```python\nprint('hello world')\n```\n끝",
     "유한책임회사(Limited Liability Company)를 세웠다.",
+    "O'Brien은 아일랜드 성이고 McDonald's는 회사입니다.",
     "자료는 https://example.com/docs/page 에 있습니다.",
     "주소: www.example.org 입니다.",
     "\"Attention Is All You Need\" 논문과 『The Old Man and the Sea』",
@@ -73,6 +74,8 @@ def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
     ("ROI 입니다", "ROI 입"),  # an unknown acronym without its gloss
     ("(HAT-TOKY!)", "HAT-"),
     ("ABCDEFG는", "ABCDEFG"),  # seven capitals are a word, not an acronym
+    ("I'mhappy 좋아요", "I'm"),  # a contraction: whatever follows, English (stopped at its start, not its end)
+    ("한국어 It'sfun!", "It's"),
     ("The 모델", "The "),
     ("그건 it is 좋다", "it "),  # the acronym list has IT, in capitals
 ])
@@ -114,7 +117,7 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
               "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
-              "hello the", "ABC (BL", "유한 ("]
+              "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v"]
     checked = 0
     for text in states:
         state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)

@@ -421,6 +421,10 @@ class WordPolicy:
 
 def base_viable(word: str) -> bool:
     """Without the prompt: can this open word still end as an accepted one?"""
+    from kollama.korean.policy import ends_only_in_english
+
+    if ends_only_in_english(word):
+        return False  # I'm, It'sf: whatever follows, English
     if word.isupper():
         return len(word) <= _ACRONYM_MAX
     if word[0].isupper():
@@ -756,6 +760,21 @@ class TokenTable:
             self._words["base"] = (viable, plain, glued)
         return self._words["base"]
 
+    def leads_by_start(self) -> dict[str, np.ndarray]:
+        """The leads grouped by their first three characters."""
+        if "starts" not in self._words:
+            groups: dict[str, list[int]] = {}
+            for i, w in enumerate(self.leads):
+                groups.setdefault(w[:3], []).append(i)
+            self._words["starts"] = {k: np.array(v) for k, v in groups.items()}
+        return self._words["starts"]
+
+    def apostrophe_leads(self) -> list[int]:
+        """The leads with an apostrophe (few): only they can turn a word into a contraction."""
+        if "apostrophe" not in self._words:
+            self._words["apostrophe"] = [i for i, w in enumerate(self.leads) if "'" in w or "’" in w]
+        return self._words["apostrophe"]
+
     def lead_shape(self) -> tuple[np.ndarray, np.ndarray]:
         """Length and all-capitals of each lead (one extra slot for 'no lead')."""
         if "shape" not in self._words:
@@ -926,6 +945,24 @@ class LockState:
             self._fresh = np.where(table.closed, ends_ok | (caps & table.space_after), viable[lead] | listed_v[lead])
         return self._fresh
 
+    def _english_only_after(self, word: str) -> np.ndarray:
+        """Over the leads: does `word + lead` begin a word that can only end as English (`I` + `'m`, `I'm` + `R`)?
+        Only an apostrophe in the word's last three characters or in the lead can make one."""
+        from kollama.korean.policy import ends_only_in_english
+
+        table = self.table
+        dead = np.zeros(len(table.leads) + 1, dtype=bool)
+        if ends_only_in_english(word):
+            dead[:-1] = True
+            return dead
+        if "'" in word[-3:] or "’" in word[-3:]:  # the verdict depends on the lead's first three characters only
+            for start, ids in table.leads_by_start().items():
+                if ends_only_in_english(word + start):
+                    dead[ids] = True
+        for i in table.apostrophe_leads():
+            dead[i] = ends_only_in_english(word + table.leads[i])
+        return dead
+
     def _continued_ok(self, word: str, glued_before: bool, run: tuple[str, ...] = ()) -> np.ndarray:
         """Kind-1 tokens starting with a letter, continuing the open `word` (per token)."""
         key = ("cont", glued_before, word, _run_signature(run))
@@ -943,6 +980,7 @@ class LockState:
         else:
             for i in np.flatnonzero(total <= 3):
                 viable[i] = viable[i] or base_viable(word + table.leads[i])
+        viable &= ~self._english_only_after(word) | self._listed_leads(word)[0]
         plain = np.zeros(len(table.leads) + 1, dtype=bool)
         glued = np.zeros(len(table.leads) + 1, dtype=bool)
         for i in table.closed_leads:

@@ -363,6 +363,16 @@ def runs_on_from_contraction(lower: str) -> bool:
     return bool(head) and head.group(1) in policy().function_words
 
 
+_CONTRACTION_START = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))(?:[a-z]|$)")
+
+
+def ends_only_in_english(prefix: str) -> bool:
+    """A word begun like this (`I'm`, `It'sf`) can only end as English: the contraction itself (a function word)
+    or English run together. `strict` stops such a word before it starts, rather than at its end."""
+    head = _CONTRACTION_START.match(prefix.lower().replace("’", "'"))
+    return bool(head) and head.group(1) in policy().function_words
+
+
 def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement:
     """Is this Latin word (outside code, URLs, glosses and quotes) code-switching inside target-language text?"""
     ctx = ctx or WordContext()
