@@ -948,19 +948,22 @@ class LockState:
     def _english_only_after(self, word: str) -> np.ndarray:
         """Over the leads: does `word + lead` begin a word that can only end as English (`I` + `'m`, `I'm` + `R`)?
         Only an apostrophe in the word's last three characters or in the lead can make one."""
-        from kollama.korean.policy import ends_only_in_english
+        from kollama.korean.policy import contraction_stems, ends_only_in_english
 
         table = self.table
         dead = np.zeros(len(table.leads) + 1, dtype=bool)
         if ends_only_in_english(word):
             dead[:-1] = True
             return dead
-        if "'" in word[-3:] or "’" in word[-3:]:  # the verdict depends on the lead's first three characters only
+        low = word.lower().replace("’", "'")
+        if "'" in low[-3:] and low[:low.index("'")] in contraction_stems():
+            # `I'`, `I'v`: the verdict depends on the lead's first three characters only
             for start, ids in table.leads_by_start().items():
                 if ends_only_in_english(word + start):
                     dead[ids] = True
-        for i in table.apostrophe_leads():
-            dead[i] = ends_only_in_english(word + table.leads[i])
+        if low in contraction_stems():  # `I` + `'m`
+            for i in table.apostrophe_leads():
+                dead[i] = ends_only_in_english(word + table.leads[i])
         return dead
 
     def _continued_ok(self, word: str, glued_before: bool, run: tuple[str, ...] = ()) -> np.ndarray:

@@ -366,6 +366,12 @@ def runs_on_from_contraction(lower: str) -> bool:
 _CONTRACTION_START = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))(?:[a-z]|$)")
 
 
+@lru_cache(maxsize=1)
+def contraction_stems() -> frozenset[str]:
+    """What comes before the apostrophe of the listed contractions: `i`, `it`, `don`, ..."""
+    return frozenset(w.split("'")[0] for w in policy().function_words if "'" in w)
+
+
 def ends_only_in_english(prefix: str) -> bool:
     """A word begun like this (`I'm`, `It'sf`) can only end as English: the contraction itself (a function word)
     or English run together. `strict` stops such a word before it starts, rather than at its end."""
