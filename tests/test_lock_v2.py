@@ -117,7 +117,7 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
               "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
-              "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v"]
+              "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v", "T", "Th"]
     checked = 0
     for text in states:
         state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)

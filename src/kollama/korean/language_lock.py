@@ -948,7 +948,7 @@ class LockState:
     def _english_only_after(self, word: str) -> np.ndarray:
         """Over the leads: does `word + lead` begin a word that can only end as English (`I` + `'m`, `I'm` + `R`)?
         Only an apostrophe in the word's last three characters or in the lead can make one."""
-        from kollama.korean.policy import contraction_stems, ends_only_in_english
+        from kollama.korean.policy import contraction_stem_prefixes, contraction_stems, ends_only_in_english
 
         table = self.table
         dead = np.zeros(len(table.leads) + 1, dtype=bool)
@@ -961,7 +961,7 @@ class LockState:
             for start, ids in table.leads_by_start().items():
                 if ends_only_in_english(word + start):
                     dead[ids] = True
-        if low in contraction_stems():  # `I` + `'m`
+        if low in contraction_stem_prefixes():  # `I` + `'m`, `T` + `hat's`
             for i in table.apostrophe_leads():
                 dead[i] = ends_only_in_english(word + table.leads[i])
         return dead

@@ -372,6 +372,12 @@ def contraction_stems() -> frozenset[str]:
     return frozenset(w.split("'")[0] for w in policy().function_words if "'" in w)
 
 
+@lru_cache(maxsize=1)
+def contraction_stem_prefixes() -> frozenset[str]:
+    """Every beginning of a contraction's stem (`t`, `th`, `tha`, `that`): a lead may finish the stem."""
+    return frozenset(stem[:i] for stem in contraction_stems() for i in range(1, len(stem) + 1))
+
+
 def ends_only_in_english(prefix: str) -> bool:
     """A word begun like this (`I'm`, `It'sf`) can only end as English: the contraction itself (a function word)
     or English run together. `strict` stops such a word before it starts, rather than at its end."""
