@@ -353,17 +353,20 @@ class WordJudgement:
     kind: str = ""  # the flag's kind (code_switch)
 
 
-_CONTRACTION_HEAD = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))[a-z]")
+_CONTRACTION_START = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))(?:[a-z]|$)")
+
+
+def _contraction_start(word: str) -> str | None:
+    """The listed contraction this word begins with (`i'm` of `I'mhappy`), if it is followed by a letter or nothing."""
+    head = _CONTRACTION_START.match(word.lower().replace("’", "'"))
+    return head.group(1) if head and head.group(1) in policy().function_words else None
 
 
 def runs_on_from_contraction(lower: str) -> bool:
     """An English contraction with more letters glued on (`i'mhappy`, `it'sfun`, `what'sn't`): English run
     together, never a name (`O'Brien`, `McDonald's`, `L'Oréal` do not start with one)."""
-    head = _CONTRACTION_HEAD.match(lower.replace("’", "'"))
-    return bool(head) and head.group(1) in policy().function_words
-
-
-_CONTRACTION_START = re.compile(r"([a-z]+'(?:m|s|ve|re|ll|d|t))(?:[a-z]|$)")
+    head = _contraction_start(lower)
+    return head is not None and len(lower) > len(head)
 
 
 @lru_cache(maxsize=1)
@@ -381,8 +384,7 @@ def contraction_stem_prefixes() -> frozenset[str]:
 def ends_only_in_english(prefix: str) -> bool:
     """A word begun like this (`I'm`, `It'sf`) can only end as English: the contraction itself (a function word)
     or English run together. `strict` stops such a word before it starts, rather than at its end."""
-    head = _CONTRACTION_START.match(prefix.lower().replace("’", "'"))
-    return bool(head) and head.group(1) in policy().function_words
+    return _contraction_start(prefix) is not None
 
 
 def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement:
