@@ -25,7 +25,7 @@ WORDS = ["hello", " hello", "Hello", "API", " API", "ABC", "ABC ", "ABC는", "A"
          "에서", " (", "(", ")", "`", "```", " `code`", "\n", "\nthe", "://", "www", ".", "com", " http", "s", "https",
          "@", '"', '"hello', "는", " 한국", "CPU", "GPU", "G", "Large", " Language", "Model", "은", "Lar", "ge",
          "json", "{", "}", ":", ",", "null", '"key"', '"값"', "ROI", "투자", "한(due", "ABCDEFG", "ABCDEF", "FG",
-         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due"]
+         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due", "I"]
 
 
 def _vocab() -> Vocabulary:
@@ -189,6 +189,37 @@ def test_gated_bans_off_language_only_where_a_korean_candidate_is_close(masks):
     row = _row(n, {_tid(" API"): 9.0, hangul: 8.0})  # an acronym strict allows is not a switch
     state.apply(row)
     assert np.isfinite(row[_tid(" API")])
+
+
+def test_gated_takes_a_function_word_for_english_not_for_an_acronym_start(masks):
+    """`I` begins `IT` and `A` begins `API`, but an answer that opens with them opens in English (smollm2's
+    `I'm sorry...`): the gate may stop them. A listed acronym itself is still not a switch."""
+    n = len(masks.vocab.pieces)
+    hangul = _tid(" 한국")
+    for word, stopped in [("I", True), ("A", True), ("API", False), ("CPU", False)]:
+        state = LockState(masks, LockMode.gated)
+        row = _row(n, {_tid(word): 5.0, hangul: 4.0})
+        state.apply(row)
+        assert (row[_tid(word)] == -np.inf) == stopped, word
+        assert np.isfinite(row[hangul])
+
+
+def test_gated_looks_deeper_where_a_line_begins(masks):
+    """A line's first word sets its language, so there the gate looks through the top 40 (p >= 0.002);
+    inside a line, through the top 5 (p >= 0.01). A Korean candidate 8th at p ~ 0.004 is taken only at a start."""
+    n = len(masks.vocab.pieces)
+    hangul = _tid(" 한국")
+    latin = [_tid(w) for w in [" hello", "Hello", " the", "tasks", "json", "null", "due"]]
+    for before, opening in [("", True), ("오늘은\n1. ", True), ("오늘은\n## ", True), ("오늘은 ", False),
+                            ("1. 오늘은 ", False)]:
+        state = LockState(masks, LockMode.gated)
+        state.feed_text(before)
+        row = _row(n, {**{t: 5.0 for t in latin}, hangul: 1.5})
+        probs = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        assert 0.002 < probs[hangul] < 0.01
+        state.apply(row)
+        assert (state.last_gate is not None) == opening, repr(before)
+        assert all((row[t] == -np.inf) == opening for t in latin), repr(before)
 
 
 def test_gated_counts_a_byte_that_only_hangul_can_finish_as_korean(masks):

@@ -59,10 +59,10 @@ def check_tokens(state: LockState, tokens: list[int], logits=None) -> list[Banne
             if not np.isfinite(row[token]):
                 reason = script_reason_for(state, token)
                 if reason is None and state.last_gate is not None:
-                    _, choice, prob = state.last_gate
+                    _, choice, prob, window = state.last_gate
                     reason = (f"gated: the model was switching language here; "
-                              f"{pieces[choice].decode('utf-8', 'replace')!r} (p={prob:.2f}) was in its top "
-                              f"{state.top_k}")
+                              f"{pieces[choice].decode('utf-8', 'replace')!r} (p={prob:.3f}) was in its top "
+                              f"{window}")
                 reason = reason or "gated"
         elif state.mode == LockMode.strict:  # the scanner's verdict on this one token (the mask agrees with it)
             reason = script_reason_for(state, token) or state.strict_reason(token)

@@ -789,6 +789,12 @@ class TokenTable:
             self._words["lettered"] = {tid: text for tid, text in self.texts.items() if any(map(_is_letter, text))}
         return self._words["lettered"]
 
+    def function_leads(self) -> np.ndarray:
+        """Over the leads: is the letter run an English function word (`I`, `A`, `The`, `In`)?"""
+        if "function" not in self._words:
+            self._words["function"] = np.array([_word_class(w) == "f" for w in self.leads] + [False], dtype=bool)
+        return self._words["function"]
+
     def exact_index(self) -> dict[str, int]:
         if "exact" not in self._words:
             self._words["exact"] = {w: i for i, w in enumerate(self.leads)}
@@ -805,6 +811,10 @@ class TokenTable:
 
 GATE_TOP_K = 5
 GATE_FLOOR = 0.01
+# A line's first word sets its language (LCB's line-level confusion: a whole answer or paragraph in English).
+# There the gate looks as deep as the sampler's default top-k and accepts rarer in-language candidates.
+GATE_OPENING_TOP_K = 40
+GATE_OPENING_FLOOR = 0.002
 
 
 class LockState:
@@ -815,7 +825,8 @@ class LockState:
     """
 
     def __init__(self, masks: LockMasks, mode: LockMode, min_target_chars: int = 1, prompt: str | None = None,
-                 system: str | None = None, top_k: int = GATE_TOP_K, floor: float = GATE_FLOOR):
+                 system: str | None = None, top_k: int = GATE_TOP_K, floor: float = GATE_FLOOR,
+                 opening_top_k: int = GATE_OPENING_TOP_K, opening_floor: float = GATE_OPENING_FLOOR):
         self.masks = masks
         self.mode = mode
         self.pending = b""
@@ -830,8 +841,11 @@ class LockState:
         self.scanner = StrictScanner(self.policy, masks.lang.scripts)
         self.top_k = top_k
         self.floor = floor
+        self.opening_top_k = opening_top_k
+        self.opening_floor = opening_floor
+        self.line_has_letter = False  # has the current line a letter yet (of any script)?
         self.gated_steps = 0  # steps where `gated` banned the off-language candidates
-        self.last_gate: tuple[int, int, float] | None = None  # (top token, in-language token, its probability)
+        self.last_gate: tuple[int, int, float, int] | None = None  # (top token, in-language token, its p, window k)
         self._lead_cache: dict[str, Any] = {}
         self._mask_cache: dict[tuple, np.ndarray] = {}
         self._policy_key = (self.policy.words, self.policy.allow_sentences)  # the acronym list is data, fixed
@@ -849,6 +863,7 @@ class LockState:
         self.text += piece.text
         if piece.text:
             self.scanner.feed(piece.text)
+            self._follow_line(piece.text)
         if self.min_target and piece.text:
             self.target_seen += sum(1 for ch in piece.text if script_of(ch) in self.masks.lang.scripts)
 
@@ -856,8 +871,15 @@ class LockState:
         """Follow text that is already there (teacher forcing, tests) without tokens."""
         self.text += text
         self.scanner.feed(text)
+        self._follow_line(text)
         if self.min_target:
             self.target_seen += sum(1 for ch in text if script_of(ch) in self.masks.lang.scripts)
+
+    def _follow_line(self, text: str) -> None:
+        newline = text.rfind("\n")
+        if newline >= 0:
+            self.line_has_letter, text = False, text[newline + 1:]
+        self.line_has_letter = self.line_has_letter or any(ch.isalpha() for ch in text)
 
     # --- masks ---------------------------------------------------------------------------------------------
     def _banned(self, mask: np.ndarray) -> np.ndarray:
@@ -1096,29 +1118,33 @@ class LockState:
         stays = self._gate_allowed()
         if stays[top]:
             return  # a word the user wrote, or a listed acronym: not a switch
-        k = min(self.top_k, len(row))
+        opening = not self.line_has_letter  # the first word of the answer or of a line (after `1. `, `- `, `## `)
+        k = min(self.opening_top_k if opening else self.top_k, len(row))
+        floor = self.opening_floor if opening else self.floor
         best = np.argpartition(-row, k - 1)[:k]
         peak = float(row[top])
         log_z = peak + float(np.log(np.exp((row - peak).astype(np.float64)).sum()))
         probs = np.exp(row[best].astype(np.float64) - log_z)
-        good = self.table.target[best] & (probs >= self.floor) & np.isfinite(row[best])
+        good = self.table.target[best] & (probs >= floor) & np.isfinite(row[best])
         if not good.any():
             return  # no Korean way on: a name the model cannot say in Korean stays
         choice = int(best[good][np.argmax(probs[good])])
-        self.last_gate = (top, choice, float(probs[good].max()))
+        self.last_gate = (top, choice, float(probs[good].max()), k)
         self.gated_steps += 1
         np.copyto(row, -np.inf, where=self.table.letters & ~stays)
 
     def _gate_allowed(self) -> np.ndarray:
         """Lettered tokens that do not start off-language text here: what `strict` allows, less the Latin words
         it lets through only as possible names (`The`, `Theres`). A name is not a switch the gate must leave alone:
-        it stays when no Korean candidate is close, which the gate checks next."""
+        it stays when no Korean candidate is close, which the gate checks next. An English function word that
+        only begins a listed acronym (`I` of `IT`, `A` of `API`) opens English, not the acronym."""
         key = ("gate", self.scanner.key())
         cached = self._mask_cache.get(key)
         if cached is None:
             table = self.table
-            viable, _ = self._listed_leads("", prompt_words=self._terms_in_prompt)
-            cached = self._mask_cache[key] = self._strict_mask() & ((table.kind != 1) | viable[table.lead])
+            viable, complete = self._listed_leads("", prompt_words=self._terms_in_prompt)
+            listed = viable & (complete | ~table.function_leads())
+            cached = self._mask_cache[key] = self._strict_mask() & ((table.kind != 1) | listed[table.lead])
         return cached
 
 
