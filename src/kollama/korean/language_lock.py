@@ -345,6 +345,12 @@ def _looks_like_sentence(run: tuple[str, ...]) -> bool:
     return looks_like_sentence(list(run))
 
 
+def _ends_only_in_english(word: str) -> bool:
+    from kollama.korean.policy import ends_only_in_english
+
+    return ends_only_in_english(word)
+
+
 @lru_cache(maxsize=50_000)
 def _word_class(word: str) -> str:
     """How a word counts towards a sentence: 'f' function word, 'o' ordinary English word, '-' neither."""
@@ -421,10 +427,8 @@ class WordPolicy:
 
 def base_viable(word: str) -> bool:
     """Without the prompt: can this open word still end as an accepted one?"""
-    from kollama.korean.policy import ends_only_in_english
-
-    if ends_only_in_english(word):
-        return False  # I'm, It'sf: whatever follows, English
+    if ("'" in word or "’" in word) and _ends_only_in_english(word):
+        return False  # I'm, It'sf: whatever follows, English (no apostrophe, no contraction: the common case)
     if word.isupper():
         return len(word) <= _ACRONYM_MAX
     if word[0].isupper():
