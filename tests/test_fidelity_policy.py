@@ -38,6 +38,8 @@ def exempt(text: str, prompt: str | None = None) -> dict[str, str]:
     ("PepsiCo 공장에서 센서를 씁니다.", "PepsiCo", "name"),
     ("CEO가 발표했습니다.", "CEO", "acronym"),
     ("pvc관을 연결합니다.", "pvc", "acronym"),
+    ("한국IBM과 삼성SDS가 참여합니다.", "IBM", "acronym"),  # capitals after Hangul: a company's acronym
+    ("새 모델은 삼성sds 제품입니다.", "sds", "acronym"),  # no vowel: an acronym even inside the word
     ("한국 vs 일본 경기가 열립니다.", "vs", "acronym"),
     ("\"Attention Is All You Need\" 논문이 유명합니다.", "Attention Is All You Need", "quote"),
     ("양파의 학명은 Allium cepa입니다.", "cepa", "scientific_name"),
@@ -103,6 +105,9 @@ def test_a_language_the_prompt_asks_for_is_fine():
     ("I'mhappy toc. It'sfun!\n\n이메 좋아요.", "I'mhappy", "code_switch"),
     ("안만르! 오늘 What'sn't 날씨", "What'sn't", "code_switch"),
     ("바이킹에 대해 알고 싶어.\n\nTheres 없음", "Theres", "code_switch"),  # a contraction without its apostrophe
+    # short Latin letters inside a Korean word (Hangul right before them) are a broken word, not an acronym
+    ("투표는 시민의 권oga와 의무입니다.", "oga", "code_switch"),
+    ("마시ne 러닝은 데이터 분석의 도구입니다.", "ne", "code_switch"),
 ])
 def test_confusion_is_flagged_with_kind(text, span, kind):
     report = fidelity_report(text, "ko", with_lcb=False)

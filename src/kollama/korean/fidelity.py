@@ -209,11 +209,11 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
                        and tokens[1].islower() and not rules.is_function_word(tokens[0]))  # not `In ava`
-            glued = (match.end() < len(text) and is_target_letter(text[match.end()])) or (
-                match.start() > 0 and is_target_letter(text[match.start() - 1]))
+            inside = match.start() > 0 and is_target_letter(text[match.start() - 1])
+            glued = inside or (match.end() < len(text) and is_target_letter(text[match.end()]))
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
                                                         species_after_genus=species, glued_to_target=glued,
-                                                        code_words=code_words)
+                                                        code_words=code_words, after_target_letter=inside)
     return contexts
 
 

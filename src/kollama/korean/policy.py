@@ -344,6 +344,7 @@ class WordContext:
     species_after_genus: bool = False  # lower-case word right after a capitalised one: `Allium cepa`
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
     code_words: frozenset[str] = frozenset()  # lower-cased identifiers of the answer's own code: `numpy`, `df`
+    after_target_letter: bool = False  # written right after a target-language letter, inside a word: `권oga`
 
 
 @dataclass
@@ -428,6 +429,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(False, "scientific_name")
     if is_english_word(core):
         return WordJudgement(True, "an ordinary English word", KIND_CODE_SWITCH)
+    if len(letters) <= 3 and ctx.after_target_letter and any(ch in "aeiou" for ch in lower):
+        return WordJudgement(True, "Latin letters inside a Korean word", KIND_CODE_SWITCH)  # 권oga와, 마시ne, 한bok
     if len(letters) <= 3 and (ctx.glued_to_target or sum(ch in "aeiou" for ch in lower) <= 1):
         return WordJudgement(False, "acronym")  # pvc관, bmw, nfc (but not French `ou`)
     return WordJudgement(True, "a foreign word", KIND_CODE_SWITCH)  # mentale, hybride, entren
