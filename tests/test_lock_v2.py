@@ -25,7 +25,7 @@ WORDS = ["hello", " hello", "Hello", "API", " API", "ABC", "ABC ", "ABC는", "A"
          "에서", " (", "(", ")", "`", "```", " `code`", "\n", "\nthe", "://", "www", ".", "com", " http", "s", "https",
          "@", '"', '"hello', "는", " 한국", "CPU", "GPU", "G", "Large", " Language", "Model", "은", "Lar", "ge",
          "json", "{", "}", ":", ",", "null", '"key"', '"값"', "ROI", "투자", "한(due", "ABCDEFG", "ABCDEF", "FG",
-         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due", "I"]
+         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due", "I", "oga", "권", "pvc", "관", "ne", "og", "sds"]
 
 
 def _vocab() -> Vocabulary:
@@ -60,6 +60,7 @@ def violations(text: str, prompt: str | None = None) -> list[int]:
     "CPU와 GPU, 그리고 LLM과 NLP, PDF 파일, IT 업계.",
     "ROI(투자수익률)가 높다.",
     "A안과 B안 중에서 고르세요.",
+    "pvc관을 연결하고 삼성sds 제품을 씁니다.",  # short lower-case acronyms, also right after Hangul without a vowel
 ])
 def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
     assert violations(text) == []
@@ -78,6 +79,7 @@ def test_strict_allows_the_exempt_spans_of_the_fidelity_policy(text):
     ("한국어 It'sfun!", "It's"),
     ("The 모델", "The "),
     ("그건 it is 좋다", "it "),  # the acronym list has IT, in capitals
+    ("시민의 권oga와 의무", "oga"),  # Latin letters inside a Korean word: a broken word, not an acronym
 ])
 def test_strict_bans_confusion_where_it_happens(text, confusion):
     found = violations(text)
@@ -117,7 +119,8 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
     states = ["", "한국어", "한국어 ", "Lar", "AB", "ABC", "ABC ", "ABC (", "ABC (한", "`co", "```py\nx",
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
               "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
-              "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v", "T", "Th"]
+              "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v", "T", "Th", "권",
+              "권s", "삼성sd"]
     checked = 0
     for text in states:
         state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)

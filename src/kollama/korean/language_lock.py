@@ -331,11 +331,13 @@ def request_texts(request: str | list[dict[str, str]] | None) -> tuple[str, str]
 
 
 @lru_cache(maxsize=200_000)
-def _judged_ok(word: str, glued: bool) -> bool:
-    """The fidelity policy's verdict on one finished Latin word (no prompt): accepted or not."""
+def _judged_ok(word: str, glued: bool, inside: bool = False) -> bool:
+    """The fidelity policy's verdict on one finished Latin word (no prompt): accepted or not.
+    `glued`: a Hangul letter follows it (`pvc관`); `inside`: one comes right before it (`권oga`)."""
     from kollama.korean.policy import WordContext, judge_latin_word
 
-    return not judge_latin_word(word, WordContext(glued_to_target=glued)).flagged
+    context = WordContext(glued_to_target=glued or inside, after_target_letter=inside)
+    return not judge_latin_word(word, context).flagged
 
 
 @lru_cache(maxsize=50_000)
@@ -367,13 +369,14 @@ def _run_signature(run: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=50_000)
-def _short_lower_viable(prefix: str) -> bool:
+@lru_cache(maxsize=50_000)
+def _short_lower_viable(prefix: str, inside: bool = False) -> bool:
     """Can a lower-case prefix still become a word the policy accepts (short lower-case acronyms: pvc, bmw)?"""
-    if _judged_ok(prefix, True):
+    if _judged_ok(prefix, True, inside):
         return True
     if len(prefix) >= 3:
         return False
-    return any(_short_lower_viable(prefix + ch) for ch in "abcdefghijklmnopqrstuvwxyz")
+    return any(_short_lower_viable(prefix + ch, inside) for ch in "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -411,21 +414,21 @@ class WordPolicy:
         return len(run) > MAX_LATIN_RUN or _looks_like_sentence(run)
 
 
-    def viable(self, word: str) -> bool:
-        """Can `word` (still open) become an allowed word?"""
+    def viable(self, word: str, inside: bool = False) -> bool:
+        """Can `word` (still open) become an allowed word? `inside`: it began right after a Hangul letter."""
         if word.endswith(("'", "’")):  # I'm, O'Brien: only after a word that could end here, or a name
             stem = word.rstrip("'’")
             return bool(stem) and (self.complete(stem) or stem[0].isupper())
-        return word.lower() in self.prefixes or word in self.acronym_prefixes or base_viable(word)
+        return word.lower() in self.prefixes or word in self.acronym_prefixes or base_viable(word, inside)
 
-    def complete(self, word: str, glued: bool = False) -> bool:
+    def complete(self, word: str, glued: bool = False, inside: bool = False) -> bool:
         """Is the finished `word` allowed (an unknown acronym is not: it needs its gloss)?
-        `glued`: a Hangul letter follows it directly (`pvc관`)."""
+        `glued`: a Hangul letter follows it directly (`pvc관`); `inside`: one precedes it directly (`권oga`)."""
         word = word.rstrip("'’") or word  # a closing quote, not part of the word
-        return word.lower() in self.words or word in self.acronyms or base_complete(word, glued)
+        return word.lower() in self.words or word in self.acronyms or base_complete(word, glued, inside)
 
 
-def base_viable(word: str) -> bool:
+def base_viable(word: str, inside: bool = False) -> bool:
     """Without the prompt: can this open word still end as an accepted one?"""
     if ("'" in word or "’" in word) and _ends_only_in_english(word):
         return False  # I'm, It'sf: whatever follows, English (no apostrophe, no contraction: the common case)
@@ -433,14 +436,14 @@ def base_viable(word: str) -> bool:
         return len(word) <= _ACRONYM_MAX
     if word[0].isupper():
         return len(word) <= NAME_MAX  # capitalised: it can still end as a name
-    return len(word) <= 3 and _short_lower_viable(word.lower())
+    return len(word) <= 3 and _short_lower_viable(word.lower(), inside)
 
 
-def base_complete(word: str, glued: bool = False) -> bool:
+def base_complete(word: str, glued: bool = False, inside: bool = False) -> bool:
     """Without the prompt: is this finished word accepted as it is?"""
     if word.isupper() and len(word) > 1:
         return False  # unknown acronyms need a gloss (or the list, or the prompt)
-    return len(word) <= NAME_MAX and _judged_ok(word, glued)
+    return len(word) <= NAME_MAX and _judged_ok(word, glued, inside)
 
 
 @dataclass
@@ -500,7 +503,7 @@ class StrictScanner:
             why = self.feed_char(ch)
             if why and first is None:
                 first = why
-        if self.word and not self.word_bad and not self.policy.viable(self.word):
+        if self.word and not self.word_bad and not self.policy.viable(self.word, self.word_glued):
             self.word_bad = True  # judged where a token leaves it open: no ending of it would pass
             first = first or "Latin word outside exempt spans (no ending of it would pass the fidelity policy)"
         return first
@@ -511,7 +514,7 @@ class StrictScanner:
         if not word or bad:
             return None
         glued_after = bool(after) and script_of(after) in self.target
-        if self.policy.complete(word, self.word_glued or glued_after):
+        if self.policy.complete(word, glued_after, self.word_glued):
             self.run += (word,)
             # a run glued to a Korean particle is a term (`Large Language Model은`), not a sentence
             if not glued_after and self.policy.is_sentence(self.run):
@@ -764,6 +767,19 @@ class TokenTable:
             self._words["base"] = (viable, plain, glued)
         return self._words["base"]
 
+    def base_words_inside(self) -> tuple[np.ndarray, np.ndarray]:
+        """The same for a word begun right after a Hangul letter (`권` + `oga`): (may stay open, may end)."""
+        if "inside" not in self._words:
+            size = len(self.leads) + 1
+            viable = np.zeros(size, dtype=bool)
+            ends = np.zeros(size, dtype=bool)
+            for i, word in enumerate(self.leads):
+                viable[i] = base_viable(word, inside=True)
+            for i in self.closed_leads:
+                ends[i] = base_complete(self.leads[i], True, inside=True)
+            self._words["inside"] = (viable, ends)
+        return self._words["inside"]
+
     def leads_by_start(self) -> dict[str, np.ndarray]:
         """The leads grouped by their first three characters."""
         if "starts" not in self._words:
@@ -962,13 +978,15 @@ class LockState:
         if self._fresh is None:
             table = self.table
             viable, plain, glued = table.base_words()
+            viable_in, ends_in = table.base_words_inside()
             listed_v, listed_c = self._listed_leads("")
             lead = table.lead
             caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
-            is_glued = table.glued_in | table.glued_out
-            ends_ok = np.where(is_glued, glued[lead], plain[lead]) | listed_c[lead]
+            ends_ok = np.where(table.glued_in, ends_in[lead],
+                               np.where(table.glued_out, glued[lead], plain[lead])) | listed_c[lead]
+            opens_ok = np.where(table.glued_in, viable_in[lead], viable[lead]) | listed_v[lead]
             # a finished unknown acronym may be followed by spaces (its gloss comes next)
-            self._fresh = np.where(table.closed, ends_ok | (caps & table.space_after), viable[lead] | listed_v[lead])
+            self._fresh = np.where(table.closed, ends_ok | (caps & table.space_after), opens_ok)
         return self._fresh
 
     def _english_only_after(self, word: str) -> np.ndarray:
@@ -1008,14 +1026,14 @@ class LockState:
             viable |= total <= NAME_MAX
         else:
             for i in np.flatnonzero(total <= 3):
-                viable[i] = viable[i] or base_viable(word + table.leads[i])
+                viable[i] = viable[i] or base_viable(word + table.leads[i], glued_before)
         viable &= ~self._english_only_after(word) | self._listed_leads(word)[0]
         plain = np.zeros(len(table.leads) + 1, dtype=bool)
         glued = np.zeros(len(table.leads) + 1, dtype=bool)
         for i in table.closed_leads:
             whole = word + table.leads[i]
-            plain[i] = not policy.is_sentence(run + (whole,)) and policy.complete(whole, glued_before)
-            glued[i] = policy.complete(whole, True)
+            plain[i] = not policy.is_sentence(run + (whole,)) and policy.complete(whole, False, glued_before)
+            glued[i] = policy.complete(whole, True, glued_before)
         lead = table.lead
         caps = table.upper & (table.lead_len + len(word) <= _ACRONYM_MAX) if word.isupper() else False
         ends_ok = np.where(table.glued_out, glued[lead], plain[lead])
@@ -1047,8 +1065,8 @@ class LockState:
             ends = (table.kind == 0) | (simple & ~table.starts_letter) | table.tail_only
             if word:
                 sentence = self.policy.is_sentence(scanner.run + (word,))
-                end_plain = not sentence and self.policy.complete(word, scanner.word_glued)
-                end_glued = self.policy.complete(word, True)  # glued to a particle: a term, not a sentence
+                end_plain = not sentence and self.policy.complete(word, False, scanner.word_glued)
+                end_glued = self.policy.complete(word, True, scanner.word_glued)  # glued to a particle: a term
                 can_end = np.where(table.starts_target, end_glued, end_plain)  # an open character: not glued
                 if word.isupper() and len(word) <= _ACRONYM_MAX:  # spaces may come before its gloss
                     can_end = can_end | table.space_only
@@ -1056,18 +1074,18 @@ class LockState:
                 if not end_plain:  # the end of the answer ends the word too
                     mask[self._eog] = False
             # a token that ends the word in progress and starts another: the first joins the run
-            after = scanner.run + (word,) if word and self.policy.complete(word, scanner.word_glued) else scanner.run
+            after = scanner.run + (word,) if word and self.policy.complete(word, False, scanner.word_glued) else scanner.run
             fresh = np.where(table.target_before, self._fresh_ok(), self._fresh_ok(after))  # Hangul ends a run
             if word:
                 ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued, scanner.run), fresh)
             else:
                 if script_of(scanner.last) in self.masks.lang.scripts:  # glued to the Hangul before it
-                    viable, plain, glued = table.base_words()
+                    viable_in, ends_in = table.base_words_inside()
                     listed_v, listed_c = self._listed_leads("")
                     lead = table.lead
                     caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
-                    glued_ok = np.where(table.closed, glued[lead] | listed_c[lead] | (caps & table.space_after),
-                                        viable[lead] | listed_v[lead])
+                    glued_ok = np.where(table.closed, ends_in[lead] | listed_c[lead] | (caps & table.space_after),
+                                        viable_in[lead] | listed_v[lead])
                     fresh = np.where(table.starts_letter, glued_ok, fresh)
                 ok = fresh
             mask &= ~simple | ok
@@ -1104,7 +1122,8 @@ class LockState:
         if why is None and piece.tail:  # a character left open ends the word in progress
             if scanner.need_gloss:
                 why = "acronym without a Hangul gloss"
-            elif scanner.word and not scanner.word_bad and not self.policy.complete(scanner.word, True):
+            elif scanner.word and not scanner.word_bad and not self.policy.complete(scanner.word, True,
+                                                                                    scanner.word_glued):
                 why = f"the Latin word '{scanner.word}' cannot end here (the fidelity policy flags it)"
         return why
 
