@@ -369,7 +369,6 @@ def _run_signature(run: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=50_000)
-@lru_cache(maxsize=50_000)
 def _short_lower_viable(prefix: str, inside: bool = False) -> bool:
     """Can a lower-case prefix still become a word the policy accepts (short lower-case acronyms: pvc, bmw)?"""
     if _judged_ok(prefix, True, inside):
@@ -1074,7 +1073,8 @@ class LockState:
                 if not end_plain:  # the end of the answer ends the word too
                     mask[self._eog] = False
             # a token that ends the word in progress and starts another: the first joins the run
-            after = scanner.run + (word,) if word and self.policy.complete(word, False, scanner.word_glued) else scanner.run
+            ends_as_word = bool(word) and self.policy.complete(word, False, scanner.word_glued)
+            after = scanner.run + (word,) if ends_as_word else scanner.run
             fresh = np.where(table.target_before, self._fresh_ok(), self._fresh_ok(after))  # Hangul ends a run
             if word:
                 ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued, scanner.run), fresh)
