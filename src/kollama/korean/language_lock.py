@@ -749,35 +749,24 @@ class TokenTable:
         lead[lead < 0] = len(leads)
         return cls(kind, lead, list(leads), lead_len, flags, texts, np.array(sorted(closed), dtype=np.int64))
 
-    def base_words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def base_words(self, inside: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Over the leads (one extra slot for 'no lead'), without a prompt: (may stay open, may end here,
-        may end here glued to a Hangul letter). Computed once per vocabulary."""
-        if "base" not in self._words:
+        may end here glued to a Hangul letter). Computed once per vocabulary. `inside`: for a word begun right
+        after a Hangul letter (`권` + `oga`), which is glued however it ends."""
+        key = ("base", inside)
+        if key not in self._words:
             size = len(self.leads) + 1
             viable = np.zeros(size, dtype=bool)
             plain = np.zeros(size, dtype=bool)
             glued = np.zeros(size, dtype=bool)
             for i, word in enumerate(self.leads):
-                viable[i] = base_viable(word)
+                viable[i] = base_viable(word, inside)
             for i in self.closed_leads:
                 word = self.leads[i]
-                plain[i] = base_complete(word, False)
-                glued[i] = base_complete(word, True)
-            self._words["base"] = (viable, plain, glued)
-        return self._words["base"]
-
-    def base_words_inside(self) -> tuple[np.ndarray, np.ndarray]:
-        """The same for a word begun right after a Hangul letter (`권` + `oga`): (may stay open, may end)."""
-        if "inside" not in self._words:
-            size = len(self.leads) + 1
-            viable = np.zeros(size, dtype=bool)
-            ends = np.zeros(size, dtype=bool)
-            for i, word in enumerate(self.leads):
-                viable[i] = base_viable(word, inside=True)
-            for i in self.closed_leads:
-                ends[i] = base_complete(self.leads[i], True, inside=True)
-            self._words["inside"] = (viable, ends)
-        return self._words["inside"]
+                glued[i] = base_complete(word, True, inside)
+                plain[i] = glued[i] if inside else base_complete(word, False)
+            self._words[key] = (viable, plain, glued)
+        return self._words[key]
 
     def leads_by_start(self) -> dict[str, np.ndarray]:
         """The leads grouped by their first three characters."""
@@ -977,7 +966,7 @@ class LockState:
         if self._fresh is None:
             table = self.table
             viable, plain, glued = table.base_words()
-            viable_in, ends_in = table.base_words_inside()
+            viable_in, _, ends_in = table.base_words(inside=True)
             listed_v, listed_c = self._listed_leads("")
             lead = table.lead
             caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
@@ -1080,7 +1069,7 @@ class LockState:
                 ok = np.where(table.starts_letter, self._continued_ok(word, scanner.word_glued, scanner.run), fresh)
             else:
                 if script_of(scanner.last) in self.masks.lang.scripts:  # glued to the Hangul before it
-                    viable_in, ends_in = table.base_words_inside()
+                    viable_in, _, ends_in = table.base_words(inside=True)
                     listed_v, listed_c = self._listed_leads("")
                     lead = table.lead
                     caps = table.upper & (table.lead_len <= _ACRONYM_MAX)
