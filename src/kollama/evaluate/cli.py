@@ -77,8 +77,14 @@ def score_command(
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    reward: Annotated[Optional[Path], typer.Option("--reward", help="Score the texts with a reward model from "
+                                                                    "`kollama tune reward` DIR (then MODEL is the first text).")] = None,
 ) -> None:
-    """Log-probability of sentences (BOS first when the model has one), ranked; or a file's perplexity."""
+    """Log-probability of sentences (BOS first when the model has one), ranked; or a file's perplexity; or, with
+    --reward DIR, each text's reward."""
+    if reward is not None:
+        _reward_scores(reward, [model, *(sentences or [])], as_json)
+        return
     from kollama.console import print_json
     from kollama.engines import load_engine
     from kollama.engines.llamacpp import LlamaCppEngine
@@ -121,6 +127,23 @@ def score_command(
         print_json({"model": engine.name, "groups": [g.to_json() for g in scored]})
     else:
         print_groups(scored)
+
+
+def _reward_scores(directory: Path, texts: list[str], as_json: bool) -> None:
+    from kollama.console import print_json
+    from kollama.evaluate.reward_model import RewardModel
+
+    scorer = RewardModel(directory)
+    try:
+        scores = scorer.score(texts)
+    finally:
+        scorer.close()
+    if as_json:
+        print_json({"reward_model": str(directory), "scores": [{"text": t, "reward": round(s, 4)}
+                                                               for t, s in zip(texts, scores)]})
+    else:
+        for text, score in zip(texts, scores):
+            typer.echo(f"{score:+.4f}  {text}")
 
 
 def tokens_command(

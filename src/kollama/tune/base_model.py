@@ -55,8 +55,24 @@ def load_model(base: Base, dtype: str = "auto", qlora: bool = False):
 
     from kollama.tune.devices import local_device, qlora_config
 
-    cache = subdir("tune") / "base" / base.identity.replace(":", "-")
+    cache = cached_weights(base)
     torch_dtype = resolve_dtype(dtype)
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = AutoModelForCausalLM.from_pretrained(str(cache), quantization_config=qlora_config(),
+                                                     device_map={"": local_device()}, dtype=torch.bfloat16)
+        return prepare_model_for_kbit_training(model)
+    model = AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch_dtype)
+    return model.to(local_device())
+
+
+def cached_weights(base: Base) -> Path:
+    """The de-quantised base as a plain transformers directory (made once per base file, then reused)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cache = subdir("tune") / "base" / base.identity.replace(":", "-")
     if not (cache / "config.json").is_file():
         model = AutoModelForCausalLM.from_pretrained(str(base.path.parent), gguf_file=base.path.name,
                                                      dtype=torch.float32)
@@ -66,14 +82,7 @@ def load_model(base: Base, dtype: str = "auto", qlora: bool = False):
             tmp.rename(cache)
         except OSError:  # another process cached the same base first
             shutil.rmtree(tmp, ignore_errors=True)
-    if qlora:
-        from peft import prepare_model_for_kbit_training
-
-        model = AutoModelForCausalLM.from_pretrained(str(cache), quantization_config=qlora_config(),
-                                                     device_map={"": local_device()}, dtype=torch.bfloat16)
-        return prepare_model_for_kbit_training(model)
-    model = AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch_dtype)
-    return model.to(local_device())
+    return cache
 
 
 def save_plain(model, directory: Path) -> None:

@@ -10,9 +10,12 @@ from typing import Annotated
 
 import typer
 
+from kollama.tune.reward import REWARD_DEFAULTS
+from kollama.tune.rl import RL_DEFAULTS, RLOptions
 from kollama.tune.trainer import PREFERENCE_DEFAULTS
 
-tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, export to GGUF, smooth, before/after report.",
+tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, reward model and RL, export to GGUF, "
+                            "smooth, before/after report.",
                        no_args_is_help=True)
 
 
@@ -138,6 +141,69 @@ def orpo_cmd(
         _echo_json(_summary(report))
 
 
+@tune_app.command("reward")
+def reward_cmd(
+    data: Annotated[Path, typer.Argument(help="Pairs JSONL (prompt/chosen/rejected) or ranked lists (prompt/answers, best first).")],
+    base: Annotated[str, typer.Option(help="Base model: smollm2 or a llama-architecture FILE.gguf.")],
+    out: Annotated[Path, typer.Option(help="Reward-model directory (adapter with score head, reward.json, checkpoints).")],
+    heldout: Annotated[Path | None, typer.Option("--heldout", help="Extra held-out pairs (e.g. ranked by a person): "
+                                                                  "pairwise accuracy is reported on them too.")] = None,
+    epochs: Annotated[float, typer.Option()] = REWARD_DEFAULTS["epochs"],
+    lr: Annotated[float, typer.Option()] = REWARD_DEFAULTS["lr"],
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = REWARD_DEFAULTS["batch_size"],
+    max_len: Annotated[int, typer.Option("--max-len")] = REWARD_DEFAULTS["max_len"],
+    eval_split: Annotated[float, typer.Option("--eval-split", help="Share of pairs held out for the accuracy.")] = REWARD_DEFAULTS["eval_split"],
+    eval_every: Annotated[int, typer.Option("--eval-every")] = REWARD_DEFAULTS["eval_every"],
+    save_every: Annotated[int, typer.Option("--save-every")] = REWARD_DEFAULTS["save_every"],
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Train a reward model from ranked answers (Bradley-Terry loss on a LoRA base with a score head)."""
+    from kollama.tune.reward import reward_settings, run_reward
+
+    settings = reward_settings(epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size, max_len=max_len,
+                               eval_split=eval_split, eval_every=eval_every, save_every=save_every, seed=seed)
+    report = run_reward(base, data, out, settings, resume=resume, heldout=heldout)
+    _echo_json({**_summary(report), "pairs": report["pairs"], "pairwise_accuracy": report["pairwise_accuracy"]})
+
+
+@tune_app.command("rl")
+def rl_cmd(
+    start: Annotated[str, typer.Argument(help="A base model, or an SFT/ORPO run directory to improve.")],
+    prompts: Annotated[Path, typer.Option(help="Training prompts: JSONL ('prompt' or 'instruction') or one per line.")],
+    out: Annotated[Path, typer.Option(help="Run directory (adapter, checkpoints, rewards.jsonl, train_report.json).")],
+    reward: Annotated[str, typer.Option(help="Weighted rewards NAME[=WEIGHT],...: fidelity, naturalness, length, "
+                                             "reward-model:DIR.")] = RLOptions.rewards,
+    group: Annotated[int, typer.Option(help="Answers sampled per prompt (GRPO's group).")] = RLOptions.group,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens per sampled answer.")] = RLOptions.max_new_tokens,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = RLOptions.temperature,
+    beta: Annotated[float, typer.Option(help="Weight of the KL to the reference (the model without the new adapter).")] = RL_DEFAULTS["beta"],
+    epochs: Annotated[float, typer.Option()] = RL_DEFAULTS["epochs"],
+    lr: Annotated[float, typer.Option()] = RL_DEFAULTS["lr"],
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps (0: epochs decide).")] = RL_DEFAULTS["max_steps"],
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per step.")] = RL_DEFAULTS["batch_size"],
+    max_len: Annotated[int, typer.Option("--max-len", help="Longest prompt in tokens (longer ones are skipped).")] = RL_DEFAULTS["max_len"],
+    save_every: Annotated[int, typer.Option("--save-every")] = RL_DEFAULTS["save_every"],
+    lora_r: Annotated[int, typer.Option("--lora-r")] = 8,
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = 16,
+    reference_model: Annotated[str | None, typer.Option("--reference-model", help="The naturalness scorer "
+                                                                                   "(default: kollama compare's, gemma3).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Reinforcement learning (GRPO) on a fresh LoRA adapter with Korean rewards; guards flag a collapsed run."""
+    from kollama.tune.rl import rl_settings, run_rl
+
+    settings = rl_settings(beta=beta, epochs=epochs, lr=lr, max_steps=max_steps or None, batch_size=batch_size,
+                           max_len=max_len, save_every=save_every, lora_r=lora_r, lora_alpha=lora_alpha, seed=seed)
+    options = RLOptions(rewards=reward, group=group, max_new_tokens=max_new_tokens, temperature=temperature,
+                        reference_model=reference_model)
+    report = run_rl(start, prompts, out, settings, options, resume=resume)
+    keys = ("steps_per_minute", "reward_first", "reward_last", "rewards", "guards")
+    _echo_json({**_summary(report), **{k: report.get(k) for k in keys}})
+
+
 @tune_app.command("pairs")
 def pairs_cmd(
     data: Annotated[Path, typer.Option(help="Instruction data with reference answers.")],
@@ -150,9 +216,26 @@ def pairs_cmd(
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
     min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
     swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = 0.5,
-    seed: Annotated[int, typer.Option(help="--confusion: random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="--confusion / --rank-by: random seed.")] = 0,
+    rank_by: Annotated[str | None, typer.Option("--rank-by", help="Sample several answers per prompt from MODEL and rank "
+                                                                 "them by these rewards (e.g. fidelity,naturalness; "
+                                                                 "names as in `tune rl --reward`).")] = None,
+    samples: Annotated[int, typer.Option(help="--rank-by: answers sampled per prompt.")] = 4,
+    temperature: Annotated[float, typer.Option(help="--rank-by: sampling temperature.")] = 1.0,
+    ranked: Annotated[bool, typer.Option("--ranked", help="--rank-by: write every answer best first "
+                                                         "(prompt/answers) instead of best-vs-worst pairs.")] = False,
 ) -> None:
-    """Build DPO/ORPO pairs: chosen = reference answer, rejected = the model's failing answer or (--confusion) a confused copy."""
+    """Build DPO/ORPO/reward pairs: chosen = reference answer, rejected = the model's failing answer, (--confusion) a
+    confused copy, or (--rank-by) the model's own answers ranked by kollama's judgments (a file a person can edit)."""
+    if rank_by:
+        from kollama.errors import KollamaError
+        from kollama.tune.ranking import build_ranked_pairs
+
+        if model is None:
+            raise KollamaError("tune pairs --rank-by needs a MODEL to sample answers from", hint="e.g. smollm2")
+        _echo_json(build_ranked_pairs(model, data, out, rank_by, samples=samples, limit=limit, max_tokens=max_tokens,
+                                      temperature=temperature, seed=seed, ranked=ranked))
+        return
     if confusion:
         from kollama.tune.confusion import build_confusion_pairs
 
@@ -260,6 +343,30 @@ def report_cmd(
         raise KollamaError("tune report needs a RUN_DIR or --model LABEL=MODEL options",
                            hint="e.g. kollama tune report --model base=gemma3 --model smooth=gemma3-ko.gguf")
     _report(run_dir, suite, max_tokens, task, limit)
+    _print_guards(run_dir)
+
+
+def _print_guards(run_dir: Path) -> None:
+    """An RL run's guards against reward hacking, before and after, and whether the run collapsed."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    path = run_dir / "train_report.json"
+    guards = json.loads(path.read_text()).get("guards") if path.is_file() else None
+    if not guards:
+        return
+    table = Table(title="RL guards: sampled answers, first vs last steps")
+    for column in ("guard", "before", "after"):
+        table.add_column(column, justify="left" if column == "guard" else "right")
+    for key, label in (("mean_chars", "mean answer length (chars)"), ("distinct_2", "distinct word bigrams"),
+                       ("short_share", "answers under 20 chars"), ("naturalness", "naturalness (nats/char)")):
+        table.add_row(label, *[str(guards[side].get(key, "–")) for side in ("before", "after")])
+    console = Console()
+    console.print(table)
+    verdict = "COLLAPSED: " + "; ".join(guards["reasons"]) if guards["collapsed"] else "no collapse"
+    console.print(verdict, style="bold red" if guards["collapsed"] else "green")
 
 
 def register(app: typer.Typer) -> None:
