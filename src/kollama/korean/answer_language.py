@@ -65,6 +65,9 @@ _EXPLICIT_KO = [
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
     re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*[.!?~]*\s*$", re.I | re.M),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
+    re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
+               rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
+               rf"\S*(?:써|쓰|작성|만들|부탁|줘|주세요)"),
 ]
 _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|뭐라|뭔지|어떤|무슨)")
 _NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$|말고\s*$|대신\s*$|아니라\s*$")
@@ -160,10 +163,27 @@ class Reading:
     short: bool = False  # two words or fewer and no Korean grammar: too short to tell alone
 
 
+def _other_language(text: str) -> str | None:
+    """A prompt in none of Korean, Japanese, Chinese or English (`Bitte stell dich vor`, `Пожалуйста...`):
+    fastText lid.176 names it, when sure."""
+    body = " ".join(pl.QUOTE.sub(" ", pl.strip_code(text)).split())
+    if not body or pl.CJK.search(body) or (len(body.split()) < 3 and re.search(r"[A-Za-z]", body)):
+        return None
+    from kollama.korean.lcb import _detector
+
+    best = _detector().detect(body, model="lite", k=1)
+    if best and best[0]["lang"] != "en" and best[0]["lang"] in languages() and best[0]["score"] >= 0.6:
+        return best[0]["lang"]
+    return None
+
+
 def read_text(text: str) -> Reading:
     """The answer language `text` asks for by its grammar and, where they differ, its instruction vs its content."""
-    units = [u for u in pl.units_of(text) if u.lang]
     short = pl.too_short(text)
+    other = _other_language(text)
+    if other:
+        return Reading(other, f"the prompt is in {_name(other)}", 3.0, short=short)
+    units = [u for u in pl.units_of(text) if u.lang]
     if not units:
         return Reading(None, "no words in any language", short=short)
     instr = [u for u in units if not u.content]

@@ -37,6 +37,7 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+CJK = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\u3040-\u30ff\u31f0-\u31ff\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN_WORD = re.compile(r"^[A-Za-z][A-Za-z']*$")
 _LAUGH = re.compile(r"^[ㄱ-ㅎㅏ-ㅣ~^.!?]+$")  # ㅋㅋ, ㅎㅎ, ㅠㅠ: mood, not grammar
 _GRAMMAR_TAGS = ("J", "E", "XSV", "XSA", "VCP", "VCN")
