@@ -28,7 +28,7 @@ os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
 
 from kollama.engines import GenerationParams, load_engine  # noqa: E402
 from kollama.engines.llamacpp import load_llama, masks_for  # noqa: E402
-from kollama.korean.language_lock import LockMode, build_masks  # noqa: E402
+from kollama.korean.lock import LockMode, build_masks  # noqa: E402
 
 PROMPT = "한국의 사계절에 대해 자세히 설명해 주세요. 봄, 여름, 가을, 겨울의 특징을 각각 써 주세요."
 

@@ -36,7 +36,7 @@ from kollama.compare.suites import load_suite  # noqa: E402
 from kollama.engines import GenerationParams, load_engine  # noqa: E402
 from kollama.errors import KollamaError  # noqa: E402
 from kollama.korean.fidelity import fidelity_report  # noqa: E402
-from kollama.korean.language_lock import LockMode  # noqa: E402
+from kollama.korean.lock import LockMode  # noqa: E402
 from kollama.korean.scripts import language, script_of  # noqa: E402
 
 LOCKS = [LockMode.off, LockMode.script, LockMode.strict, LockMode.gated]

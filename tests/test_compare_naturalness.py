@@ -10,7 +10,7 @@ from conftest import run_cli
 from kollama.compare.naturalness import naturalness
 from kollama.engines import GenerationParams
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 
 FLUENT = "서울은 대한민국의 수도이며, 한강을 따라 발달한 큰 도시입니다. 많은 사람들이 이곳에서 일하고 공부합니다."
 

@@ -8,7 +8,7 @@ import pytest
 from support.cli import run_cli
 from kollama.engines import GenerationParams
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.language_lock import LockMode, LockState, Vocabulary, build_masks
+from kollama.korean.lock import LockMode, LockState, Vocabulary, build_masks
 from kollama.korean.scripts import language, script_of
 
 FORBIDDEN_FOR_KO = {"han", "kana", "thai", "cyrillic", "arabic", "latin_ext", "devanagari", "hebrew", "greek",

@@ -13,7 +13,7 @@ import pytest
 
 from support.cli import run_cli
 from kollama.engines import GenerationParams, load_engine
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.korean.scripts import script_of
 from kollama.models.builtin import builtin_path
 

@@ -60,7 +60,7 @@ def test_on_real_answers_strict_spares_the_clean_and_stops_the_confused():
     the confusion. Tokenised with the real Llama 3 vocabulary (no weights needed for `strict`)."""
     from kollama.engines.llamacpp import Tokenizer
     from kollama.korean.fidelity import fidelity_report
-    from kollama.korean.language_lock import LockMode, LockState, build_masks
+    from kollama.korean.lock import LockMode, LockState, build_masks
     from kollama.lock_check import check_tokens
     from support.vocab_models import vocab_only
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import (
+from kollama.korean.lock import (
     LockMode,
     LockState,
     StrictScanner,

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kollama.engines import GenerationParams
-from kollama.korean.language_lock import LockMode, LockState, StrictScanner, WordPolicy, split_piece
+from kollama.korean.lock import LockMode, LockState, StrictScanner, WordPolicy, split_piece
 from kollama.korean.scripts import language, script_of
 from support.vocab_models import chat_template, vocab_model
 
@@ -75,7 +75,7 @@ def test_every_mode_keeps_its_guarantee_over_thousands_of_random_tokens(name, re
 def test_the_strict_mask_agrees_with_the_scanner_on_a_real_vocabulary():
     """The vectorised per-step mask equals running the scanner over each token, on Llama 3's 128k tokens."""
     from kollama.engines.llamacpp import Tokenizer
-    from kollama.korean.language_lock import build_masks
+    from kollama.korean.lock import build_masks
 
     tokenizer = Tokenizer.vocab_only(vocab_model("llama-bpe"))
     masks = build_masks(tokenizer.vocabulary, "ko")

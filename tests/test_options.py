@@ -9,7 +9,7 @@ import pytest
 from kollama.compare.options import CompareOptions
 from kollama.engines.base import LIMITS, GenerationParams
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 
 
 @pytest.mark.parametrize("field,bad", [("temperature", -0.1), ("temperature", 5.5), ("top_p", 0.0), ("top_p", 1.5),

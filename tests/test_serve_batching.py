@@ -12,7 +12,7 @@ import pytest
 from kollama.engines import GenerationParams, load_engine
 from kollama.engines.llamacpp.sampler import TextAssembler
 from kollama.engines.llamacpp import LlamaCppScorer
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from test_foundation_lock import INVITING_PROMPTS, _foreign_chars
 
 PROMPTS = ["대한민국의 수도는", "The capital of France is", "1, 2, 3, 4, 5,", "김치를 만들려면 먼저",

@@ -24,7 +24,7 @@ gguf = pytest.importorskip("gguf")
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 from gguf.constants import GGML_QUANT_SIZES  # noqa: E402
 from conftest import run_cli  # noqa: E402
-from kollama.korean.language_lock import Vocabulary, foreign_risk  # noqa: E402
+from kollama.korean.lock import Vocabulary, foreign_risk  # noqa: E402
 from kollama.models.gguf_layout import TOKEN_ARRAYS, read_layout, token_bytes  # noqa: E402
 from kollama.tune.smooth import BLOCK_SCALES, has_script_intrusion, ollama_modelfile, risk_rows, smooth  # noqa: E402
 

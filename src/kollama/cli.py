@@ -214,7 +214,7 @@ def serve(
     """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
     from pathlib import Path
 
-    from kollama.korean.language_lock import parse_lock
+    from kollama.korean.lock import parse_lock
     from kollama.serve.options import ServeOptions, parse_model_args
     from kollama.serve.server import serve as run_server
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import LockMode, LockState, parse_lock, script_reason_for
+from kollama.korean.lock import LockMode, LockState, parse_lock, script_reason_for
 from kollama.korean.scripts import language
 
 

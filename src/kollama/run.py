@@ -9,7 +9,7 @@ from rich.console import Console
 
 from kollama.engines import Engine, GenerationParams, Response, load_engine
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import default_lock, parse_lock
+from kollama.korean.lock import default_lock, parse_lock
 from kollama.logs import log_response
 
 console = Console(highlight=False)

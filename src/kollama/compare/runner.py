@@ -32,7 +32,7 @@ from kollama.console import ProgressBar
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.language_lock import LockMode, parse_lock
+from kollama.korean.lock import LockMode, parse_lock
 from kollama.models.reference import ModelRef, resolve
 
 SLOT_CONTEXT_ROUND = 256

@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.models.reference import ModelRef
 
 Messages = list[dict[str, Any]]
@@ -69,7 +69,7 @@ class GenerationParams:
 
     def __post_init__(self) -> None:
         from kollama.errors import KollamaError
-        from kollama.korean.language_lock import parse_lock
+        from kollama.korean.lock import parse_lock
         from kollama.korean.scripts import language
 
         for name, (low, high) in LIMITS.items():
@@ -327,7 +327,7 @@ class Engine(ABC):
         The answer is only released once checked, so a caller never sees a rejected attempt.
         """
         from kollama.korean.fidelity import fidelity_report
-        from kollama.korean.language_lock import request_texts
+        from kollama.korean.lock import request_texts
 
         prompt_text, system_text = request_texts(request)
         best: tuple[int, Response] | None = None

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from kollama.engines.base import Engine, GenerationParams, Messages, StreamStats
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.models.reference import ModelRef
 
 BAN_BIAS = -100  # the most negative bias the OpenAI API accepts; llama-server and vLLM treat it as a ban

@@ -139,7 +139,7 @@ ANSWER_STOPS = ["\n\n", "###", "질문:", "문서:"]  # base models otherwise go
 def _generate(question, hits, model, lock, max_tokens, seed, engine, on_response=None):
     from kollama.engines import GenerationParams, load_engine
     from kollama.engines.budget import count_tokens as engine_tokens
-    from kollama.korean.language_lock import parse_lock
+    from kollama.korean.lock import parse_lock
     from kollama.rag.answer import Answer, attach_citations, build_messages
 
     if max_tokens < 1:

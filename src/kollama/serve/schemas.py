@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kollama.engines.base import ABOVE_LOW, LIMITS
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.korean.scripts import languages
 
-LockName = LockMode  # the one list of lock modes (kollama.korean.language_lock)
+LockName = LockMode  # the one list of lock modes (kollama.korean.lock)
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
 Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)

@@ -11,7 +11,7 @@ from fastapi import Request
 
 from kollama.engines import GenerationParams
 from kollama.engines.base import derive_seed  # noqa: F401  (the routes import it from here)
-from kollama.korean.language_lock import parse_lock
+from kollama.korean.lock import parse_lock
 from kollama.korean.scripts import language
 from kollama.serve.embeddings import Embedder
 from kollama.serve.limiter import Limiter

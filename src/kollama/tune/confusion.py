@@ -123,7 +123,7 @@ def _model_pairs(model: str, examples: list[tuple[str, str]], lang: str, max_tok
                  counts: Counter) -> list[dict[str, Any]]:
     from kollama.engines import GenerationParams, load_engine
     from kollama.korean.fidelity import fidelity_report
-    from kollama.korean.language_lock import LockMode
+    from kollama.korean.lock import LockMode
 
     engine = load_engine(model)
     params = GenerationParams(temperature=0.7, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=0)

@@ -13,7 +13,7 @@ from typing import Any
 
 from kollama.engines import GenerationParams, load_engine
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.tune.datasets import load_alpaca
 from kollama.tune.rouge import rouge_l
 

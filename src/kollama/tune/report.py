@@ -140,7 +140,7 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     from kollama.engines import GenerationParams, load_engine
     from kollama.errors import KollamaError, PromptTooLong
     from kollama.korean.fidelity import fidelity_report
-    from kollama.korean.language_lock import LockMode
+    from kollama.korean.lock import LockMode
     from kollama.console import ProgressBar
 
     engine = load_engine(model)

@@ -21,7 +21,7 @@ import yaml
 from kollama.engines import GenerationParams, load_engine
 from kollama.errors import KollamaError
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 from kollama.tune.datasets import load_chats, read_records
 from kollama.tune.rouge import morphemes, rouge_l_tokens
 

@@ -31,7 +31,7 @@ import yaml
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q
 
 from kollama.errors import KollamaError
-from kollama.korean.language_lock import Vocabulary, foreign_risk
+from kollama.korean.lock import Vocabulary, foreign_risk
 from kollama.models.gguf_layout import TOKEN_ARRAYS, GGUFLayout, TensorInfo, read_layout, token_bytes
 
 SMOOTHABLE = ("llama", "gemma3", "qwen2")
@@ -330,7 +330,7 @@ def intrusion_rate(model: str, prompts: list[str], lang: str = "ko", temperature
                    max_tokens: int = 96, seed: int = 0) -> dict[str, Any]:
     """Answer `prompts` with the lock off; the share of answers with a foreign-script intrusion."""
     from kollama.engines import GenerationParams, load_engine
-    from kollama.korean.language_lock import LockMode
+    from kollama.korean.lock import LockMode
 
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)

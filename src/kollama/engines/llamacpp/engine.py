@@ -22,7 +22,7 @@ from kollama.engines.llamacpp.sampler import Sampled
 from kollama.engines.llamacpp.scheduler import BatchScheduler, Job
 from kollama.engines.llamacpp.tokenizer import Tokenizer
 from kollama.errors import KollamaError, ModelUnloaded, PromptTooLong
-from kollama.korean.language_lock import LockMasks, LockMode, LockState, Vocabulary, build_masks, request_texts
+from kollama.korean.lock import LockMasks, LockMode, LockState, Vocabulary, build_masks, request_texts
 from kollama.models.gguf_file import GGUFInfo, read_gguf_info
 from kollama.models.reference import ModelRef
 

@@ -32,7 +32,7 @@ UNSEEDED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: a random seed
 
 
 class LockHook(Protocol):
-    """What the sampler asks of a lock (kollama.korean.language_lock.LockState implements it)."""
+    """What the sampler asks of a lock (kollama.korean.lock.LockState implements it)."""
 
     def apply(self, logits_row: np.ndarray) -> None: ...
 

@@ -56,7 +56,7 @@ from kollama.engines.llamacpp.context import DecodeContext
 from kollama.engines.llamacpp.sampler import LockHook, Sampled, Sampler, TextAssembler
 from kollama.engines.llamacpp.scorer import common_prefix
 from kollama.errors import KollamaError, ModelUnloaded
-from kollama.korean.language_lock import LockMode
+from kollama.korean.lock import LockMode
 
 #: a shorter shared prefix is cheaper to evaluate again than to copy (llama.cpp copies a whole KV stream)
 MIN_SHARED_PREFIX = 16

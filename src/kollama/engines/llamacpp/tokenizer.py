@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from kollama.korean.language_lock import Vocabulary
+from kollama.korean.lock import Vocabulary
 
 _PIECE_BUFFER = 256
 
