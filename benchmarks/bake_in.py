@@ -1,6 +1,7 @@
-"""Korean fidelity baked into the model file: `kollama tune smooth` (and an ORPO export) against the base model.
+"""Korean fidelity baked into the model file: `kollama tune smooth` (and an ORPO export) against the base model,
+and (with --runs) base, SFT, ORPO and RL runs side by side.
 
-Targets (issue #13), each printed with PASS/FAIL:
+Targets, each printed with PASS/FAIL:
 - smooth: answers with foreign-script characters, lock off, fall by >= 90% (ko-basic + LCB Korean prompts);
 - orpo on smollm2 (with --orpo): fidelity with the lock off rises by >= 30 points over base;
 - both: ko_grammar and kobest_copa (real KoBEST test set) accuracy within 2 points of base;
@@ -12,7 +13,10 @@ model, gemma3 by default): pushing a model off foreign scripts must not make its
 
     flock /tmp/kollama-bench.lock .venv/bin/python benchmarks/bake_in.py [--models smollm2,gemma3]
         [--lcb 100] [--temperatures 0.7,1.0] [--orpo runs/orpo] [--copa-limit N] [--out bake_in.json]
-        [--reference-model M | --no-naturalness]
+        [--reference-model M | --no-naturalness] [--runs base=smollm2,sft=DIR,orpo=DIR,rl=DIR,rl-orpo=DIR]
+
+RL targets (--runs, labels starting with `rl`): fidelity >= 95% at t=0.7 and >= 90% at t=1.0, naturalness within
+0.2 nats/char of base, ko_grammar and kobest_copa within 2 points of base, no collapse by the run's guards.
 
 Needs ../shared/realdata (LCB prompts, KoBEST COPA test); exits cleanly without it.
 """
@@ -91,6 +95,62 @@ def nat(row: dict) -> str:
     return "-" if row.get("naturalness") is None else f"{row['naturalness']:.3f}"
 
 
+def compare_runs(spec: str, prompts: list[str], copa: Path, copa_limit: int | None, temperatures: list[float],
+                 max_tokens: int, reference: str | None) -> dict:
+    """`--runs base=smollm2,sft=DIR,orpo=DIR,rl=DIR,rl-orpo=DIR`: every model on the same prompts and seeds, lock
+    off, side by side (fidelity, naturalness, foreign-script answers, accuracy, wall time), then the RL targets
+    for each label that starts with `rl` against the row labelled `base`."""
+    import time
+
+    from kollama.tune.report import model_file
+
+    rows: dict = {}
+    for item in [s for s in spec.split(",") if s]:
+        label, _, ref = item.partition("=")
+        began = time.perf_counter()
+        model = model_file(ref or label)
+        row: dict = {"model": model}
+        row.update({str(t): answer_fidelity_row(model, prompts, t, max_tokens, reference) for t in temperatures})
+        row["accuracy"] = accuracy(model, copa, copa_limit)
+        row["wall_seconds"] = round(time.perf_counter() - began, 1)
+        report = Path(ref) / "train_report.json" if ref and Path(ref).is_dir() else None
+        row["guards"] = json.loads(report.read_text()).get("guards") if report and report.is_file() else None
+        rows[label] = row
+        print(f"   {label}: {json.dumps(summary(row), ensure_ascii=False)}", flush=True)
+    labels = list(rows)
+    print("\n== side by side (lock off): " + " | ".join(labels))
+    for t in temperatures:
+        for key in ("fidelity", "intrusion_rate"):
+            print(f"   {key} t={t}: " + " | ".join(f"{rows[k][str(t)][key]:.1%}" for k in labels))
+        print(f"   naturalness t={t}: " + " | ".join(nat(rows[k][str(t)]) for k in labels))
+    for task in ("ko_grammar", "kobest_copa"):
+        print(f"   {task}: " + " | ".join(f"{rows[k]['accuracy'][task]:.1%}" for k in labels))
+    print("   wall seconds: " + " | ".join(str(rows[k]["wall_seconds"]) for k in labels))
+    base = rows.get("base")
+    for label in [k for k in labels if k.startswith("rl") and base]:
+        row = rows[label]
+        hi, lo = (row[str(t)]["fidelity"] for t in (0.7, 1.0)) if {0.7, 1.0} <= set(temperatures) else (None, None)
+        if hi is not None:
+            print(f"   {label}: fidelity t=0.7 {hi:.1%} (>= 95%) -> {verdict(hi >= 0.95)}; "
+                  f"t=1.0 {lo:.1%} (>= 90%) -> {verdict(lo >= 0.90)}")
+        for t in temperatures:
+            b, r = base[str(t)].get("naturalness"), row[str(t)].get("naturalness")
+            if b is not None and r is not None:
+                print(f"   {label}: naturalness t={t} {b:.3f} -> {r:.3f} (within 0.2) -> {verdict(r >= b - 0.2)}")
+        for task in ("ko_grammar", "kobest_copa"):
+            b, r = base["accuracy"][task], row["accuracy"][task]
+            print(f"   {label}: {task} {b:.1%} -> {r:.1%} (within 2 points) -> {verdict(abs(r - b) <= 0.02)}")
+        if row["guards"]:
+            print(f"   {label}: guards -> {'FAIL, collapsed: ' + '; '.join(row['guards']['reasons']) if row['guards']['collapsed'] else 'PASS, no collapse'}")
+    return rows
+
+
+def answer_fidelity_row(model: str, prompts: list[str], t: float, max_tokens: int, reference: str | None) -> dict:
+    from kollama.tune.report import answer_fidelity
+
+    return answer_fidelity(model, prompts, t, max_tokens, reference=reference)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="smollm2,gemma3")
@@ -104,6 +164,9 @@ def main() -> None:
     parser.add_argument("--base-from", type=Path, default=None,
                         help="--orpo: take smollm2's base row from this earlier --out JSON (same prompts, "
                              "temperatures and max tokens) instead of measuring it again")
+    parser.add_argument("--runs", default=None, help="LABEL=MODEL_OR_RUN,...: side by side on the same prompts and "
+                        "seeds (e.g. base=smollm2,sft=runs/sft,orpo=runs/orpo,rl=runs/rl,rl-orpo=runs/rl-orpo); "
+                        "labels starting with 'rl' are checked against the RL targets")
     parser.add_argument("--reference-model", default=None, help="scores naturalness (default: compare's, gemma3)")
     parser.add_argument("--no-naturalness", action="store_true")
     args = parser.parse_args()
@@ -121,6 +184,9 @@ def main() -> None:
                      "strength": args.strength, "baseline_process_rss_mb": round(baseline_rss, 1), "models": {}}
     print(f"{len(prompts)} prompts (ko-basic + {args.lcb} LCB), lock off, temperatures {temperatures}; "
           f"a process that only starts kollama peaks at {baseline_rss:.0f} MB", flush=True)
+    if args.runs:
+        results["runs"] = compare_runs(args.runs, prompts, copa, args.copa_limit, temperatures, args.max_tokens,
+                                       reference)
     for name in [m for m in args.models.split(",") if m]:  # --models "" with --orpo: the ORPO comparison only
         out = work / f"{name}.smooth.gguf"
         wall, rss, proc = timed_run(["tune", "smooth", name, "--strength", args.strength, "--out", str(out)])
@@ -197,6 +263,16 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
         print(f"\nwritten: {args.out}")
+    from results import record  # benchmarks/results.py (this function's `results` is a dict)
+
+    falls = [f"{name} {label}: " + ", ".join(f"t={t} {'n/a' if f is None else f'{f:.0%}'}" for t, f in by_t.items())
+             for name, row in results["models"].items() for label, by_t in row.get("intrusion_fall", {}).items()]
+    figure = "foreign-script answers, lock off, fall by " + "; ".join(falls)
+    if "orpo_smollm2" in results:
+        row = results["orpo_smollm2"]
+        figure += "; ORPO on smollm2: fidelity " + ", ".join(
+            f"t={t} {row['base'][str(t)]['fidelity']:.1%} -> {row['orpo'][str(t)]['fidelity']:.1%}" for t in temperatures)
+    record("bake-in", figure)
     shutil.rmtree(work, ignore_errors=True)  # the smoothed GGUFs (a few hundred MB for gemma3)
 
 

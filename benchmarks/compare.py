@@ -63,7 +63,11 @@ def main() -> None:
 
     import yaml
 
+    import results
     from kollama.compare.suites import load_suite
+
+    load = results.load()
+    figures = []
 
     suite = load_suite("ko-basic")
     chosen = suite.prompts[: args.prompts] if args.prompts else suite.prompts
@@ -88,10 +92,13 @@ def main() -> None:
                   f"answers identical to --parallel 1: {same}/{len(texts_one)}   "
                   f"{'OK' if speedup >= TARGET else 'MISSED'}   (CPU {result['cpu_seconds']:.0f} s, "
                   f"{one['cpu_seconds'] / result['cpu_seconds']:.2f}x less; load {os.getloadavg()[0]:.1f})", flush=True)
+            figures.append(f"--parallel {n}: {speedup:.2f}x ({wall:.0f} s vs {one_wall:.0f} s; CPU "
+                           f"{one['cpu_seconds'] / result['cpu_seconds']:.2f}x less)")
             for model, stats in decoding(result).items():
                 print(f"    {model}: {stats.get('decode_steps')} decode steps, {stats.get('ridden_tokens')} answer tokens "
                       f"ridden (drawn from another lock's logits), {stats.get('reused_prompt_tokens')} prompt tokens "
                       f"reused", flush=True)
+    results.record("compare", f"{answers} answers; " + "; ".join(figures), load_before=load)
 
 
 def decoding(result: dict) -> dict[str, dict]:

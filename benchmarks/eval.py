@@ -224,6 +224,10 @@ def main() -> None:
     print(f"scoring loop: harness {h_loop:7.1f} s   kollama {k_loop:6.1f} s   ratio {h_loop / k_loop:5.1f}x  (target >= 3x)")
     print(f"              harness {h_requests / h_loop:6.1f} req/s   kollama {k_requests / k_loop:6.1f} req/s  ({h_requests} | {k_requests} requests)")
     print(f"work files: {work}")
+    from results import record
+
+    record("eval", f"end to end {harness_wall / kollama_wall:.1f}x faster than the harness ({kollama_wall:.0f} s vs "
+           f"{harness_wall:.0f} s), scoring loop {h_loop / k_loop:.1f}x; {agree}/{total} predictions identical")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def evaluate(items: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def speed() -> None:
+def speed() -> str:
     """Answers per second: `kollama fidelity --file ... --json` on the 3,986 completions (a separate process, start-up
     included) beside the LCB reference's rules alone on the same texts (the cheapest judge there is)."""
     import os
@@ -118,6 +118,7 @@ def speed() -> None:
           f"answers/s (one process, start-up included), {cli_cpu:.1f} s CPU = {len(rows) / cli_cpu:.0f} answers per "
           f"CPU-second; LCB rules alone: {len(rows) / reference_seconds:.0f} answers/s (ratio kollama/LCB "
           f"{reference_seconds / cli_seconds:.2f}x); load average {load:.1f} on {os.cpu_count()} cores")
+    return f"judged {len(rows) / cli_cpu:.0f} answers per CPU-second"
 
 
 def main() -> None:
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--split", default="all", choices=["dev", "heldout", "blind", "all"])
     parser.add_argument("--no-speed", action="store_true", help="skip the timing (run it under the benchmark lock)")
     args = parser.parse_args()
+    from results import load, record
+
+    load_before = load()
     items = load_items()
     results = evaluate(items)
     print(f"{len(items)} labelled real completions ({sum(i['label'] == 'confused' for i in items)} confused)")
@@ -138,8 +142,12 @@ def main() -> None:
     s = scores(seed_truth, [not fidelity_report(i["text"], "ko", prompt=i["prompt"], with_lcb=False).passed for i in seed])
     print(f"{'seed':8} {'kollama':8} {s['n']:4d} {s['agreement']:10.1%} {s['precision']:10.1%} {s['recall']:8.1%}"
           "   (the seed's Llama 3.1/3.2 answers, tests/data/fidelity_labels_seed.jsonl)")
-    if not args.no_speed:
-        speed()
+    speed_figure = None if args.no_speed else speed()
+    figure = "; ".join(f"{split}: kollama {judges['kollama']['agreement']:.1%} agreement with the labels, LCB's rules "
+                       f"{judges['lcb']['agreement']:.1%}" for split, judges in results.items()
+                       if "kollama" in judges and "lcb" in judges)
+    record("fidelity", figure + (f"; {speed_figure}" if speed_figure else ""), load_before=load_before,
+           results=results)
     if args.show_disagreements:
         for item in items:
             if args.split != "all" and item["split"] != args.split:

@@ -146,6 +146,11 @@ def main() -> None:
     print(f"KoBEST COPA, first {args.limit} test items, {args.model}: kollama eval acc {result['kollama_eval_acc']:.3f} "
           f"({result['kollama_eval_seconds']} s), lm_eval local-completions against kollama serve acc "
           f"{result['lm_eval_acc']:.3f} ({result['lm_eval_seconds']} s); items that differ: {len(result['differ'])}")
+    from results import record
+
+    record("harness", f"KoBEST COPA, {args.limit} items, {args.model}: accuracy {result['lm_eval_acc']:.3f} "
+           f"(lm_eval against kollama serve) vs {result['kollama_eval_acc']:.3f} (kollama eval); "
+           f"{len(result['differ'])} items differ")
     sys.exit(0 if len(result["differ"]) <= 1 else 1)
 
 

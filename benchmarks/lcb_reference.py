@@ -133,6 +133,11 @@ def main() -> None:
     kollama_lcb_list = [lcb_verdict(r["completion"], "ko").to_json() for r in rows]
     exact = max_difference(groups, reference, kollama_lcb_list)
     print(f"kollama with KOLLAMA_LCB_WORDS=lcb_words.txt vs the reference: LPR {exact[0]:.2f}, WPR {exact[1]:.2f} points")
+    from results import record
+
+    record("lcb-reference", f"{len(rows)} answers; largest LPR / WPR difference per group, the same word list on both "
+           f"sides: {same_list[0]:.2f} / {same_list[1]:.2f} points; with LCB's own list "
+           f"(KOLLAMA_LCB_WORDS): {exact[0]:.2f} / {exact[1]:.2f}")
 
 
 def extra_words(kollama: list[dict], lcb_list: set[str]) -> set[str]:

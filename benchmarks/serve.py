@@ -5,9 +5,9 @@ and the ratios kollama / llama_cpp.server, in one run. Two workloads: `repeated`
 over and over, as an FAQ bot sees) and `distinct` (every question different; only the chat template
 is shared), so the gain from kollama's per-slot prompt cache and from batched decoding show apart. Both servers get the same GGUF, context size,
 thread count, prompt, max_tokens, temperature and seed; kollama runs with the `script` lock.
-Targets (issue 7): >= 1.0x throughput at 1 client; >= 2x at 16 clients with no worse p95.
+Targets: >= 1.0x throughput at 1 client; >= 2x at 16 clients with no worse p95.
 
-Structured outputs (issue 15): `structured` asks both servers for a JSON-schema answer (the same schema,
+Structured outputs: `structured` asks both servers for a JSON-schema answer (the same schema,
 in llama-cpp-python's `{"type": "json_object", "schema": ...}` spelling, which kollama also reads), kollama
 with the `script` lock inside the string values; `structured-nolock` the same with kollama's lock off.
 JSON-schema answers per second (`valid/s`: answers that parse and validate; one cut off by the token cap
@@ -221,6 +221,12 @@ def main() -> None:
         if unequal:
             console.print(f"[red]the servers generated different amounts of text at {unequal} clients "
                           "(one stops early, e.g. a chat template ending the turn at once): the ratios compare unequal work[/red]")
+    from results import record
+
+    record("serve", "requests/s, kollama / llama_cpp.server: " + "; ".join(
+        f"{workload}: " + ", ".join(f"{c} client{'s' if c > 1 else ''} "
+                                    f"{results[(workload, ours)][c]['rps'] / results[(workload, base)][c]['rps']:.2f}x"
+                                    for c in args.clients) for workload in args.workloads))
 
 
 if __name__ == "__main__":

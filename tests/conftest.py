@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `support` importable from every test module
 
-from support.cli import run_cli  # noqa: E402,F401  (for test modules written before tests/support existed)
+from support.cli import run_cli  # noqa: E402,F401  (re-exported: some test modules import it from here)
 
 
 @pytest.fixture(scope="session")
@@ -72,11 +72,11 @@ SLOW_MODULES = {"test_serve_api", "test_serve_browser", "test_serve_fuzz", "test
 SLOW_TESTS = {"test_transformers_cross_check_smollm2", "test_script_lock_never_lets_a_forbidden_character_through",
               "test_kobest_metrics_match_definitions",
               "test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest",
-              # measured 5-26 s each in the quick tier on a slow day (session 9); their areas keep faster tests there
+              # 5-26 s each in the quick tier on a busy machine; their areas keep faster tests there
               "test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alone",
               "test_sampled_riders_keep_their_locks", "test_without_the_lock_the_same_prompts_do_leak",
               "test_interactive_chat_with_slash_commands", "test_a_collection_keeps_the_embedder_that_wrote_it",
-              # session 10, quiet machine: the quick tier took 3:15; each of these took 5-15 s and its module keeps
+              # 5-15 s each on a quiet machine; each module keeps
               # faster tests of the same thing there (batching: 13 more; the lock: test_lock_v2's masks)
               "test_concurrent_answers_are_each_the_answer_to_their_own_prompt",
               "test_every_concurrent_answer_keeps_the_lock",

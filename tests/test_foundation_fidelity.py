@@ -101,7 +101,7 @@ def test_cli_reads_standard_input():
     assert json.loads(result.stdout)["foreign"][0]["text"] == "model"
 
 
-# --- the seed's own Llama 3.1 / 3.2 answers (issue 11, requirement 7) ----------------------------------------
+# --- real Llama 3.1 / 3.2 answers from the seed data -------------------------------------------------------------
 LLAMA32_PROMPT = "Large Language Model(LLM)이 무엇인지 한국어로 설명해 주세요."
 LLAMA32_ANSWER = (
     "Large Language Model은 자연 언어 처리 tasks 에서 사용되는 인공지능 모델입니다. 이 모델은 대량의 텍스트 데이터로 "

