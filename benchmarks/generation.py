@@ -2,7 +2,7 @@
 
 Same model file, prompt tokens, seed, sampling settings, thread count and length cap, in one run.
 Rounds alternate the order of the contenders so neither always runs on a warm cache.
-Targets (issue 2): no lock >= 0.95x raw; script lock >= 0.90x raw; mask build < 5 s for a 262k vocabulary.
+Targets: no lock >= 0.95x raw; script lock >= 0.90x raw; mask build < 5 s for a 262k vocabulary.
 
     python benchmarks/generation.py [--models smollm2 gemma3] [--rounds 5] [--max-tokens 128]
     python benchmarks/generation.py --omp [--busy 2] [--side-by-side 2]   # OpenMP idle policies
@@ -29,6 +29,7 @@ os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
 from kollama.engines import GenerationParams, load_engine  # noqa: E402
 from kollama.engines.llamacpp import load_llama, masks_for  # noqa: E402
 from kollama.korean.lock import LockMode, build_masks  # noqa: E402
+import results  # noqa: E402  (benchmarks/results.py: where the figure is recorded)
 
 PROMPT = "한국의 사계절에 대해 자세히 설명해 주세요. 봄, 여름, 가을, 겨울의 특징을 각각 써 주세요."
 
@@ -112,9 +113,10 @@ POLICIES = {"default": {"OMP_WAIT_POLICY": ""}, "passive": {"OMP_WAIT_POLICY": "
             "kollama": {}}  # nothing set: kollama's own (GOMP_SPINCOUNT, see kollama/__init__.py)
 
 
-def omp_policies(models: list[str], busy: int, side_by_side: int, max_tokens: int) -> None:
+def omp_policies(models: list[str], busy: int, side_by_side: int, max_tokens: int) -> dict[str, dict]:
     """libgomp's default idle policy, passive, and kollama's brief spin, each contender in fresh processes:
     alone, beside `busy` pure-Python loops, or `side_by_side` copies of itself decoding at the same time."""
+    found: dict[str, dict] = {}
     for name in models:
         print(f"\n== {name}: tokens/s, {busy} busy loop(s) beside, {side_by_side} process(es) at once")
         for contender in ("raw", "kollama"):
@@ -136,6 +138,8 @@ def omp_policies(models: list[str], busy: int, side_by_side: int, max_tokens: in
             print(f"{contender:>8}: " + "  ".join(f"{policy} {rate:6.1f}" for policy, rate in rates.items())
                   + f"  kollama's/passive {rates['kollama'] / rates['passive']:.2f}x"
                   + f"  kollama's/default {rates['kollama'] / rates['default']:.2f}x")
+            found.setdefault(name, {})[contender] = rates
+    return found
 
 
 def main() -> None:
@@ -151,8 +155,13 @@ def main() -> None:
     if args.child:
         child(args.child, args.models[0], args.max_tokens)
         return
+    load = results.load()
     if args.omp:
-        omp_policies(args.models, args.busy, args.side_by_side, args.max_tokens)
+        found = omp_policies(args.models, args.busy, args.side_by_side, args.max_tokens)
+        results.record("openmp", "kollama's tokens/s against passive / libgomp's default: " + ", ".join(
+            f"{m} {r['kollama']['kollama'] / r['kollama']['passive']:.2f}x / "
+            f"{r['kollama']['kollama'] / r['kollama']['default']:.2f}x" for m, r in found.items())
+            + f" ({args.busy} busy loops, {args.side_by_side} process(es) at once)", load_before=load, rates=found)
         return
     summary = {m: bench_model(m, args.rounds, args.max_tokens) for m in args.models}
     print("\nsummary (targets: off >= 0.95, script >= 0.90, cold mask < 5 s)")
@@ -160,6 +169,9 @@ def main() -> None:
         ok = s["ratio_off"] >= 0.95 and s["ratio_script"] >= 0.90 and s["cold_mask_s"] < 5
         print(f"{model:>8}: off {s['ratio_off']:.3f}  script {s['ratio_script']:.3f}  strict {s['ratio_strict']:.3f}  "
               f"mask {s['cold_mask_s']:.2f} s  {'OK' if ok else 'MISSED'}")
+    results.record("generation", "against raw llama-cpp-python, no lock / script / strict: " + "; ".join(
+        f"{m} {s['ratio_off']:.2f}x / {s['ratio_script']:.2f}x / {s['ratio_strict']:.2f}x" for m, s in summary.items()),
+        load_before=load, summary=summary)
 
 
 if __name__ == "__main__":

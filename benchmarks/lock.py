@@ -4,7 +4,7 @@ Prompts: 100 of the Language Confusion Benchmark's Korean prompts (../shared/rea
 monolingual, 50 cross-lingual) and the ko-basic suite. Measures per model and lock: fidelity v2 pass rate, check
 pass rate (ko-basic), naturalness (mean log-prob per character under gemma3), forbidden-script characters in
 locked answers, and tokens per second (single answers, one at a time, the same prompts for every lock).
-Targets (issue 12): gated fidelity >= strict's - 5 points, and gated's naturalness closer to off's than strict's;
+Targets: gated fidelity >= strict's - 5 points, and gated's naturalness closer to off's than strict's;
 no forbidden-script character in a locked answer; every lock >= 0.9x the speed of off.
 
 Answers for the quality figures are decoded 8 at a time with the batched engine, a prompt's four locks side by side
@@ -122,12 +122,17 @@ def main() -> None:
           f"{sum(i['set'] == 'ko-basic' for i in items)} ko-basic), max {args.max_tokens} tokens, greedy", flush=True)
     answers: dict[tuple[str, str], list[str | None]] = {}
     started = time.perf_counter()
+    from results import record
+
+    figures: list[str] = []
     if args.speed_only:
         for model in args.models:
             rates = speed(model, [i for i in items if i["set"] == "ko-basic"], args.max_tokens, args.speed_prompts,
                           args.speed_passes)
             print(f"{model}: " + ", ".join(f"{lock} {r['tokens_per_second']:.1f} tok/s ({r['vs_off']:.2f}x off)"
                                            for lock, r in rates.items()), flush=True)
+            figures.append(f"{model} " + " / ".join(f"{r['vs_off']:.2f}x" for lock, r in rates.items() if lock != "off"))
+        record("lock-speed", "tokens/s against off, script / strict / gated: " + "; ".join(figures))
         return
     for model in args.models:
         engine = load_engine(model, n_ctx=2048, parallel=args.parallel)
@@ -187,6 +192,9 @@ def main() -> None:
               f"no forbidden char: {'yes' if all(by[m]['forbidden_chars'] == 0 for m in ('script', 'strict', 'gated')) else 'NO'}; "
               f"speed >= 0.9x off: " + ", ".join(f"{m} {by[m]['speed_vs_off']:.2f}x" for m in ('script', 'strict', 'gated')))
     print(f"\n{time.perf_counter() - started:.0f} s in all (shared machine: speed figures are noisy)")
+    record("lock", "fidelity / naturalness, off · script · strict · gated: " + "; ".join(
+        f"{model} " + " · ".join(f"{r['fidelity']:.1%} / {r['naturalness']:.2f}" for r in rows if r["model"] == model)
+        for model in args.models), rows=rows)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "answers": {f"{m}|{lk}": t for (m, lk), t in answers.items()},
                                          "prompts": [i["id"] for i in items]}, ensure_ascii=False, indent=1))

@@ -26,7 +26,7 @@ from rich.table import Table
 from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
 from kollama.compare.metrics import korean_aware_verdict, summarise
-from kollama.compare.options import CompareOptions
+from kollama.compare.options import CompareOptions, with_answer_language
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
 from kollama.console import ProgressBar
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
@@ -74,7 +74,7 @@ def parse_locks(text: str) -> list[LockMode]:
 def _validate(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
     """What CompareOptions cannot check alone: the lock modes, the suite file, the model references."""
     locks = parse_locks(options.locks)
-    suite = load_suite(options.suite)
+    suite = with_answer_language(load_suite(options.suite), options.lang)
     refs = [resolve(model) for model in options.models]
     return suite, locks, refs
 
@@ -190,6 +190,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
         cache.close()
     order = {c.key: i for i, c in enumerate(cells)}
     records.sort(key=lambda r: order[r.pop("_key")])
+    generation_seconds = time.perf_counter() - started
     naturalness_error = None
     if options.naturalness:
         from kollama.compare.naturalness import score_answers
@@ -202,6 +203,8 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
         "max_tokens": options.max_tokens, "answers": len(records), "generated": result.generated,
         "cached": result.cached, "failed": result.failed, "errors": result.errors,
         "wall_seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "phase_seconds": {"generation": round(generation_seconds, 3),
+                          "naturalness": round(time.perf_counter() - started - generation_seconds, 3)},
         "naturalness": ({"reference_model": options.reference_model, "unit": "mean log-probability per character",
                          "error": naturalness_error} if options.naturalness else None),
         "groups": summarise(records, group_info),
