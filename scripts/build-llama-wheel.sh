@@ -19,8 +19,10 @@ echo "llama.cpp: compiling for this CPU (a few minutes on 2 cores, once; CMAKE_A
 start=$SECONDS
 if ! "$python" -m pip wheel -v --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$tmp" "$spec" 2>&1 |
     tee "$log" |
-    awk '/^ *\[ *[0-9]+%\]/ { p = $0; sub(/^ *\[ */, "", p); p = int(p); if (int(p / 10) != last) {
-           last = int(p / 10); printf "llama.cpp: %d%% compiled\n", p; fflush() } }'; then
+    awk '/^ *\[ *[0-9]+\/[0-9]+\]/ { p = $0; sub(/^ *\[ */, "", p); split(p, n, /[\/\]]/); p = int(100 * n[1] / n[2])
+           if (int(p / 10) != last) { last = int(p / 10); printf "llama.cpp: %d%% compiled\n", p; fflush() } }
+         /^ *\[ *[0-9]+%\]/ { p = $0; sub(/^ *\[ */, "", p); p = int(p)
+           if (int(p / 10) != last) { last = int(p / 10); printf "llama.cpp: %d%% compiled\n", p; fflush() } }'; then
   echo "llama.cpp: the build failed; the last lines of $log:" >&2
   tail -n 30 "$log" >&2
   exit 1
