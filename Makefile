@@ -31,14 +31,16 @@ $(VENV)/.llama: $(BIN)/python
 	$(BIN)/python -m pip install -q --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	touch $@
 
-# Core only: the main job needs no torch, browser or OCR.
+# Core only: the main job needs no torch, browser or OCR. pip prints a line per package (no bars), so a
+# long install is never silent.
+PIP_INSTALL := $(BIN)/python -m pip install --progress-bar off
 $(VENV)/.core: $(VENV)/.llama pyproject.toml
-	$(BIN)/python -m pip install -q -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 # Everything: training extras, the fast RAG embedder (onnxruntime) and test tools.
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/python -m pip install -q -e '.[tune,dev,fast]'
+	$(PIP_INSTALL) -e '.[tune,dev,fast]'
 	touch $@
 
 setup: $(VENV)/.core
