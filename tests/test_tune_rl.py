@@ -135,3 +135,18 @@ def test_tiny_rl_run_logs_resumes_guards_and_exports(tmp_path: Path) -> None:
     exported = run_cli("tune", "export", str(out), "--out", str(gguf), "--quant", "q8_0")
     assert exported.returncode == 0, exported.stderr
     assert gguf.read_bytes()[:4] == b"GGUF"
+
+
+def test_tune_report_prints_the_guards_and_flags_a_collapse(tmp_path: Path, capsys) -> None:
+    from kollama.tune.cli import _print_guards
+    from kollama.tune.guards import answer_stats, guard_report
+
+    before = answer_stats(["봄에는 꽃이 피고 새가 울며 날이 따뜻해집니다.", "여름에는 비가 많이 오고 날씨가 무척 덥습니다."])
+    after = answer_stats(["네.", "네."])
+    (tmp_path / "train_report.json").write_text(json.dumps({"kind": "rl", "guards": guard_report(before, after)}))
+    _print_guards(tmp_path)
+    shown = capsys.readouterr().out
+    assert "answers under 20 chars" in shown and "COLLAPSED" in shown and "answers shrank" in shown
+    (tmp_path / "train_report.json").write_text(json.dumps({"kind": "sft"}))
+    _print_guards(tmp_path)
+    assert capsys.readouterr().out == ""  # not an RL run: nothing to add

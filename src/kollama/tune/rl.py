@@ -213,7 +213,7 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
     def batch_loss(m, indices: list[int]):
         chosen = [usable[i] for i in indices]
         step["n"] += 1
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         m.eval()
         answers = sampler.sample(unwrap(m), [encoded[i] for i in chosen], seed=settings.seed * 100003 + step["n"])
         m.train()
@@ -237,7 +237,8 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
                   "rewards": {k: round(sum(v) / len(v), 4) for k, v in each.items()}, "kl": round(kl, 5),
                   "mean_chars": round(sum(len(t) for t in texts) / len(texts), 1),
                   "seconds": {"sample": round(sampled - began, 2), "rewards": round(scored - sampled, 2),
-                              "update_forward": round(time.perf_counter() - scored, 2)},
+                              "update_forward": round(time.perf_counter() - scored, 2),
+                              "cpu_before_backward": round(time.process_time() - cpu, 2)},
                   "prompts": chosen, "answers": texts}
         with log_path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record, ensure_ascii=False) + "\n")
