@@ -56,12 +56,12 @@ _NATIVE = {"日本語": "ja", "中文": "zh", "汉语": "zh", "漢語": "zh", "�
            "韩语": "ko", "韓語": "ko", "日语": "ja"}
 _VERB_KO = r"(?:인사|답|대답|응답|말|써|쓰|작성|번역|바꿔|바꾸|옮겨|옮기|해\s*줘|해\s*주|해\s*줄|해\s*봐|해라|해요|부탁|설명|요약|정리|" \
            r"알려|적어|얘기|이야기|표현해\s*줘|출력|대화|풀어|변환|돌려|진행|답변|회신|써\s*줘|작문|불러)"
-_BETWEEN_KO = r"(?:만|도|좀|다시|꼭|잘|한번|한\s*번|전부|모두|다|간단히|간략히|자세히|짧게|\S+하게|\S+스럽게|" \
-              r"(?!\S*(?:된|되어|되는|쓰인|적힌|있는|인)(?:\s|$))\S+)"
+_BETWEEN_KO = r"(?:만|도|좀|다시|꼭|잘|한번|한\s*번|전부|모두|다|간단히|간략히|자세히|짧게|\S+하게|\S+스럽게|\S*하려는데|" \
+              r"\S*하려고|(?!\S*(?:된|되어|되는|쓰인|적힌|있는|인|는데|은데|니까|지만|어서|아서|왔|받)(?:\s|$))\S+)"
 _EXPLICIT_KO = [
-    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,2}}"
+    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
                rf"(?!\S*(?:된|되어|되는|쓰인|적힌|있는)(?:\s|$)){_VERB_KO}", re.I),
-    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,2}}"
+    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
     re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*[.!?~]*\s*$", re.I | re.M),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
@@ -134,6 +134,9 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             tail = body[m.end(): m.end() + 3]
             if re.match(r"(?i)\s*(?:how|what|which|is\s+there)\b", sentence) and "?" in tail + body[m.end(): m.end() + 1]:
                 continue  # "How do you say X in Korean?": a question about the language
+            if pattern is _EXPLICIT_EN[0] and re.search(r"(?i)\b(?:how\s+(?:to|do\s+i|can\s+i|would\s+i|should\s+i)|"
+                                                        r"teach\s+me\s+to)\s+(?:[\w'-]+\s+){1,6}$", sentence):
+                continue  # "teach me how to introduce myself in Korean": learning to say it
             found.append((m.start(), m.group(1), m.group()))
     for pattern in _EXPLICIT_KO:
         for m in pattern.finditer(body):
@@ -167,7 +170,11 @@ def _other_language(text: str) -> str | None:
     """A prompt in none of Korean, Japanese, Chinese or English (`Bitte stell dich vor`, `Пожалуйста...`):
     fastText lid.176 names it, when sure."""
     body = " ".join(pl.QUOTE.sub(" ", pl.strip_code(text)).split())
-    if not body or pl.CJK.search(body) or (len(body.split()) < 3 and re.search(r"[A-Za-z]", body)):
+    words = body.split()
+    if not words or pl.CJK.search(body) or (len(words) < 3 and re.search(r"[A-Za-z]", body)):
+        return None
+    english = sum(w.strip(".,!?;:'\"()").lower() in pl.FUNCTION_WORDS for w in words)
+    if english >= 0.25 * len(words):  # "Thank you so much!": English, whatever fastText guesses
         return None
     from kollama.korean.lcb import _detector
 
@@ -183,6 +190,10 @@ def read_text(text: str) -> Reading:
     other = _other_language(text)
     if other:
         return Reading(other, f"the prompt is in {_name(other)}", 3.0, short=short)
+    if not pl.has_grammar(text):
+        if len(pl.SYLLABLE_WORD.findall(pl.strip_code(text))) >= 2:  # `React hooks 사용법 정리`: a Korean heading
+            return Reading("ko", "Korean words without grammar, as in a heading", 1.0, short=short)
+        return Reading(None, "bare terms, no grammar of any language", short=True)
     units = [u for u in pl.units_of(text) if u.lang]
     if not units:
         return Reading(None, "no words in any language", short=short)
@@ -237,7 +248,7 @@ def _messages(history: list[dict] | None, role: str) -> list[str]:
     return [str(m.get("content") or "") for m in history or [] if m.get("role") == role]
 
 
-def _points_back(prompt: str, reading: Reading, users: list[str]) -> LanguageDecision | None:
+def _points_back(prompt: str, reading: Reading, users: list[str], answers: list[str]) -> LanguageDecision | None:
     """`Reply to her for me` after a turn that pasted a Korean message: the reply is in that message's language."""
     low = prompt.lower()
     if reading.content_lang or not users or not pl.SAME_AS_CONTENT.search(low) \
@@ -247,6 +258,9 @@ def _points_back(prompt: str, reading: Reading, users: list[str]) -> LanguageDec
     if earlier.content_lang and earlier.content_lang != reading.lang:
         return LanguageDecision(earlier.content_lang, f"a reply/rewrite of the {_name(earlier.content_lang)} text "
                                                       "pasted earlier in the conversation")
+    said = read_text(answers[-1]) if answers else None
+    if said and said.lang and said.lang != reading.lang:
+        return LanguageDecision(said.lang, f"a rewrite of the last answer, which is in {_name(said.lang)}")
     return None
 
 
@@ -273,7 +287,7 @@ def infer_answer_language(prompt: str, system: str | None = None, history: list[
         if said.lang:
             return LanguageDecision(said.lang, f"'{_clip(prompt, 20)}' continues the last answer, which is in "
                                                f"{_name(said.lang)}")
-    back = _points_back(prompt, reading, users)
+    back = _points_back(prompt, reading, users, answers)
     if back:
         return back
     if reading.lang is not None and reading.strength >= 1.0 and not reading.short:

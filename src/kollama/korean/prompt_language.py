@@ -35,6 +35,7 @@ polish improve shorten expand answer read review define name is are does do did 
 _NUMBERS = frozenset("one two three four five six seven eight nine ten".split())
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
+SYLLABLE_WORD = re.compile(r"\S*[\uac00-\ud7a3]\S*")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 CJK = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\u3040-\u30ff\u31f0-\u31ff\u4e00-\u9fff\u3400-\u4dbf]")
@@ -54,11 +55,14 @@ PLACEHOLDER = "◇"  # stands where quoted content was: neutral, so `◇가 무�
 TRANSLATE = re.compile(r"\btranslat|\binterpret|번역|통역|해석|옮겨|옮기")
 SUMMARISE = re.compile(r"\bsummar|\btl;?dr\b|\bgist\b|요약|간추|줄거리|핵심만")
 ADVICE = re.compile(r"\b(?:how|what)\s+(?:should|do|would|can|could)\s+(?:i|we)\b|\bwhat\s+to\s+(?:say|reply|write)\b"
+                    r"|\bcheck\s+(?:if|whether)\b|\b(?:is|are)\s+(?:this|it|my|these)\b[^?]*\b(?:correct|right|natural|ok)\b"
+                    r"|맞는지|맞나요|맞아\?|어색한지|자연스러운지"
                     r"|뭐라고|어떻게\s*(?:답|대답|말|반응)|무슨\s*(?:말|뜻|의미)|뭐라는|무슨\s*뜻")
 SAME_AS_CONTENT = re.compile(
     r"\brepl(?:y|ies)\b|\brespon(?:d|se)\s+to\b|\bwrite\s+(?:a\s+)?(?:response|reply|back|an?\s+answer\s+to)"
     r"|\bcontinue\b|\bkeep\s+(?:writing|going)\b|\bfinish\b|\bcomplete\b|\bre-?write\b|\brephrase\b|\bparaphrase\b"
-    r"|\bproof-?read\b|\bcorrect\b|\bfix\b|\bpolish\b|\bedit\b|\bimprove\b|\bshorten\b|\bexpand\b|\bmake\s+(?:this|the\s+\w+)\s+(?:more|less|sound|shorter|longer)"
+    r"|\bproof-?read\b|\bcorrect\b|\bfix\b|\bpolish\b|\bedit\b|\bimprove\b|\bshorten\b|\bexpand\b|\bmake\s+(?:this|it|my|the\s+\w+)\b|\bformat\b|\bturn\s+(?:this|it)\b|\bconvert\s+(?:this|it)\b"
+    r"|\bsame\s+language\b|같은\s*언어|\bversion\b|\bshorter\b|\blonger\b|버전"
     r"|\bsound\s+more\b|\bmore\s+(?:natural|formal|polite|casual)|\bnext\s+(?:paragraph|line|part|chapter|verse|scene)"
     r"|\bsame\s+(?:style|tone|voice)|바꿔|바꾸|더\s+\S+\s*있게"
     r"|답장|회신|이어서|이어\s*(?:써|쓰|가)|이어가|마저|계속\s*써|고쳐|다듬|교정|첨삭|수정해|바꿔\s*써|다시\s*써|재작성"
@@ -257,6 +261,20 @@ def too_short(text: str) -> bool:
         return False
     hangul = " ".join(w for w in words if _SYLLABLE.search(w))
     return not (hangul and any(_korean_grammar_words(hangul).values()))
+
+
+def has_grammar(text: str) -> bool:
+    """Any function word, request verb, glued particle or ending, or kana: something beyond bare terms
+    (`Python list vs tuple`, `Kubernetes 설정 방법` have none)."""
+    body = QUOTE.sub(" ", strip_code(text))
+    if _KANA.search(body) or (len(_HAN.findall(body)) >= 2 and not _SYLLABLE.search(body)):
+        return True
+    for i, word in enumerate(body.split()):
+        bare = word.strip(_PUNCT_STRIP).lower()
+        if bare in FUNCTION_WORDS or (i == 0 and bare in EN_OPENERS):
+            return True
+    hangul = " ".join(w for w in body.split() if _SYLLABLE.search(w))
+    return bool(hangul) and any(_korean_grammar_words(hangul).values())
 
 
 def instruction_score(text: str) -> float:
