@@ -53,7 +53,7 @@ def run(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = GenerationParams.max_tokens,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
     lock: Annotated[Optional[str], typer.Option(help="Language lock: off, script, strict, gated (default: gated for --lang ko, script otherwise).")] = None,
-    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: decided from the prompt (docs/lang-auto.md).")] = "ko",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
     logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the answer to SQLite.")] = False,
@@ -67,9 +67,9 @@ def run(
     if prompt is None and sys.stdin.isatty() and not as_json:
         chat_loop(options)
         return
-    response = run_once(options, read_text_arg(prompt), stream=not as_json)
+    response, decision = run_once(options, read_text_arg(prompt), stream=not as_json)
     if as_json:
-        print_json(response.to_json())
+        print_json({**response.to_json(), **decision.to_json()})
 
 
 @app.command()
@@ -87,7 +87,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 @app.command()
 def fidelity(
     text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
-    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1).")] = "ko",
+    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1), or auto: the language --prompt asks for.")] = "ko",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="JSONL of answers: judge every line, then summarise.")] = None,
     field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
@@ -101,17 +101,34 @@ def fidelity(
     if file is not None:
         if text is not None:
             raise KollamaError("give a TEXT or --file, not both", hint="kollama fidelity --file answers.jsonl")
+        if lang == "auto":
+            raise KollamaError("--lang auto judges one answer against its --prompt, not a --file",
+                               hint="give --lang ko (or another code) with --file")
         _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report, print_fidelity
 
-    report = fidelity_report(read_text_arg(text), lang=lang, prompt=prompt)
+    decision = _auto_lang(lang, prompt, None)
+    report = fidelity_report(read_text_arg(text), lang=decision.lang, prompt=prompt)
     if as_json:
-        print_json(report.to_json())
+        print_json({**report.to_json(), **(decision.to_json() if lang == "auto" else {})})
     else:
         print_fidelity(report)
     if not report.passed:
         raise typer.Exit(2)
+
+
+def _auto_lang(lang: str, prompt: str | None, system: str | None):
+    """The expected language: --lang as given, or for `auto` the one the prompt asks for (said on stderr)."""
+    from kollama.korean.answer_language import AUTO, resolve_answer_language
+
+    if lang == AUTO and not (prompt or system):
+        raise KollamaError("--lang auto decides the language from the prompt: give --prompt",
+                           hint="or give the language, e.g. --lang ko")
+    decision = resolve_answer_language(lang, prompt or "", system=system)
+    if lang == AUTO:
+        typer.secho(f"lang {decision.lang}: {decision.reason}", err=True, dim=True)
+    return decision
 
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
@@ -172,7 +189,7 @@ def lock_check(
     lock: Annotated[str, typer.Option(help="Lock mode: script, strict, gated.")] = "strict",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt the answer replied to (its words may be repeated).")] = None,
     system: Annotated[Optional[str], typer.Option(help="The system prompt.")] = None,
-    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1).")] = "ko",
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: the language --prompt asks for.")] = "ko",
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -180,9 +197,10 @@ def lock_check(
     from kollama.lock_check import lock_check as run_check
     from kollama.lock_check import print_lock_check
 
-    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=lang, ctx=ctx)
+    decision = _auto_lang(lang, prompt, system)
+    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=decision.lang, ctx=ctx)
     if as_json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), **(decision.to_json() if lang == "auto" else {})})
     else:
         print_lock_check(result)
     if result.banned:

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from kollama.engines import Engine, GenerationParams, Response, load_engine
 from kollama.errors import KollamaError
+from kollama.korean.answer_language import AUTO, LanguageDecision, check_lang, resolve_answer_language
 from kollama.korean.lock import default_lock, parse_lock
 from kollama.logs import log_response
 
@@ -26,14 +27,19 @@ class RunOptions:
     max_tokens: int = GenerationParams.max_tokens
     ctx: int | None = None
     lock: str | None = None  # None: default_lock(lang), gated for Korean
-    lang: str = "ko"
+    lang: str = "ko"  # or "auto": inferred from each prompt (kollama.korean.answer_language)
     logprobs: int | None = None  # per-token log-probabilities and this many alternatives (0: none)
     log: bool = True  # write each answer to the SQLite log (`kollama logs`)
 
-    def params(self) -> GenerationParams:
-        """Validated by GenerationParams itself (the server builds the same object)."""
+    def __post_init__(self) -> None:
+        check_lang(self.lang)  # an unknown --lang fails before the model loads
+
+    def params(self, lang: str | None = None) -> GenerationParams:
+        """Validated by GenerationParams itself (the server builds the same object). `lang`: the language
+        decided for this prompt when --lang is auto."""
+        lang = lang or (self.lang if self.lang != AUTO else "ko")
         return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed,
-                                max_tokens=self.max_tokens, lock=self.lock or default_lock(self.lang), lang=self.lang,
+                                max_tokens=self.max_tokens, lock=self.lock or default_lock(lang), lang=lang,
                                 top_logprobs=self.logprobs)
 
 
@@ -67,14 +73,20 @@ def _answer(engine: Engine, messages: list[dict[str, str]], params: GenerationPa
     return response
 
 
-def run_once(options: RunOptions, prompt: str, stream: bool = True) -> Response:
-    params = options.params()
+def run_once(options: RunOptions, prompt: str, stream: bool = True) -> tuple[Response, LanguageDecision]:
+    """One answer, and the answer language it was locked to (with why, for --lang auto)."""
+    decision = resolve_answer_language(options.lang, prompt, system=options.system)
+    params = options.params(decision.lang)
+    if stream and options.lang == AUTO:
+        notes.print(f"[dim](lang {decision.lang}: {decision.reason})[/dim]")
     with load_engine(options.model, n_ctx=options.ctx) as engine:
-        return _answer(engine, _messages(options.system, [{"role": "user", "content": prompt}]), params, stream,
-                       options.log)
+        response = _answer(engine, _messages(options.system, [{"role": "user", "content": prompt}]), params, stream,
+                           options.log)
+        return response, decision
 
 
 HELP = """/lock off|script|strict|gated   change the language lock
+/lang auto|ko|en|...      change the answer language (auto: decided from each prompt)
 /system TEXT              set the system prompt
 /clear                    forget the conversation
 /bye                      leave"""
@@ -88,9 +100,11 @@ def chat_loop(options: RunOptions) -> None:
         pass
     params = options.params()
     system = options.system
+    lang, lock_chosen = options.lang, options.lock is not None
     history: list[dict[str, str]] = []
     with load_engine(options.model, n_ctx=options.ctx) as engine:
-        console.print(f"[bold]{engine.name}[/bold] · lock {params.lock.value} · lang {params.lang} · /? for help")
+        lock_shown = params.lock.value if lock_chosen or lang != AUTO else "by language"
+        console.print(f"[bold]{engine.name}[/bold] · lock {lock_shown} · lang {lang} · /? for help")
         while True:
             try:
                 line = input(">>> ").strip()
@@ -111,12 +125,25 @@ def chat_loop(options: RunOptions) -> None:
                 elif command == "/lock":
                     try:
                         params.lock = parse_lock(arg.strip())
+                        lock_chosen = True
                         console.print(f"[dim]lock: {params.lock.value}[/dim]")
+                    except KollamaError as exc:
+                        console.print(f"[red]{exc}[/red]")
+                elif command == "/lang":
+                    try:
+                        lang = check_lang(arg.strip())
+                        console.print(f"[dim]lang: {lang}[/dim]")
                     except KollamaError as exc:
                         console.print(f"[red]{exc}[/red]")
                 else:
                     console.print(HELP)
                 continue
+            decision = resolve_answer_language(lang, line, system=system, history=history)
+            params.lang = decision.lang
+            if not lock_chosen:
+                params.lock = default_lock(decision.lang)
+            if lang == AUTO:
+                console.print(f"[dim]lang {decision.lang} · {decision.reason}[/dim]")
             history.append({"role": "user", "content": line})
             try:
                 response = _answer(engine, _messages(system, history), params, stream=True, log=options.log)

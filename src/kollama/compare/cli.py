@@ -18,6 +18,8 @@ def compare(
     trials: Annotated[int, typer.Option(help="Answers per prompt (seeds --seed, --seed+1, ...).")] = CompareOptions.trials,
     lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict, gated.")] = CompareOptions.locks,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = CompareOptions.temperature,
+    lang: Annotated[Optional[str], typer.Option(
+        help="Expected answer language for every prompt (default: each prompt's own), or auto: decided from each prompt.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = CompareOptions.seed,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")] = DEFAULT_MAX_TOKENS,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens for local models.")] = None,
@@ -51,7 +53,8 @@ def compare(
 
     options = CompareOptions(models=list(models), suite=suite, trials=trials, locks=lock, temperature=temperature,
                              seed=seed, max_tokens=max_tokens, ctx=ctx, out=out, use_cache=not no_cache,
-                             parallel=parallel, naturalness=not no_naturalness, reference_model=reference_model)
+                             parallel=parallel, naturalness=not no_naturalness, reference_model=reference_model,
+                             lang=lang)
     result = run_compare(options)
     if as_json:
         print_json(result.summary)

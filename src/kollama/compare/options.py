@@ -3,11 +3,16 @@ reads them for its options; `kollama tune report` and the tests build it directl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kollama.engines.base import LIMITS, GenerationParams
 from kollama.errors import KollamaError
+from kollama.korean.answer_language import AUTO, check_lang, infer_answer_language
+
+if TYPE_CHECKING:
+    from kollama.compare.suites import Suite
 
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_OUT = Path("kollama-report")
@@ -30,6 +35,7 @@ class CompareOptions:
     parallel: int = DEFAULT_PARALLEL
     naturalness: bool = True  # score every answer under a reference model (compare/naturalness.py)
     reference_model: str = "gemma3"
+    lang: str | None = None  # None: each prompt's own (the suite's); a code, or auto, for every prompt
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -41,6 +47,8 @@ class CompareOptions:
             raise KollamaError(f"--temperature must be between {low:g} and {high:g} (got {self.temperature})")
         if not 1 <= self.parallel <= MAX_PARALLEL:
             raise KollamaError(f"--parallel must be between 1 and {MAX_PARALLEL} (got {self.parallel})")
+        if self.lang is not None:
+            check_lang(self.lang)
         if not self.models:
             raise KollamaError("no models to compare", hint="e.g. kollama compare smollm2 gemma3")
         if len(set(self.models)) != len(self.models):
@@ -48,3 +56,13 @@ class CompareOptions:
         self.out = Path(self.out)
         if self.out.exists() and not self.out.is_dir():
             raise KollamaError(f"--out {self.out} is a file", hint="give a folder for results.json and report.html")
+
+
+def with_answer_language(suite: Suite, lang: str | None) -> Suite:
+    """The suite with every prompt's expected language set by --lang: a code as given, or `auto` decided from
+    each prompt and its system prompt (so the lock and the judge get the same concrete language)."""
+    if lang is None:
+        return suite
+    prompts = [replace(p, lang=infer_answer_language(p.prompt, system=p.system).lang if lang == AUTO else lang)
+               for p in suite.prompts]
+    return replace(suite, prompts=prompts)

@@ -26,7 +26,7 @@ from rich.table import Table
 from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
 from kollama.compare.metrics import korean_aware_verdict, summarise
-from kollama.compare.options import CompareOptions
+from kollama.compare.options import CompareOptions, with_answer_language
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
 from kollama.console import ProgressBar
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
@@ -74,7 +74,7 @@ def parse_locks(text: str) -> list[LockMode]:
 def _validate(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
     """What CompareOptions cannot check alone: the lock modes, the suite file, the model references."""
     locks = parse_locks(options.locks)
-    suite = load_suite(options.suite)
+    suite = with_answer_language(load_suite(options.suite), options.lang)
     refs = [resolve(model) for model in options.models]
     return suite, locks, refs
 

@@ -28,7 +28,8 @@ from kollama.serve.errors import OLLAMA_ERRORS, ApiError
 from kollama.serve.pool import Loaded, Offered
 from kollama.serve.schemas import (Loose, OllamaChatRequest, OllamaEmbeddingsRequest, OllamaEmbedRequest,
                                    OllamaGenerateRequest, OllamaGenerationRequest, OllamaOptions, OllamaShowRequest)
-from kollama.serve.state import ServerState, generation_params, state_of
+from kollama.korean.answer_language import LanguageDecision
+from kollama.serve.state import ServerState, decide_language, generation_params, state_of, with_language
 from kollama.serve.structured import (Structured, Turn, conversation, json_object, parse_tool_calls, plan,
                                       schema_grammar, with_grammar)
 
@@ -47,8 +48,10 @@ def _ns(seconds: float | None) -> int:
     return int((seconds or 0.0) * 1e9)
 
 
-def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerState, GenerationParams, int | None]:
-    """The server state, the sampling parameters and the context size a chat or generate request asks for.
+def _prepare(request: Request, body: OllamaGenerationRequest, messages: list[tuple[str, str]]
+             ) -> tuple[ServerState, GenerationParams, int | None, LanguageDecision | None]:
+    """The server state, the sampling parameters, the context size a chat or generate request asks for,
+    and for `lang: "auto"` the answer language decided from its (role, text) `messages`.
 
     Images are refused by the request schema; `format` ("json" or a schema) becomes a grammar; an
     embedding model cannot chat.
@@ -57,10 +60,12 @@ def _prepare(request: Request, body: OllamaGenerationRequest) -> tuple[ServerSta
     if Embedder.serves(body.model):
         raise ApiError(404, f"\"{body.model}\" is an embedding model: it does not support chat or generate")
     o = body.options or OllamaOptions()
+    decision = decide_language(o.lang or body.lang, messages)
     params = generation_params(state, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
                                repeat_penalty=o.repeat_penalty, max_tokens=o.num_predict, seed=o.seed, stop=o.stop,
-                               lock=o.lock or body.lock, lang=o.lang or body.lang, top_logprobs=body.wanted_logprobs())
-    return state, params, o.num_ctx
+                               lock=o.lock or body.lock, lang=decision.lang if decision else o.lang or body.lang,
+                               top_logprobs=body.wanted_logprobs())
+    return state, params, o.num_ctx, decision
 
 
 def _format(body: OllamaGenerationRequest) -> Structured | None:
@@ -166,7 +171,7 @@ async def _load_only(request: Request, body: OllamaGenerationRequest, n_ctx: int
 
 @router.post("/chat", summary="Chat (NDJSON stream unless stream=false)", responses=STREAMS)
 async def chat(body: OllamaChatRequest, request: Request):
-    state, params, n_ctx = _prepare(request, body)
+    state, params, n_ctx, decision = _prepare(request, body, [(m.role, m.content) for m in body.messages])
     if not body.messages:
         return {**await _load_only(request, body, n_ctx), "message": {"role": "assistant", "content": ""}}
     tools = [t.function.model_dump() for t in body.tools or []]
@@ -186,20 +191,23 @@ async def chat(body: OllamaChatRequest, request: Request):
         out: dict[str, Any] = {"model": body.model, "created_at": now(), "message": message, "done": done is not None}
         if done is not None:
             out.update(_stats(done, load_seconds))
+            if decision:
+                out["kollama"] = decision.to_json()
         return out
 
     if the_plan.tool_mode != "none" and body.stream:  # a tool call is parsed from the whole answer
         response = await answer.collect(request)
         if response is None:
             return _client_gone()
-        return StreamingResponse(iter([json.dumps(line(response.text, response), ensure_ascii=False) + "\n"]),
-                                 media_type=NDJSON)
-    return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
+        return with_language(StreamingResponse(iter([json.dumps(line(response.text, response), ensure_ascii=False)
+                                                      + "\n"]), media_type=NDJSON), decision)
+    return with_language(await _reply(request, body.stream, answer,
+                                      _with_logprobs(line, params.top_logprobs is not None)), decision)
 
 
 @router.post("/generate", summary="Generate from a prompt (NDJSON stream unless stream=false)", responses=STREAMS)
 async def generate(body: OllamaGenerateRequest, request: Request):
-    state, params, n_ctx = _prepare(request, body)
+    state, params, n_ctx, decision = _prepare(request, body, [("system", body.system or ""), ("user", body.prompt)])
     params = with_grammar(params, _format(body))
     if not body.prompt:
         return {**await _load_only(request, body, n_ctx), "response": ""}
@@ -218,9 +226,12 @@ async def generate(body: OllamaGenerateRequest, request: Request):
         out: dict[str, Any] = {"model": body.model, "created_at": now(), "response": text, "done": done is not None}
         if done is not None:
             out.update(_stats(done, load_seconds))
+            if decision:
+                out["kollama"] = decision.to_json()
         return out
 
-    return await _reply(request, body.stream, answer, _with_logprobs(line, params.top_logprobs is not None))
+    return with_language(await _reply(request, body.stream, answer,
+                                      _with_logprobs(line, params.top_logprobs is not None)), decision)
 
 
 def _tag(name: str) -> str:

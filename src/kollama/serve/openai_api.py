@@ -27,7 +27,9 @@ from kollama.serve.schemas import (MAX_PROMPTS, ChatCompletionRequest, Completio
                                    EmbeddingRequest, KollamaExtras, NamedToolChoice)
 from kollama.serve.structured import (Plan, Structured, Turn, conversation, json_object, parse_tool_calls, plan,
                                       schema_grammar, with_grammar)
-from kollama.serve.state import ServerState, derive_seed, generation_params, state_of
+from kollama.korean.answer_language import LanguageDecision
+from kollama.serve.state import (ServerState, decide_language, derive_seed, generation_params, state_of,
+                                 with_language)
 
 router = APIRouter(prefix="/v1", responses=OPENAI_ERRORS, tags=["OpenAI-compatible"])
 
@@ -48,10 +50,12 @@ def _text(content: str | list[ContentPart] | None) -> str:
     return "".join(part.text for part in content)
 
 
-def _params(state: ServerState, body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None):
+def _params(state: ServerState, body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None,
+            decision: LanguageDecision | None = None):
     if Embedder.serves(body.model):
         raise ApiError(404, f"'{body.model}' is an embedding model, not a chat model: use /v1/embeddings", code="model_not_found", param="model")
     lock, lang = kollama_extras(body)
+    lang = decision.lang if decision else lang
     return generation_params(state, temperature=body.temperature, top_p=body.top_p, max_tokens=max_tokens,
                              seed=body.seed, stop=body.stop, lock=lock, lang=lang,
                              top_logprobs=body.wanted_logprobs())
@@ -63,10 +67,11 @@ def _usage(response: Response | None) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _kollama(response: Response | None) -> dict[str, Any] | None:
+def _kollama(response: Response | None, decision: LanguageDecision | None = None) -> dict[str, Any] | None:
     if response is None:
         return None
-    return {k: v for k, v in response.to_json().items() if k not in ("text", "model")}
+    out = {k: v for k, v in response.to_json().items() if k not in ("text", "model")}
+    return {**out, **decision.to_json()} if decision else out
 
 
 def _finish(response: Response | None) -> str:
@@ -238,7 +243,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     tools = [t.function.model_dump() for t in body.tools or []]
     choice = body.tool_choice.function.model_dump() if isinstance(body.tool_choice, NamedToolChoice) else body.tool_choice
     the_plan = plan(tools, choice, _structured_format(body))
-    base_params = with_grammar(_params(state, body, body.max_completion_tokens or body.max_tokens), the_plan.structured)
+    decision = decide_language(kollama_extras(body)[1], [(m.role, _text(m.content)) for m in body.messages])
+    base_params = with_grammar(_params(state, body, body.max_completion_tokens or body.max_tokens, decision),
+                               the_plan.structured)
     wants_logprobs = base_params.top_logprobs is not None
     base_params = _scored(base_params, decoded, n)
     turns = _turns(body)
@@ -294,7 +301,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                     responses.append(done)
                     yield _sse({**base, "choices": [{"index": index, "delta": {}, "logprobs": None,
                                                      "finish_reason": finish_reason(done, calls)}],
-                                "kollama": _kollama(done)})
+                                "kollama": _kollama(done, decision)})
                 if include_usage:
                     yield _sse({**base, "choices": [], "usage": _usage_of(responses)})
                 yield "data: [DONE]\n\n"
@@ -305,7 +312,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                 for answer in answers:
                     answer.cancel()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+        return with_language(StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS),
+                             decision)
 
     responses = await collect_all(answers, request)
     if responses is None:
@@ -318,9 +326,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
         choices.append({"index": index, "message": msg,
                         "logprobs": logprobs.openai_chat(response.logprobs) if response.logprobs is not None else None,
                         "finish_reason": finish_reason(response, calls)})
-    return {"id": ident, "object": "chat.completion", "created": created, "model": body.model,
-            "system_fingerprint": None, "choices": choices, "usage": usage,
-            "kollama": _kollama(responses[0])}
+    return with_language({"id": ident, "object": "chat.completion", "created": created, "model": body.model,
+                          "system_fingerprint": None, "choices": choices, "usage": usage,
+                          "kollama": _kollama(responses[0], decision)}, decision)
 
 
 def _usage_of(responses: list[Response]) -> dict[str, int]:
@@ -366,7 +374,9 @@ async def completions(body: CompletionRequest, request: Request):
     if body.stream and len(prompts) > 1:
         raise ApiError(400, "stream one prompt at a time (or send several prompts without stream)", param="stream")
     generate = body.max_tokens is None or body.max_tokens > 0
-    params = _params(state, body, body.max_tokens)
+    first = prompts[0] if prompts and isinstance(prompts[0], str) else ""
+    decision = decide_language(kollama_extras(body)[1], [("user", first)])  # auto: from the first prompt
+    params = _params(state, body, body.max_tokens, decision)
     n = _n(state, body.n)
     body_best_of = _best_of(state, body, n)
     if body.stream and n > 1:
@@ -419,8 +429,8 @@ async def completions(body: CompletionRequest, request: Request):
             return out
 
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+        return with_language(StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
+                                               headers=SSE_HEADERS), decision)
 
     scored_params = _scored(params, body_best_of, n)
 
@@ -451,10 +461,11 @@ async def completions(body: CompletionRequest, request: Request):
             lp = logprobs.openai_completion(echoed(prompt) + generated)
         choices.append({"index": i, "text": (prompt.text if body.echo else "") + response.text, "logprobs": lp,
                         "finish_reason": _finish(response)})
-    return {**base, "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-            "kollama": _scoring_kollama(responses[-1], wants_echo_logprobs)}
+    return with_language({**base, "choices": choices,
+                          "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                    "total_tokens": prompt_tokens + completion_tokens},
+                          "kollama": {**_scoring_kollama(responses[-1], wants_echo_logprobs),
+                                      **(decision.to_json() if decision else {})}}, decision)
 
 
 @router.post("/embeddings", summary="Embeddings from multilingual-e5-small (384 dimensions)")

@@ -23,7 +23,9 @@ from kollama.korean.scripts import languages
 
 LockName = LockMode  # the one list of lock modes (kollama.korean.lock)
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
-Lang = Field(default=None, description="answer language, ISO 639-1 (default ko)")
+# a request may ask for "auto": the answer language decided from its messages (kollama.korean.answer_language)
+LangChoice = Literal[tuple(sorted(languages())) + ("auto",)]  # type: ignore[valid-type]
+Lang = Field(default=None, description="answer language, ISO 639-1 (default ko), or auto: decided from the prompt")
 Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
 Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop strings")]
 Text = Annotated[str, Field(max_length=20_000)]
@@ -68,14 +70,14 @@ class Loose(BaseModel):
 
 class ExtraBody(Loose):
     lock: LockName | None = None
-    lang: LangCode | None = None
+    lang: LangChoice | None = None
 
 
 class KollamaExtras(Loose):
     """kollama's fields: top level, or inside `extra_body` as some clients send them."""
 
     lock: LockName | None = Field(default=None, description="language lock: off, script, strict or gated")
-    lang: LangCode | None = Lang
+    lang: LangChoice | None = Lang
     extra_body: ExtraBody | None = Field(default=None, description="may carry lock and lang")
 
 
@@ -237,7 +239,7 @@ class EmbeddingRequest(Loose):
 
 class FidelityRequest(Loose):
     text: str = Field(max_length=200_000)
-    lang: LangCode = "ko"  # type: ignore[assignment]
+    lang: LangChoice = "ko"  # type: ignore[assignment]
     prompt: str | None = Field(default=None, max_length=200_000)
 
 
@@ -252,7 +254,7 @@ class OllamaOptions(Loose):
     repeat_penalty: float | None = limited("repeat_penalty")
     stop: Stops | None = None
     lock: LockName | None = None
-    lang: LangCode | None = Lang
+    lang: LangChoice | None = Lang
 
 
 def _no_images(value: list[str] | None) -> list[str] | None:
@@ -327,7 +329,7 @@ class OllamaGenerationRequest(LogprobFields):
     think: bool | Literal["low", "medium", "high"] | None = Field(
         default=None, description="accepted; kollama's models do not think aloud, so no `thinking` is returned")
     lock: LockName | None = None
-    lang: LangCode | None = Lang
+    lang: LangChoice | None = Lang
 
 
 class OllamaChatRequest(OllamaGenerationRequest):

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response as HttpResponse
 
 from kollama.engines import GenerationParams
 from kollama.engines.base import derive_seed  # noqa: F401  (the routes import it from here)
+from kollama.korean.answer_language import AUTO, LanguageDecision, infer_answer_language
 from kollama.korean.lock import parse_lock
 from kollama.korean.scripts import language
 from kollama.serve.embeddings import Embedder
@@ -57,3 +60,29 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
     )
 
 
+def decide_language(lang: str | None, messages: list[tuple[str, str]]) -> LanguageDecision | None:
+    """For a request's `lang: "auto"`: the answer language its (role, text) messages ask for; None otherwise.
+    The last user message is the prompt, system (and developer) messages the system prompt, the turns
+    before it the conversation."""
+    if lang != AUTO:
+        return None
+    system = "\n".join(text for role, text in messages if role in ("system", "developer") and text) or None
+    turns = [(role, text) for role, text in messages if role in ("user", "assistant")]
+    last = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=None)
+    prompt = turns[last][1] if last is not None else ""
+    history = [{"role": role, "content": text} for role, text in turns[:last or 0]]
+    return infer_answer_language(prompt, system=system, history=history)
+
+
+def with_language(reply: Any, decision: LanguageDecision | None) -> Any:
+    """The decision on the reply, where every client can see it: `X-Kollama-Lang` and `X-Kollama-Lang-Reason`
+    (percent-encoded: headers are Latin-1) on JSON and streamed replies alike."""
+    if decision is None:
+        return reply
+    from urllib.parse import quote
+
+    headers = {"X-Kollama-Lang": decision.lang, "X-Kollama-Lang-Reason": quote(decision.reason, safe=" ,;:()'/")}
+    if isinstance(reply, HttpResponse):
+        reply.headers.update(headers)
+        return reply
+    return JSONResponse(reply, headers=headers)

@@ -18,7 +18,7 @@ from kollama.korean.morphology import nfc
 from kollama.korean.scripts import language
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import FidelityRequest
-from kollama.serve.state import state_of
+from kollama.serve.state import decide_language, state_of
 
 STATIC = Path(str(resources.files("kollama.serve").joinpath("static")))
 
@@ -41,10 +41,15 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.post("/v1/fidelity", tags=["kollama"], summary="Language fidelity report with foreign spans")
 async def fidelity(body: FidelityRequest) -> dict[str, Any]:
-    language(body.lang)
-    report = fidelity_report(body.text, lang=body.lang, prompt=body.prompt)
+    decision = decide_language(body.lang, [("user", body.prompt or "")])  # auto: the language the prompt asks for
+    if decision and not body.prompt:
+        raise ApiError(400, "lang auto decides the expected language from the prompt: send the prompt", param="lang")
+    lang = decision.lang if decision else body.lang
+    language(lang)
+    report = fidelity_report(body.text, lang=lang, prompt=body.prompt)
     # span offsets index the NFC text; the page highlights that text
-    return {**report.to_json(), "text": nfc(body.text), "colours": script_colours()}
+    return {**report.to_json(), "text": nfc(body.text), "colours": script_colours(),
+            **(decision.to_json() if decision else {})}
 
 
 def _reports(folders: list[Path]) -> dict[str, Path]:
