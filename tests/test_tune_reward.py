@@ -106,3 +106,27 @@ def test_tiny_reward_run_scores_resumes_and_measures_accuracy(tmp_path: Path) ->
     again = model.score(["한국의 수도는 서울입니다.", "The capital is Seoul.", "한국의 수도는 서울입니다."])
     model.close()
     assert again[0] == pytest.approx(rewards[0], abs=1e-3) and again[0] == pytest.approx(again[2], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_rank_by_writes_scored_pairs_and_ranked_lists_that_tune_reward_reads(tmp_path: Path) -> None:
+    from kollama.tune.reward import load_ranked
+    from kollama.tune.rewards import fidelity_score, length_score
+
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps({"instruction": p, "input": "", "output": "."}, ensure_ascii=False) + "\n"
+                            for p in ("한국의 수도는 어디인가요?", "봄에 피는 꽃을 알려 주세요.")), encoding="utf-8")
+    ranked = tmp_path / "ranked.jsonl"
+    result = run_cli("tune", "pairs", "smollm2", "--data", str(data), "--out", str(ranked), "--rank-by",
+                     "fidelity,length", "--samples", "3", "--max-tokens", "12", "--ranked")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["form"] == "ranked" and summary["written"] + summary["skipped"] == 2
+    lines = [json.loads(line) for line in ranked.read_text(encoding="utf-8").splitlines()]
+    assert lines and all(len(line["answers"]) >= 2 for line in lines)
+    for line in lines:  # best first, by the weighted mean of the named rewards
+        scores = [(fidelity_score(a, line["prompt"]) + length_score(a)) / 2 for a in line["answers"]]
+        assert scores == pytest.approx(line["scores"], abs=1e-3) and scores == sorted(scores, reverse=True)
+    assert len(load_ranked(ranked)) == sum(len(x["answers"]) * (len(x["answers"]) - 1) // 2 for x in lines)
+    unknown = run_cli("tune", "pairs", "smollm2", "--data", str(data), "--out", str(ranked), "--rank-by", "fluency")
+    assert unknown.returncode == 1 and "unknown reward 'fluency'" in unknown.stderr
