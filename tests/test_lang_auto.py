@@ -106,3 +106,15 @@ def test_the_default_lock_follows_the_decision():
         params = options.params(decision.lang)
         assert (params.lang, params.lock.value) == (lang, lock)
     assert RunOptions(model="smollm2", lang="auto", lock="strict").params("en").lock.value == "strict"
+
+
+def test_compare_lang_auto_agrees_with_the_built_in_suite_authors():
+    """ko-basic's authors wrote each prompt's expected language; `--lang auto` decides the same from the prompts."""
+    from kollama.compare.options import with_answer_language
+    from kollama.compare.suites import load_suite
+
+    suite = load_suite("ko-basic")
+    decided = with_answer_language(suite, "auto")
+    assert [p.lang for p in decided.prompts] == [p.lang for p in suite.prompts]
+    assert {p.lang for p in suite.prompts} == {"ko", "en"}
+    assert {p.lang for p in with_answer_language(suite, "ja").prompts} == {"ja"}

@@ -112,3 +112,28 @@ def test_lang_auto_mistakes_are_4xx(server):
     assert no_prompt.status_code == 400 and "prompt" in no_prompt.text
     judged = _post(server, "/v1/fidelity", {"text": "Nunchi is reading the room.", "lang": "auto", "prompt": ENGLISH})
     assert judged.status_code == 200 and judged.json()["lang"] == "en" and judged.json()["pass"] is True
+
+
+def test_the_chat_shows_each_decision_and_lang_changes_it():
+    import os
+    import sys
+
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "kollama", "run", "smollm2", "--lang", "auto", "--max-tokens", "3",
+                                           "--no-log"], env=dict(os.environ), encoding="utf-8", timeout=300)
+    try:
+        child.expect("lang auto")
+        child.expect(">>> ")
+        child.sendline(ENGLISH)
+        child.expect("lang en · English supplies the grammar")
+        child.expect(">>> ")
+        child.sendline(KOREAN)
+        child.expect("lang ko · Korean supplies the grammar")
+        child.expect(">>> ")
+        child.sendline("/lang xx")
+        child.expect("unknown language 'xx'")
+        child.sendline("/bye")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
