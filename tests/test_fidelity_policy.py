@@ -108,6 +108,10 @@ def test_a_language_the_prompt_asks_for_is_fine():
     # short Latin letters inside a Korean word (Hangul right before them) are a broken word, not an acronym
     ("투표는 시민의 권oga와 의무입니다.", "oga", "code_switch"),
     ("마시ne 러닝은 데이터 분석의 도구입니다.", "ne", "code_switch"),
+    # camel case that is English written without spaces: a function word between its parts, or leading it
+    ("TitleTopic: IntroductionToGender 설명입니다.", "IntroductionToGender", "code_switch"),
+    ("이 부분은 SocialNormsInClass 입니다.", "SocialNormsInClass", "code_switch"),
+    ("이 could beO메인킹 합니다.", "beO", "code_switch"),
 ])
 def test_confusion_is_flagged_with_kind(text, span, kind):
     report = fidelity_report(text, "ko", with_lcb=False)
@@ -214,6 +218,11 @@ def test_an_english_prompt_lends_its_terms_but_never_its_function_words():
     # a function word inside a name the prompt wrote is the prompt's term
     beatles = "Tell me about the history of The Beatles. Answer in Korean."
     assert flagged("The Beatles는 영국의 밴드입니다.", beatles) == []
+
+
+def test_camel_case_names_stay_names_whatever_words_they_join():
+    for name in ("YouTube", "LinkedIn", "iPhone", "YouTubeTitleOptimizer", "PowerPoint", "eBay", "JavaScript"):
+        assert exempt(f"{name}에서 확인할 수 있습니다.").get(name) == "name", name
 
 
 def test_a_function_word_is_never_a_genus():

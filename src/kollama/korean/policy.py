@@ -382,6 +382,27 @@ def contraction_stem_prefixes() -> frozenset[str]:
     return frozenset(stem[:i] for stem in contraction_stems() for i in range(1, len(stem) + 1))
 
 
+_HUMPS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+
+
+def camel_humps(word: str) -> list[str]:
+    """A camel-case word's parts: `IntroductionToGender` -> Introduction, To, Gender; `iPhone` -> i, Phone."""
+    return _HUMPS.findall(word)
+
+
+def camel_runs_english_together(word: str) -> bool:
+    """A camel-case word that is English written without spaces, not a name: a function word between two parts
+    (`IntroductionToGender`, `NormsInClass`), or a lower-case function word glued to a capital (`beO`, `isThe`).
+    Names keep their shape, however many ordinary words they join: `YouTubeTitleOptimizer`, `LinkedIn` (a
+    function word at the end), `iPhone` (one letter before the capital)."""
+    humps = camel_humps(word)
+    if len(humps) < 2:
+        return False
+    if any(is_function_word(h) and len(h) >= 2 for h in humps[1:-1]):
+        return True
+    return humps[0].islower() and len(humps[0]) >= 2 and is_function_word(humps[0])
+
+
 def ends_only_in_english(prefix: str) -> bool:
     """A word begun like this (`I'm`, `It'sf`) can only end as English: the contraction itself (a function word)
     or English run together. `strict` stops such a word before it starts, rather than at its end."""
@@ -414,7 +435,9 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
             return WordJudgement(False, "acronym")
         return WordJudgement(True, "an ordinary English word in capitals", KIND_CODE_SWITCH)
     if re.search(r"[a-z][A-Z]|^[A-Z]{2,}[a-z]", word):
-        return WordJudgement(False, "name")  # camel case: YouTube, PepsiCo, iPhone, LaFerrari, SKTelecom
+        if camel_runs_english_together(word):
+            return WordJudgement(True, "English words run together", KIND_CODE_SWITCH)  # IntroductionToGender, beO
+        return WordJudgement(False, "name")  # camel case: YouTube, PepsiCo, iPhone, LaFerrari, SKTelecom, LinkedIn
     if ctx.in_name_phrase:
         return WordJudgement(False, "name")  # `of` in `Royal College of Art`
     if core in policy().function_words:
