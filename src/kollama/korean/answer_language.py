@@ -29,11 +29,13 @@ _NAMES_EN = {"korean": "ko", "english": "en", "japanese": "ja", "chinese": "zh",
              "french": "fr", "german": "de", "italian": "it", "portuguese": "pt", "russian": "ru", "vietnamese": "vi",
              "thai": "th", "indonesian": "id", "arabic": "ar", "hindi": "hi", "dutch": "nl", "polish": "pl",
              "turkish": "tr", "ukrainian": "uk", "hebrew": "he", "greek": "el", "swahili": "sw"}
+_SHORT_EN = {"eng": "en", "kor": "ko", "kr": "ko", "jp": "ja", "jpn": "ja", "chn": "zh", "cn": "zh"}  # `Kor로`, `eng pls`
 _NAMES_KO = {"한국어": "ko", "한국말": "ko", "한글": "ko", "우리말": "ko", "국문": "ko", "영어": "en", "영문": "en",
              "일본어": "ja", "일어": "ja", "중국어": "zh", "중문": "zh", "스페인어": "es", "프랑스어": "fr", "불어": "fr",
              "독일어": "de", "이탈리아어": "it", "포르투갈어": "pt", "러시아어": "ru", "베트남어": "vi", "태국어": "th",
              "인도네시아어": "id", "아랍어": "ar", "힌디어": "hi"}
 _EN = "|".join(_NAMES_EN)
+_EN_SHORT = "|".join([*_NAMES_EN, *_SHORT_EN])
 _KO = "|".join(sorted(_NAMES_KO, key=len, reverse=True))
 # after "in Korean": the end, punctuation, a function word or a number; "in Korean culture" is about Korea
 _NOT_A_NOUN = frozenset(pl.FUNCTION_WORDS | {"please", "pls", "plz", "only", "language", "instead", "too", "again",
@@ -48,7 +50,9 @@ _EXPLICIT_EN = [
     re.compile(rf"(?i)\b(?:translat\w*|convert\w*|switch\w*|chang\w*|turn\w*|render\w*|rewrit\w*)\b[^.?!\n]{{0,120}}?"
                rf"\bto\s+(?:the\s+)?(?:natural\s+|plain\s+)?({_EN})\b"),
     re.compile(rf"(?i)\b(?:use|using|speak|speaking)\s+(?:only\s+)?({_EN})\b"),
-    re.compile(rf"(?i)\b({_EN})\s+(?:only|please|answers?|responses?|reply|replies|translation|version|output)\b"),
+    re.compile(rf"(?i)\b({_EN_SHORT})\s+(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
+               rf"output)\b"),
+    re.compile(rf"(?i)\bin\s+({'|'.join(_SHORT_EN)})\b(?=\s*(?:$|[.,!?)]|pls|plz|please))"),
     re.compile(r"(日本語|中文|汉语|漢語|英语|英文|韓国語|韩语|韓語)(?:で|で答|で回答|回答|回复|回覆|作答)"),
     re.compile(r"用(中文|汉语|英语|英文|日语|韩语)"),
 ]
@@ -59,11 +63,11 @@ _VERB_KO = r"(?:인사|답|대답|응답|말|써|쓰|작성|번역|바꿔|바꾸
 _BETWEEN_KO = r"(?:만|도|좀|다시|꼭|잘|한번|한\s*번|전부|모두|다|간단히|간략히|자세히|짧게|\S+하게|\S+스럽게|\S*하려는데|" \
               r"\S*하려고|(?!\S*(?:된|되어|되는|쓰인|적힌|있는|인|는데|은데|니까|지만|어서|아서|왔|받)(?:\s|$))\S+)"
 _EXPLICIT_KO = [
-    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
+    re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
                rf"(?!\S*(?:된|되어|되는|쓰인|적힌|있는)(?:\s|$)){_VERB_KO}", re.I),
-    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
+    re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
-    re.compile(rf"({_KO}|{_EN}|English|Korean)\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*[.!?~]*\s*$", re.I | re.M),
+    re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*[.!?~)\]]*\s*$", re.I | re.M),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
                rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
@@ -103,7 +107,7 @@ def _clip(text: str, size: int = 48) -> str:
 
 def _code_of(name: str) -> str | None:
     low = name.lower()
-    return _NAMES_EN.get(low) or _NAMES_KO.get(name) or _NATIVE.get(name)
+    return _NAMES_EN.get(low) or _SHORT_EN.get(low) or _NAMES_KO.get(name) or _NATIVE.get(name)
 
 
 def _noun_follows(body: str, end: str | int) -> bool:

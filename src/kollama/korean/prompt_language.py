@@ -95,9 +95,15 @@ class Unit:
         return max(self.scores.values(), default=0.0)
 
 
+# a line of code pasted without a fence: SQL, a statement ending in ; { }, a definition, a shell or REPL prompt
+CODE_LINE = re.compile(r"^(?![^\n]*[\uac00-\ud7a3])\s*(?:(?:SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH)\s.*|.*[=(\[{<].*[;{}]\s*|[{}]\s*|"
+                       r"(?:def|class|import|from\s+\S+\s+import|function|const|let|var|return|public|private|"
+                       r"#include|package|fn|func)\s.*|(?:\$|>>>)\s.*|at\s+[\w.$]+\(.*\)|File\s+\".*)$", re.M)
+
+
 def strip_code(text: str) -> str:
     """Code and addresses are content in any language: they carry no grammar of the answer."""
-    return URL.sub(" ", INLINE_CODE.sub(" ", CODE_FENCE.sub("\n", nfc(text))))
+    return CODE_LINE.sub(" ", URL.sub(" ", INLINE_CODE.sub(" ", CODE_FENCE.sub("\n", nfc(text)))))
 
 
 def _code_like(word: str) -> bool:
