@@ -44,13 +44,14 @@ _NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten hund
 _ABOUT_LANGUAGE = r"(?:word|words|term|phrase|expression|equivalent|name|called|mean|means|meaning|say|said|" \
                   r"interested|fluent|proficient|good|better|classes|lessons|course|courses|spelled|" \
                   r"spell|pronounce|pronounced|alphabet)"
+_STYLE = "plain|simple|natural|fluent|formal|casual|polite|proper|standard|both|easy|everyday|colloquial|informal|" \
+         "business|honorific|friendly|conversational|native|basic|good|correct|modern|clear|short|polished"
 _EXPLICIT_EN = [
-    re.compile(rf"(?i)\b(?:in|into)\s+(?:the\s+)?(?:plain\s+|simple\s+|natural\s+|fluent\s+|formal\s+|casual\s+|"
-               rf"polite\s+|proper\s+|standard\s+)?({_EN})(?:\s+language)?\b"),
+    re.compile(rf"(?i)\b(?:in|into)\s+(?:the\s+)?(?:(?:{_STYLE})\s+){{0,2}}({_EN})(?:\s+language)?\b"),
     re.compile(rf"(?i)\b(?:translat\w*|convert\w*|switch\w*|chang\w*|turn\w*|render\w*|rewrit\w*)\b[^.?!\n]{{0,120}}?"
                rf"\bto\s+(?:the\s+)?(?:natural\s+|plain\s+)?({_EN})\b"),
     re.compile(rf"(?i)\b(?:use|using|speak|speaking)\s+(?:only\s+)?({_EN})\b"),
-    re.compile(rf"(?i)\b({_EN_SHORT})\s+(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
+    re.compile(rf"(?i)\b({_EN_SHORT})(?:\s+|-)(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
                rf"output)\b"),
     re.compile(rf"(?i)\bin\s+({'|'.join(_SHORT_EN)})\b(?=\s*(?:$|[.,!?)]|pls|plz|please))"),
     re.compile(r"(日本語|中文|汉语|漢語|英语|英文|韓国語|韩语|韓語)(?:で|で答|で回答|回答|回复|回覆|作答)"),
@@ -74,7 +75,8 @@ _EXPLICIT_KO = [
                rf"\S*(?:써|쓰|작성|만들|부탁|줘|주세요)"),
 ]
 _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|뭐라|뭔지|어떤|무슨)")
-_NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$|말고\s*$|대신\s*$|아니라\s*$")
+_NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$")
+_NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:말고|대신|말구|하지\s*말|쓰지\s*말|답하지\s*말|안\s*돼)")
 _DESCRIBED = re.compile(r"(?i)\b(?:is|are|was|were|it's|that's|been)\s+(?:\w+\s+)?(?:written|spoken|said|sent)\s+$")
 _STANDING = re.compile(r"(?i)\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\balways\b|\bfor\s+the\s+rest\b|\bevery\s+(?:answer|"
                        r"reply|response|time)\b|\ball\s+(?:your\s+)?(?:answers|replies|responses)\b|앞으로|이제부터|"
@@ -144,10 +146,9 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             found.append((m.start(), m.group(1), m.group()))
     for pattern in _EXPLICIT_KO:
         for m in pattern.finditer(body):
-            before = body[max(0, m.start() - 12): m.start()]
-            if _NEGATED.search(before):
-                continue
             after = body[m.end(1): m.end(1) + 24]
+            if _NEGATED_AFTER_KO.search(after):
+                continue  # "영어로 말고 한국어로": the language not wanted
             if _QUESTION_ABOUT_KO.search(re.sub(r"^\s*(?:으로|로)", "", after)):
                 continue  # "영어로 뭐라고 해?": a question about the language
             found.append((m.start(), m.group(1), m.group()))
@@ -255,8 +256,15 @@ def _messages(history: list[dict] | None, role: str) -> list[str]:
 def _points_back(prompt: str, reading: Reading, users: list[str], answers: list[str]) -> LanguageDecision | None:
     """`Reply to her for me` after a turn that pasted a Korean message: the reply is in that message's language."""
     low = prompt.lower()
-    if reading.content_lang or not users or not pl.SAME_AS_CONTENT.search(low) \
-            or pl.QUESTION.search(low) or pl.ADVICE.search(low) or pl.TRANSLATE.search(low):
+    if reading.content_lang or not (users or answers):
+        return None
+    if pl.TRANSLATE.search(low) and answers and len(prompt.split()) <= 4:
+        said = read_text(answers[-1])  # "translate that": into the other of Korean and English
+        if said.lang in ("ko", "en"):
+            other = "en" if said.lang == "ko" else "ko"
+            return LanguageDecision(other, f"a translation of the last answer ({_name(said.lang)}): into {_name(other)}")
+    if not users or not pl.SAME_AS_CONTENT.search(low) or pl.QUESTION.search(low) or pl.ADVICE.search(low) \
+            or pl.TRANSLATE.search(low):
         return None
     earlier = read_text(users[-1])
     if earlier.content_lang and earlier.content_lang != reading.lang:
