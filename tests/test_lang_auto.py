@@ -11,6 +11,7 @@ import pytest
 
 from kollama.errors import KollamaError
 from kollama.korean.answer_language import explicit_request, infer_answer_language, resolve_answer_language
+from kollama.korean.scripts import languages
 from kollama.run import RunOptions
 
 PROMPTS = Path(__file__).parent / "data" / "lang_auto_prompts.jsonl"
@@ -27,7 +28,7 @@ def test_the_prompt_file_is_varied_and_well_formed():
     assert {r["kind"] for r in records} == KINDS
     assert len({r["prompt"] for r in records}) > 0.95 * len(records)  # not one pattern repeated
     for r in records:
-        assert r["expected"] in ("ko", "en", "ja", "zh") and r["prompt"].strip()
+        assert r["expected"] in languages() and r["prompt"].strip()
         assert set(r) <= {"prompt", "system", "history", "expected", "kind"}
     by_kind = Counter((r["kind"], r["expected"]) for r in records)
     for kind in ("instruction_content", "explicit", "multi_turn", "system"):  # both directions

@@ -51,7 +51,7 @@ _EXPLICIT_EN = [
     re.compile(rf"(?i)\b(?:translat\w*|convert\w*|switch\w*|chang\w*|turn\w*|render\w*|rewrit\w*)\b[^.?!\n]{{0,120}}?"
                rf"\bto\s+(?:the\s+)?(?:natural\s+|plain\s+)?({_EN})\b"),
     re.compile(rf"(?i)\b(?:use|using|speak|speaking)\s+(?:only\s+)?({_EN})\b"),
-    re.compile(rf"(?i)\b({_EN_SHORT})(?:\s+|-)(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
+    re.compile(rf"(?i)\b({_EN_SHORT}),?(?:\s+|-)(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
                rf"output)\b"),
     re.compile(rf"(?i)\bin\s+({'|'.join(_SHORT_EN)})\b(?=\s*(?:$|[.,!?)]|pls|plz|please))"),
     re.compile(r"(日本語|中文|汉语|漢語|英语|英文|韓国語|韩语|韓語)(?:で|で答|で回答|回答|回复|回覆|作答)"),
@@ -68,7 +68,8 @@ _EXPLICIT_KO = [
                rf"(?!\S*(?:된|되어|되는|쓰인|적힌|있는)(?:\s|$)){_VERB_KO}", re.I),
     re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)(?:만|도)?\s*(?:{_BETWEEN_KO}\s+){{0,4}}"
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
-    re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*[.!?~)\]]*\s*$", re.I | re.M),
+    re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*(?:[.!?~)\]]+|$)", re.I | re.M),
+    re.compile(rf"({_KO})\s*(?:원어민|네이티브)처럼"),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
                rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
@@ -138,15 +139,19 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
                 continue
             sentence = re.split(r"[.!?\n]", body[: m.start()])[-1]
             tail = body[m.end(): m.end() + 3]
-            if re.match(r"(?i)\s*(?:how|what|which|is\s+there)\b", sentence) and "?" in tail + body[m.end(): m.end() + 1]:
-                continue  # "How do you say X in Korean?": a question about the language
+            if re.match(r"(?i)\s*(?:how|what|which|is\s+there)\b", sentence) and (
+                    "?" in tail or pattern is _EXPLICIT_EN[3]):
+                continue  # "How do you say X in Korean?", "What's the Korean translation of X?": about the language
+            if pattern is _EXPLICIT_EN[2] and re.match(r"(?i)\s*(?:do|can|could|does)\s+you\b", sentence) \
+                    and tail.lstrip().startswith("?"):
+                continue  # "Do you speak Korean?": a question about the assistant
             if pattern is _EXPLICIT_EN[0] and re.search(r"(?i)\b(?:how\s+(?:to|do\s+i|can\s+i|would\s+i|should\s+i)|"
                                                         r"teach\s+me\s+to)\s+(?:[\w'-]+\s+){1,6}$", sentence):
                 continue  # "teach me how to introduce myself in Korean": learning to say it
             found.append((m.start(), m.group(1), m.group()))
     for pattern in _EXPLICIT_KO:
         for m in pattern.finditer(body):
-            after = body[m.end(1): m.end(1) + 24]
+            after = re.split(r"[.!?\n]", body[m.end(1): m.end(1) + 24])[0] or body[m.end(1): m.end(1) + 3]
             if _NEGATED_AFTER_KO.search(after):
                 continue  # "영어로 말고 한국어로": the language not wanted
             if _QUESTION_ABOUT_KO.search(re.sub(r"^\s*(?:으로|로)", "", after)):
