@@ -51,6 +51,8 @@ _EXPLICIT_EN = [
     re.compile(rf"(?i)\b(?:translat\w*|convert\w*|switch\w*|chang\w*|turn\w*|render\w*|rewrit\w*)\b[^.?!\n]{{0,120}}?"
                rf"\bto\s+(?:the\s+)?(?:natural\s+|plain\s+)?({_EN})\b"),
     re.compile(rf"(?i)\b(?:use|using|speak|speaking)\s+(?:only\s+)?({_EN})\b"),
+    re.compile(rf"(?i)\b(?:in|into|write|give\s+me|produce)\s+(?:a|an|one|two|three|\d+|a\s+short|short|single)\s+"
+               rf"({_EN})\s+(?:sentence|paragraph|summary|line|tweet|email|message|post|poem|story|essay|letter)s?\b"),
     re.compile(rf"(?i)\b({_EN_SHORT}),?(?:\s+|-)(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
                rf"output)\b"),
     re.compile(rf"(?i)\bin\s+({'|'.join(_SHORT_EN)})\b(?=\s*(?:$|[.,!?)]|pls|plz|please))"),
@@ -75,6 +77,7 @@ _EXPLICIT_KO = [
                rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
                rf"\S*(?:써|쓰|작성|만들|부탁|줘|주세요)"),
 ]
+_IN_LANGUAGE, _SPEAK, _OUTPUT_IN = _EXPLICIT_EN[0], _EXPLICIT_EN[2], _EXPLICIT_EN[4]  # "in L", "speak L", "L translation"
 _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|뭐라|뭔지|어떤|무슨)")
 _NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$")
 _NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:말고|대신|말구|하지\s*말|쓰지\s*말|답하지\s*말|안\s*돼)")
@@ -135,17 +138,17 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             about = re.search(rf"(?i)\b{_ABOUT_LANGUAGE}\s+(?:\S+\s+){{0,1}}$", before)
             about_it = (about and not re.search(r"\d+[\s-]*words?\b", before)) or _DESCRIBED.search(before) \
                 or _noun_follows(body, m.end())
-            if _NEGATED.search(before) or (pattern is _EXPLICIT_EN[0] and about_it):
+            if _NEGATED.search(before) or (pattern is _IN_LANGUAGE and about_it):
                 continue
             sentence = re.split(r"[.!?\n]", body[: m.start()])[-1]
             tail = body[m.end(): m.end() + 3]
             if re.match(r"(?i)\s*(?:how|what|which|is\s+there)\b", sentence) and (
-                    "?" in tail or pattern is _EXPLICIT_EN[3]):
+                    "?" in tail or pattern is _OUTPUT_IN):
                 continue  # "How do you say X in Korean?", "What's the Korean translation of X?": about the language
-            if pattern is _EXPLICIT_EN[2] and re.match(r"(?i)\s*(?:do|can|could|does)\s+you\b", sentence) \
+            if pattern is _SPEAK and re.match(r"(?i)\s*(?:do|can|could|does)\s+you\b", sentence) \
                     and tail.lstrip().startswith("?"):
                 continue  # "Do you speak Korean?": a question about the assistant
-            if pattern is _EXPLICIT_EN[0] and re.search(r"(?i)\b(?:how\s+(?:to|do\s+i|can\s+i|would\s+i|should\s+i)|"
+            if pattern is _IN_LANGUAGE and re.search(r"(?i)\b(?:how\s+(?:to|do\s+i|can\s+i|would\s+i|should\s+i)|"
                                                         r"teach\s+me\s+to)\s+(?:[\w'-]+\s+){1,6}$", sentence):
                 continue  # "teach me how to introduce myself in Korean": learning to say it
             found.append((m.start(), m.group(1), m.group()))

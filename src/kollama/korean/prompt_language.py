@@ -52,7 +52,7 @@ QUOTE = re.compile(r'"[^"\n]{1,400}"|“[^”]{1,400}”|「[^」]{1,400}」|『
 PLACEHOLDER = "◇"  # stands where quoted content was: neutral, so `◇가 무슨 뜻이야` keeps its grammar
 
 # Tasks of an instruction over pasted content (lower-cased text, both languages).
-TRANSLATE = re.compile(r"\btranslat|\binterpret|번역|통역|해석|옮겨|옮기")
+TRANSLATE = re.compile(r"\btranslat|\binterpret|번역|통역|해석|옮겨|옮기|의역|직역")
 SUMMARISE = re.compile(r"\bsummar|\btl;?dr\b|\bgist\b|요약|간추|줄거리|핵심만")
 ADVICE = re.compile(r"\b(?:how|what)\s+(?:should|do|would|can|could)\s+(?:i|we)\b|\bwhat\s+to\s+(?:say|reply|write)\b"
                     r"|\bcheck\s+(?:if|whether)\b|\b(?:is|are)\s+(?:this|it|my|these)\b[^?]*\b(?:correct|right|natural|ok)\b"
@@ -66,7 +66,10 @@ SAME_AS_CONTENT = re.compile(
     r"|\bsound\s+more\b|\bmore\s+(?:natural|formal|polite|casual)|\bnext\s+(?:paragraph|line|part|chapter|verse|scene)"
     r"|\bsame\s+(?:style|tone|voice)|바꿔|바꾸|더\s+\S+\s*있게"
     r"|답장|회신|이어서|이어\s*(?:써|쓰|가)|이어가|마저|계속\s*써|고쳐|다듬|교정|첨삭|수정해|바꿔\s*써|다시\s*써|재작성"
-    r"|맞춤법|문법\s*(?:확인|체크|검사)|자연스럽게|줄여|늘려|완성해|답글|댓글")
+    r"|맞춤법|문법\s*(?:확인|체크|검사)|자연스럽게|줄여|늘려|완성해|답글|댓글"
+    r"|\bcomeback\b|\bretort\b|\bwrite\s+(?:a|an|my)?\s*\w*\s*(?:to|for)\s+(?:this|that|the|her|his|my)\s+"
+    r"(?:comment|message|text|email|post|tweet|review|letter|dm)\b"
+    r"|더\s*써|한\s*(?:절|문단|단락|줄|장|편)\s*더|하나\s*더\s*써|살려서|(?:톤|스타일|분위기)\s*(?:유지|그대로)")
 EXPLAIN = re.compile(r"\bexplain|\bmean(?:s|ing)?\b|\bwhy\b|\bwhat\b|\bhow\b|\banswer\b|설명|뜻|의미|왜|뭐|무엇|어떻게|알려")
 _DEIXIS = re.compile(r"\b(?:this|these|following|below|above|the\s+(?:text|message|email|sentence|paragraph|article))\b|이거|이것|이\s*(?:글|문장|메시지|메일|말|문단|텍스트|표현)|다음|아래|위\s*(?:글|문장)|밑에")
 _ADDRESS = re.compile(r"\b(?:you|please|pls|plz)\b|줘|주세요|줄래|주실|해봐|하시오|하세요|해라|부탁")
