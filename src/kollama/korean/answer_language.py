@@ -157,6 +157,8 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             after = re.split(r"[.!?\n]", body[m.end(1): m.end(1) + 24])[0] or body[m.end(1): m.end(1) + 3]
             if _NEGATED_AFTER_KO.search(after):
                 continue  # "영어로 말고 한국어로": the language not wanted
+            if re.match(r"\s*(?:으로|로)\s*\S*면(?![?？])(?:\s|,)", after):
+                continue  # "영어로 말하면 ...": a condition, not a request
             if _QUESTION_ABOUT_KO.search(re.sub(r"^\s*(?:으로|로)", "", after)):
                 continue  # "영어로 뭐라고 해?": a question about the language
             found.append((m.start(), m.group(1), m.group()))
@@ -184,7 +186,7 @@ def _other_language(text: str) -> str | None:
     fastText lid.176 names it, when sure."""
     body = " ".join(pl.QUOTE.sub(" ", pl.strip_code(text)).split())
     words = body.split()
-    if not words or pl.CJK.search(body) or (len(words) < 3 and re.search(r"[A-Za-z]", body)):
+    if sum(ch.isalpha() for ch in body) < 4 or pl.CJK.search(body) or (len(words) < 3 and re.search(r"[A-Za-z]", body)):
         return None
     english = sum(w.strip(".,!?;:'\"()").lower() in pl.FUNCTION_WORDS for w in words)
     if english >= 0.25 * len(words):  # "Thank you so much!": English, whatever fastText guesses
@@ -272,7 +274,7 @@ def _points_back(prompt: str, reading: Reading, users: list[str], answers: list[
             other = "en" if said.lang == "ko" else "ko"
             return LanguageDecision(other, f"a translation of the last answer ({_name(said.lang)}): into {_name(other)}")
     if not users or not pl.SAME_AS_CONTENT.search(low) or pl.QUESTION.search(low) or pl.ADVICE.search(low) \
-            or pl.TRANSLATE.search(low):
+            or pl.TRANSLATE.search(low) or re.search(r"\bexplain|설명|알려", low):
         return None
     earlier = read_text(users[-1])
     if earlier.content_lang and earlier.content_lang != reading.lang:

@@ -69,7 +69,9 @@ SAME_AS_CONTENT = re.compile(
     r"|맞춤법|문법\s*(?:확인|체크|검사)|자연스럽게|줄여|늘려|완성해|답글|댓글"
     r"|\bcomeback\b|\bretort\b|\bwrite\s+(?:a|an|my)?\s*\w*\s*(?:to|for)\s+(?:this|that|the|her|his|my)\s+"
     r"(?:comment|message|text|email|post|tweet|review|letter|dm)\b"
-    r"|더\s*써|한\s*(?:절|문단|단락|줄|장|편)\s*더|하나\s*더\s*써|살려서|(?:톤|스타일|분위기)\s*(?:유지|그대로)")
+    r"|더\s*써|한\s*(?:절|문단|단락|줄|장|편)\s*더|하나\s*더\s*써|살려서|(?:톤|스타일|분위기)\s*(?:유지|그대로)"
+    r"|\banswer\s+(?:this|that|the|her|his|my)\s+(?:customer\s+)?(?:review|message|comment|email|text|letter|dm|"
+    r"inquiry|post|tweet)\b|(?:더|좀)\s*(?:짧|길|간단|간결|공손|정중|부드럽|캐주얼|격식|친근|귀엽|딱딱)\S*")
 EXPLAIN = re.compile(r"\bexplain|\bmean(?:s|ing)?\b|\bwhy\b|\bwhat\b|\bhow\b|\banswer\b|설명|뜻|의미|왜|뭐|무엇|어떻게|알려")
 _DEIXIS = re.compile(r"\b(?:this|these|following|below|above|the\s+(?:text|message|email|sentence|paragraph|article))\b|이거|이것|이\s*(?:글|문장|메시지|메일|말|문단|텍스트|표현)|다음|아래|위\s*(?:글|문장)|밑에")
 _ADDRESS = re.compile(r"\b(?:you|please|pls|plz)\b|줘|주세요|줄래|주실|해봐|하시오|하세요|해라|부탁")
