@@ -75,7 +75,7 @@ _EXPLICIT_KO = [
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
                rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
-               rf"\S*(?:써|쓰|작성|만들|부탁|줘|주세요)"),
+               rf"\S*(?:써|쓰|작성|만들|부탁)"),
 ]
 _IN_LANGUAGE, _SPEAK, _OUTPUT_IN = _EXPLICIT_EN[0], _EXPLICIT_EN[2], _EXPLICIT_EN[4]  # "in L", "speak L", "L translation"
 _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|뭐라|뭔지|어떤|무슨)")
