@@ -15,14 +15,15 @@ $(BIN)/python:
 # llama-cpp-python is compiled for this CPU (-march=native), except for ggml's AMX kernels: on
 # machines that advertise AMX but do not grant its tile state (VMs and sandboxes) they crash in the
 # first matrix multiply. Only what kollama loads is built (libllama and ggml): not llama.cpp's
-# multimodal library, tools, examples, server or tests. The wheel is kept in $(LLAMA_WHEELS), keyed by
-# the version spec, flags and CPU, so another clone (or a `make clean`) installs it in seconds.
+# multimodal library, its `common` library (scripts/llama-libraries-only.cmake), tools, examples, server
+# or tests. The wheel is kept in $(LLAMA_WHEELS), keyed by the version spec, flags, CMake options and
+# CPU, so another clone (or a `make clean`) installs it in seconds.
 LLAMA_CPU_FLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
-  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/scripts/llama-libraries-only.cmake
 LLAMA_SPEC := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)",*$$/\1/p' pyproject.toml | head -1)
-LLAMA_KEY := $(shell printf '%s|%s|%s|%s' '$(LLAMA_SPEC)' '$(LLAMA_CPU_FLAGS)' '$(LLAMA_CMAKE_ARGS)' \
-  "$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)
+LLAMA_KEY := $(shell printf '%s|%s|%s|%s|%s' '$(LLAMA_SPEC)' '$(LLAMA_CPU_FLAGS)' '$(subst $(CURDIR)/,,$(LLAMA_CMAKE_ARGS))' \
+  "$$(cat scripts/llama-libraries-only.cmake)" "$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)
 KOLLAMA_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kollama
 LLAMA_WHEELS ?= $(KOLLAMA_CACHE)/llama-wheels/$(LLAMA_KEY)
 $(VENV)/.llama: $(BIN)/python

@@ -53,7 +53,7 @@ def makefile_value(name: str) -> str:
     match = re.search(rf"^{name} \??:?= (.+)$", text, re.MULTILINE)
     if not match:
         raise SystemExit(f"no {name} in the Makefile")
-    return " ".join(match.group(1).split())
+    return " ".join(match.group(1).replace("$(CURDIR)", str(ROOT)).split())
 
 
 def setup(work: Path) -> list[dict]:
