@@ -116,9 +116,9 @@ def _code_of(name: str) -> str | None:
     return _NAMES_EN.get(low) or _SHORT_EN.get(low) or _NAMES_KO.get(name) or _NATIVE.get(name)
 
 
-def _noun_follows(body: str, end: str | int) -> bool:
+def _noun_follows(body: str, end: int) -> bool:
     """`in Korean culture`: the language name is an adjective of the noun after it, not a request."""
-    after = re.match(r"[ \t]+([A-Za-z]+)", body[int(end):])
+    after = re.match(r"[ \t]+([A-Za-z]+)", body[end:])
     if not after:
         return False
     word = after.group(1)
