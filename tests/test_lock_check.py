@@ -41,7 +41,8 @@ def test_clean_answer_passes_and_bad_input_is_one_line():
 
 
 def test_gated_check_uses_the_models_own_logits():
-    """smollm2 wants English after a Korean start: where a Korean token is in its top 5, gated bans English."""
+    """smollm2 wants English after a Korean start: where Korean holds enough of its probability, gated bans
+    English."""
     answer = "한국어를 이해합니다. I understand Korean very well, and I can help you."
     done = run_cli("lock", "check", "-", "--model", "smollm2", "--lock", "gated", "--prompt", "한국어를 이해해?",
                    "--json", input=answer)
@@ -52,6 +53,27 @@ def test_gated_check_uses_the_models_own_logits():
         assert ban["reason"].startswith("gated:") or "forbidden" in ban["reason"]
     script = json.loads(run_cli("lock", "check", answer, "--model", "smollm2", "--lock", "script", "--json").stdout)
     assert script["banned"] == []  # ASCII English is fine for the script lock
+
+
+def test_explain_gives_every_tokens_decision_and_the_gates_signal():
+    answer = "한국어를 이해합니다. I understand Korean very well."
+    done = run_cli("lock", "check", "-", "--model", "smollm2", "--lock", "gated", "--prompt", "한국어를 이해해?",
+                   "--explain", "--json", input=answer)
+    assert done.returncode in (0, 2), done.stderr
+    result = json.loads(done.stdout)
+    steps = result["steps"]
+    assert len(steps) == result["tokens"] and all(step["reason"] for step in steps)
+    assert [s["position"] for s in steps] == list(range(result["tokens"]))
+    banned = {b["position"] for b in result["banned"]}
+    assert banned <= {s["position"] for s in steps if s["banned"]}
+    weighed = [s for s in steps if s["gate"] is not None]
+    assert weighed, "the gate weighed no step"
+    for step in weighed:
+        gate = step["gate"]
+        assert 0.0 <= gate["target_p"] <= 1.0 and 0.0 <= gate["switch_p"] <= 1.0
+        assert gate["fired"] == (gate["target_p"] >= gate["needs"] and gate["switch_p"] >= 0.001)
+    table = run_cli("lock", "check", "-", "--model", "smollm2", "--lock", "strict", "--explain", input=answer)
+    assert "decision" in table.stdout and "allowed" in table.stdout
 
 
 @pytest.mark.realdata

@@ -25,7 +25,8 @@ WORDS = ["hello", " hello", "Hello", "API", " API", "ABC", "ABC ", "ABC는", "A"
          "에서", " (", "(", ")", "`", "```", " `code`", "\n", "\nthe", "://", "www", ".", "com", " http", "s", "https",
          "@", '"', '"hello', "는", " 한국", "CPU", "GPU", "G", "Large", " Language", "Model", "은", "Lar", "ge",
          "json", "{", "}", ":", ",", "null", '"key"', '"값"', "ROI", "투자", "한(due", "ABCDEFG", "ABCDEF", "FG",
-         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due", "I", "oga", "권", "pvc", "관", "ne", "og", "sds"]
+         " ", "  ", "\t", "」", "「", "the「", "한a", " 한a", "国", "한", "。", " diligence", "due", "I", "oga", "권", "pvc", "관", "ne", "og", "sds",
+         "Gender", "To", "ToGender", "O", "be", " be", "Tube", "In"]
 
 
 def _vocab() -> Vocabulary:
@@ -87,6 +88,14 @@ def test_strict_bans_confusion_where_it_happens(text, confusion):
     assert found and start <= found[0] < start + len(confusion), (found, confusion)
 
 
+def test_strict_stops_camel_case_english_where_it_starts():
+    """English run together in camel case cannot end as a name, so strict stops it at the capital that makes it
+    English (`IntroductionTo` + `G`, `be` + `O`), not at its end where nothing but giving up would be left."""
+    assert violations("한국 IntroductionToGender 설명") == [len("한국 IntroductionTo")]
+    assert violations("한국 beO메인") == [len("한국 be")]
+    assert violations("YouTube와 LinkedIn, PowerPoint 제품") == []
+
+
 def test_unclosed_spans_close_at_the_end_of_their_line():
     assert violations("`열린 코드 hello\n다음 줄 world")
     assert violations("`열린 코드 hello\n다음 줄") == []
@@ -109,7 +118,8 @@ def test_a_sentence_of_prompt_words_is_still_a_wrong_language_line():
     assert violations("Eiffel Tower의 역사", prompt=prompt) == []
     found = violations("Here is the history of the Eiffel Tower.", prompt=prompt + " Here is")
     assert found and found[0] < len("Here is the history")
-    assert violations("Here is the history.", prompt="Translate into English: 여기 역사가 있다. Here is the history") == []
+    # a prompt that asks for English lets its sentences through
+    assert violations("Here is the history.", prompt="여기 역사가 있다. Here is the history를 영어로 번역해 줘") == []
 
 
 def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
@@ -120,10 +130,10 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
               "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
               "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v", "T", "Th", "권",
-              "권s", "삼성sd"]
+              "권s", "삼성sd", "IntroductionTo", "Introduction", "be", "한국 be", "You", "Linked"]
     checked = 0
     for text in states:
-        state = LockState(masks, LockMode.strict, prompt="Large Language Model은? hello the", min_target_chars=0)
+        state = LockState(masks, LockMode.strict, prompt="Large Language Model은 뭐야? hello the 뜻은?", min_target_chars=0)
         state.feed_text(text)
         allowed = state.allowed()
         for tid, data in enumerate(vocab.pieces):
@@ -183,9 +193,9 @@ def test_gated_bans_off_language_only_where_a_korean_candidate_is_close(masks):
     state.apply(row)
     assert row[han] == -np.inf  # script's guarantee first
     assert row[hello] == -np.inf and np.isfinite(row[hangul])  # the switch is stopped
-    assert state.gated_steps == 1 and state.last_gate[1] == hangul
+    assert state.gated_steps == 1 and state.last_gate.best_target == hangul
 
-    row = _row(n, {hello: 9.0, hangul: -1.0})  # no Korean way on within the floor: the name stays
+    row = _row(n, {hello: 9.0, hangul: -1.0})  # Korean holds under 1% of the mass: the name stays
     state.apply(row)
     assert np.isfinite(row[hello])
 
@@ -207,9 +217,9 @@ def test_gated_takes_a_function_word_for_english_not_for_an_acronym_start(masks)
         assert np.isfinite(row[hangul])
 
 
-def test_gated_looks_deeper_where_a_line_begins(masks):
-    """A line's first word sets its language, so there the gate looks through the top 40 (p >= 0.002);
-    inside a line, through the top 5 (p >= 0.01). A Korean candidate 8th at p ~ 0.004 is taken only at a start."""
+def test_gated_needs_less_korean_mass_where_a_line_begins(masks):
+    """A line's first word sets its language, so there a target-language mass of 1e-4 is enough; inside a line
+    it takes 1%. A Korean candidate at p ~ 0.004 is taken only at a start."""
     n = len(masks.vocab.pieces)
     hangul = _tid(" 한국")
     latin = [_tid(w) for w in [" hello", "Hello", " the", "tasks", "json", "null", "due"]]
@@ -221,7 +231,7 @@ def test_gated_looks_deeper_where_a_line_begins(masks):
         probs = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
         assert 0.002 < probs[hangul] < 0.01
         state.apply(row)
-        assert (state.last_gate is not None) == opening, repr(before)
+        assert state.last_gate.fired == opening and state.last_gate.opening == opening, repr(before)
         assert all((row[t] == -np.inf) == opening for t in latin), repr(before)
 
 
@@ -235,7 +245,7 @@ def test_gated_counts_a_byte_that_only_hangul_can_finish_as_korean(masks):
     row = _row(n, {hello: 5.0, hangul_lead: 4.0})
     state.apply(row)
     assert row[hello] == -np.inf and np.isfinite(row[hangul_lead])
-    assert state.last_gate[1] == hangul_lead
+    assert state.last_gate.best_target == hangul_lead
     row = _row(n, {hello: 5.0, shared_lead: 4.0})
     state.apply(row)
     assert np.isfinite(row[hello])
@@ -254,6 +264,35 @@ def test_gated_leaves_code_and_words_in_progress_alone(masks):
     row = _row(n, {_tid("ing"): 5.0, hangul: 4.9})
     state.apply(row)
     assert np.isfinite(row[_tid("ing")])
+
+
+def test_gated_acts_on_a_sampled_switch_not_only_on_the_top_candidate(masks):
+    """At T > 0 the sampler may pick the second candidate: an English word at p ~ 0.3 behind a Korean top
+    candidate is a switch the gate stops; one at p ~ 1e-4 is not worth acting on."""
+    n = len(masks.vocab.pieces)
+    hello, hangul = _tid(" hello"), _tid(" 한국")
+    for english, stopped in [(4.2, True), (-3.0, False)]:
+        state = LockState(masks, LockMode.gated)
+        state.feed_text("오늘은")
+        row = np.full(n, -30.0, dtype=np.float32)
+        row[hello], row[hangul] = english, 5.0
+        state.apply(row)
+        assert state.last_gate.top == hangul
+        assert (row[hello] == -np.inf) == stopped and np.isfinite(row[hangul])
+
+
+def test_gated_and_strict_take_the_prompts_terms_but_not_its_ordinary_words(masks):
+    """The judge's definition of the prompt's words: an English prompt licenses its terms and names, not `the`
+    or `hello` because it used them."""
+    n = len(masks.vocab.pieces)
+    prompt = "Explain the Large Language Model and say hello. Answer in Korean."
+    hangul = _tid(" 한국")
+    assert violations("한국 the 한국", prompt) != [] and violations("Large 한국", prompt) == []
+    state = LockState(masks, LockMode.gated, prompt=prompt)
+    state.feed_text("오늘은")
+    row = _row(n, {_tid(" the"): 5.0, _tid(" hello"): 5.0, hangul: 4.0})
+    state.apply(row)
+    assert row[_tid(" the")] == -np.inf and row[_tid(" hello")] == -np.inf
 
 
 def test_gated_is_a_lock_mode_everywhere():

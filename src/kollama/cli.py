@@ -16,6 +16,7 @@ import typer
 
 from kollama import __version__
 from kollama.console import print_json, read_text_arg
+from kollama.console import stdout as console
 from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
 
@@ -191,20 +192,40 @@ def lock_check(
     system: Annotated[Optional[str], typer.Option(help="The system prompt.")] = None,
     lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: the language --prompt asks for.")] = "ko",
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show every token's decision and its reason "
+                                          "(for gated: the gate's signal at that step).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay an answer token by token through the lock and list each token it would have banned (exit 2 if any)."""
     from kollama.lock_check import lock_check as run_check
-    from kollama.lock_check import print_lock_check
 
     decision = _auto_lang(lang, prompt, system)
-    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=decision.lang, ctx=ctx)
+    result = run_check(model, read_text_arg(text), lock, prompt=prompt, system=system, lang=decision.lang, ctx=ctx,
+                       explain=explain)
     if as_json:
         print_json({**result.to_json(), **(decision.to_json() if lang == "auto" else {})})
     else:
-        print_lock_check(result)
+        _print_lock_check(result)
     if result.banned:
         raise typer.Exit(2)
+
+
+def _print_lock_check(result) -> None:
+    from rich.table import Table
+
+    verdict = "[green]nothing banned[/green]" if not result.banned else f"[red]{len(result.banned)} banned[/red]"
+    console.print(f"{verdict} · lock {result.lock} · {result.tokens} tokens · {result.model}")
+    if result.steps is not None:
+        table = Table("position", "offset", "token", "decision", "reason")
+        for step in result.steps:
+            table.add_row(str(step.position), str(step.offset), repr(step.token),
+                          "[red]banned[/red]" if step.banned else "allowed", step.reason)
+        console.print(table)
+    elif result.banned:
+        table = Table("position", "offset", "token", "reason")
+        for b in result.banned:
+            table.add_row(str(b.position), str(b.offset), repr(b.token), b.reason)
+        console.print(table)
 
 
 app.add_typer(lock_app, name="lock")

@@ -156,11 +156,23 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n])[\s\"'“‘(*#\-\d.)]*$")  # only
 _PROMPT_TERM = re.compile(r"[\"“‘'`「『]([^\"”’'`」』\n]{1,80})[\"”’'`」』]")
 
 
+def _english_framed(prompt: str) -> bool:
+    """Is the prompt written in English (its Latin words are its grammar), not Korean with English terms?
+    Counted in words, not letters: `Large Language Model이 뭐야? transformer 기반이야?` is a Korean question,
+    `What does 눈치 mean in Korean culture?` an English one."""
+    words = prompt.split()
+    korean = sum(any("\uac00" <= ch <= "\ud7a3" for ch in w) for w in words)
+    latin = sum(any(ch.isascii() and ch.isalpha() for ch in w) for w in words) - korean
+    letters = sum(ch.isascii() and ch.isalpha() for ch in prompt)
+    return letters >= 20 and latin > 2 * korean
+
+
 @lru_cache(maxsize=4096)  # one prompt is judged against many answers
 def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     """Lower-cased Latin words of the prompt (and system prompt): using them is not code-switching.
 
-    A prompt written mostly in Latin letters (an English prompt asking for a Korean answer) is English throughout,
+    A Korean prompt lends every Latin word it writes: inside Korean grammar an English word is a term or a
+    mention (`could의 뜻`), never English prose. A prompt written in English (an English prompt asking for a Korean answer) is English throughout,
     so there only the terms it introduces count: capitalised words and acronyms, words that are not ordinary English,
     and quoted words; a function word only inside a name (`The Beatles`), not when a capital opens a sentence
     (`In lay-person's terms, ...`). Its ordinary words (`stabbing`, `tasks`) stay code-switching in a Korean answer."""
@@ -168,8 +180,7 @@ def prompt_vocabulary(*prompts: str | None) -> frozenset[str]:
     for prompt in prompts:
         if not prompt:
             continue
-        latin = sum(ch.isascii() and ch.isalpha() for ch in prompt)
-        if latin <= (len(prompt) - prompt.count(" ")) / 2 or latin < 20:
+        if not _english_framed(prompt):
             chosen = _LATIN_WORD.findall(prompt)
         else:
             quoted = [w for q in _PROMPT_TERM.findall(prompt) for w in _LATIN_WORD.findall(q)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kollama.korean.lock.words import ACRONYM_MAX, URL_SCHEMES, WordPolicy, is_letter, run_signature
+from kollama.korean.lock.words import ACRONYM_MAX, URL_SCHEMES, WordPolicy, is_letter, quote_max_words, run_signature
 from kollama.korean.scripts import script_of
 
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "〈": "〉"}
@@ -42,6 +42,12 @@ class StrictScanner:
     last_visible: str = "\n"  # the last character that is not a space
     need_gloss: bool = False
     last: str = "\n"
+    # a quoted title is exempt only on a Korean line (the judge's quote rule): a quote opened after Latin words
+    # on a line without Hangul is judged like the rest, and a line that opens with a quote must reach Hangul
+    line_target: bool = False  # a target-language letter on this line so far
+    line_latin: bool = False  # a Latin letter outside exempt spans on this line so far
+    quote_alone: bool = False  # a quote was exempted on this line before any target-language letter
+    quote_words: int = 0  # words so far inside the open quote (a title has at most the policy's quote_max_words)
 
     def copy(self) -> StrictScanner:
         twin = StrictScanner.__new__(StrictScanner)  # 10x faster than dataclasses.replace; fields are immutable
@@ -53,7 +59,13 @@ class StrictScanner:
                 self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
                 self.json_expect_key, self.word, self.word_bad, self.word_glued, self.need_gloss,
                 run_signature(self.run), script_of(self.last_visible) in self.target,
-                script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum())
+                script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum(),
+                self.line_target, self.line_latin, self.quote_alone, self.quote_words)
+
+    def needs_target(self) -> bool:
+        """May this line (or the answer) not end here? An open quote must close on its line, and a line opened
+        by a quote must reach a target-language letter."""
+        return bool(self.quote) or (self.quote_alone and not self.line_target)
 
     def exempt(self) -> bool:
         if self.fence or self.inline or self.url or self.quote or self.gloss:
@@ -90,6 +102,8 @@ class StrictScanner:
         return "Latin word outside exempt spans (the fidelity policy flags it; not the prompt's, not listed)"
 
     def feed_char(self, ch: str) -> str | None:
+        if script_of(ch) in self.target:
+            self.line_target = True
         why = self._step(ch)
         if not ch.isspace():
             self.last_visible = ch
@@ -120,6 +134,12 @@ class StrictScanner:
             why = self._end_word() if self.word else None
             if self.need_gloss and why is None:
                 why = "acronym without a Hangul gloss"
+            if self.quote and why is None:
+                why = "an unclosed quote (a quoted title closes on its line)"
+            elif self.needs_target() and why is None:
+                why = "a quoted title needs Korean on its line (the fidelity policy judges it otherwise)"
+            self.line_target = self.line_latin = self.quote_alone = False
+            self.quote_words = 0
             self.inline = self.url = self.gloss = self.gloss_needs_hangul = self.need_gloss = False
             self.quote = ""
             self.last = ch
@@ -140,9 +160,13 @@ class StrictScanner:
             return None
         if self.quote:
             if ch == self.quote:
-                self.quote = ""
+                self.quote, self.quote_words = "", 0
+            elif ch.isspace() and not self.last.isspace():
+                self.quote_words += 1
+            elif is_letter(ch) and self.quote_words >= quote_max_words():
+                why = "a quote longer than a title (the fidelity policy judges it as text)"
             self.last = ch
-            return None
+            return why
         if self.gloss:
             if ch == ")":
                 self.gloss = self.gloss_needs_hangul = False
@@ -157,6 +181,7 @@ class StrictScanner:
             self.last = ch
             return why
         if is_letter(ch):
+            self.line_latin = True
             if self.need_gloss:
                 self.need_gloss = False
                 why = "acronym without a Hangul gloss"
@@ -190,12 +215,16 @@ class StrictScanner:
             return why
         if ch == "(" and script_of(self.last_visible) in self.target:
             self.gloss = True
+        elif self.line_latin and not self.line_target:
+            pass  # a quote on a line that is English so far is no title: what follows is judged
         elif ch == '"' and not self.json:
             self.quote = '"'
         elif ch == "'" and not (self.last.isascii() and self.last.isalnum()):
             self.quote = "'"
         elif ch in _QUOTES:
             self.quote = _QUOTES[ch]
+        if self.quote and not self.line_target:
+            self.quote_alone = True
         self.last = ch
         return why
 

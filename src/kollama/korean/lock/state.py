@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from kollama.korean.lock.gate import GateSignal, gate_signal
 from kollama.korean.lock.masks import LockMasks
 from kollama.korean.lock.modes import LockMode
 from kollama.korean.lock.scanner import StrictScanner
@@ -16,12 +17,6 @@ from kollama.korean.lock.words import WordPolicy
 from kollama.korean.scripts import script_of
 
 BANNED_CACHE = 16  # masks whose forbidden ids one LockState keeps (see LockState._banned)
-GATE_TOP_K = 5
-GATE_FLOOR = 0.01
-# A line's first word sets its language (LCB's line-level confusion: a whole answer or paragraph in English).
-# There the gate looks as deep as the sampler's default top-k and accepts rarer in-language candidates.
-GATE_OPENING_TOP_K = 40
-GATE_OPENING_FLOOR = 0.002
 
 
 class LockState(StrictMask):
@@ -32,8 +27,7 @@ class LockState(StrictMask):
     """
 
     def __init__(self, masks: LockMasks, mode: LockMode, min_target_chars: int = 1, prompt: str | None = None,
-                 system: str | None = None, top_k: int = GATE_TOP_K, floor: float = GATE_FLOOR,
-                 opening_top_k: int = GATE_OPENING_TOP_K, opening_floor: float = GATE_OPENING_FLOOR):
+                 system: str | None = None, explain: bool = False):
         self.masks = masks
         self.mode = mode
         self.pending = b""
@@ -42,17 +36,11 @@ class LockState(StrictMask):
         self.min_target = min_target_chars if mode == LockMode.strict else 0
         self._eog = np.array(sorted(masks.vocab.eog), dtype=np.int64)
         self.policy = WordPolicy.build(prompt, system)
-        # English words of a Korean request are terms the user chose; the words of an English request that asks
-        # for Korean are not, and the gate weighs them like any other switch
-        self._terms_in_prompt = any(script_of(ch) in masks.lang.scripts for ch in (prompt or "") + (system or ""))
         self.scanner = StrictScanner(self.policy, masks.lang.scripts)
-        self.top_k = top_k
-        self.floor = floor
-        self.opening_top_k = opening_top_k
-        self.opening_floor = opening_floor
+        self.explain = explain  # keep every step's gate signal in full (`lock check --explain`)
         self.line_has_letter = False  # has the current line a letter yet (of any script)?
         self.gated_steps = 0  # steps where `gated` banned the off-language candidates
-        self.last_gate: tuple[int, int, float, int] | None = None  # (top token, in-language token, its p, window k)
+        self.last_gate: GateSignal | None = None  # what the gate saw at the last step (None: it did not look)
         self._lead_cache: dict[str, Any] = {}
         self._mask_cache: dict[tuple, np.ndarray] = {}
         self._policy_key = (self.policy.words, self.policy.allow_sentences)  # the acronym list is data, fixed
@@ -146,32 +134,19 @@ class LockState(StrictMask):
 
     # --- gated ---------------------------------------------------------------------------------------------
     def _gate(self, row: np.ndarray) -> None:
-        """Ban off-language candidates for this step only where the model is about to switch language and
-        an in-language candidate is among its top k above the probability floor."""
+        """Ban off-language words for this step where the model may switch to them and the target language is a
+        real option (kollama.korean.lock.gate)."""
         self.last_gate = None
         scanner = self.scanner
         if self.pending or scanner.exempt() or scanner.word:
             return  # mid-character, inside code/URLs/glosses, or finishing a word already begun
-        top = int(np.argmax(row))
-        if not np.isfinite(row[top]) or not self.table.letters[top]:
-            return
-        stays = self._gate_allowed()
-        if stays[top]:
-            return  # a word the user wrote, or a listed acronym: not a switch
-        opening = not self.line_has_letter  # the first word of the answer or of a line (after `1. `, `- `, `## `)
-        k = min(self.opening_top_k if opening else self.top_k, len(row))
-        floor = self.opening_floor if opening else self.floor
-        best = np.argpartition(-row, k - 1)[:k]
-        peak = float(row[top])
-        log_z = peak + float(np.log(np.exp((row - peak).astype(np.float64)).sum()))
-        probs = np.exp(row[best].astype(np.float64) - log_z)
-        good = self.table.target[best] & (probs >= floor) & np.isfinite(row[best])
-        if not good.any():
-            return  # no Korean way on: a name the model cannot say in Korean stays
-        choice = int(best[good][np.argmax(probs[good])])
-        self.last_gate = (top, choice, float(probs[good].max()), k)
-        self.gated_steps += 1
-        np.copyto(row, -np.inf, where=self.table.letters & ~stays)
+        switches = self.table.letters & ~self._gate_allowed()
+        signal = gate_signal(row, switches, self.table.target, opening=not self.line_has_letter,
+                             detail=self.explain)
+        self.last_gate = signal
+        if signal.fired:
+            self.gated_steps += 1
+            np.copyto(row, -np.inf, where=switches)
 
     def _gate_allowed(self) -> np.ndarray:
         """Lettered tokens that do not start off-language text here: what `strict` allows, less the Latin words
@@ -182,7 +157,7 @@ class LockState(StrictMask):
         cached = self._mask_cache.get(key)
         if cached is None:
             table = self.table
-            viable, complete = self._listed_leads("", prompt_words=self._terms_in_prompt)
+            viable, complete = self._listed_leads("")
             listed = viable & (complete | ~table.function_leads())
             others = table.kind != TokenKind.LETTER_RUN
             cached = self._mask_cache[key] = self._strict_mask() & (others | listed[table.lead])

@@ -13,7 +13,15 @@ import numpy as np
 from kollama.korean.lock.masks import LockMasks
 from kollama.korean.lock.scanner import StrictScanner
 from kollama.korean.lock.table import TokenKind, TokenTable
-from kollama.korean.lock.words import ACRONYM_MAX, NAME_MAX, WordPolicy, base_viable, run_signature
+from kollama.korean.lock.words import (
+    ACRONYM_MAX,
+    NAME_MAX,
+    WordPolicy,
+    base_viable,
+    camel_english,
+    camel_tail_is_function_word,
+    run_signature,
+)
 from kollama.korean.scripts import script_of
 
 
@@ -104,6 +112,16 @@ class StrictMask:
                 dead[i] = ends_only_in_english(word + table.leads[i])
         return dead
 
+    def _camel_dead(self, word: str) -> np.ndarray:
+        """Over the leads: does `word + lead` turn into English run together in camel case (`IntroductionTo` +
+        `Gender`, `be` + `O`)? Whatever follows, the judge flags it, so `strict` stops it where it starts."""
+        table = self.table
+        upper_start, inner_fn, mixed_lower = table.camel_leads()
+        dead = inner_fn | upper_start if camel_tail_is_function_word(word) else inner_fn.copy()
+        for i in mixed_lower:
+            dead[i] = camel_english(word + table.leads[i])
+        return dead
+
     def _continued_ok(self, word: str, glued_before: bool, run: tuple[str, ...] = ()) -> np.ndarray:
         """LETTER_RUN tokens starting with a letter, continuing the open `word` (per token)."""
         key = ("cont", glued_before, word, run_signature(run))
@@ -121,7 +139,7 @@ class StrictMask:
         else:
             for i in np.flatnonzero(total <= 3):
                 viable[i] = viable[i] or base_viable(word + table.leads[i], glued_before)
-        viable &= ~self._english_only_after(word) | self._listed_leads(word)[0]
+        viable &= ~(self._english_only_after(word) | self._camel_dead(word)) | self._listed_leads(word)[0]
         plain = np.zeros(len(table.leads) + 1, dtype=bool)
         glued = np.zeros(len(table.leads) + 1, dtype=bool)
         for i in table.closed_leads:
@@ -190,7 +208,9 @@ class StrictMask:
             mask &= ~(simple & table.before_space) | self._fresh_ok()
         # the rest (SCANNED): run the scanner over the token. Without a word in progress or an acronym waiting for
         # its gloss, a token with no ASCII letter cannot break a rule: only its lettered tokens need the scan.
-        quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss
+        if scanner.needs_target():  # a line opened by a quote must reach Korean before the answer ends
+            mask[self._eog] = False
+        quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss and not scanner.needs_target()
         for tid, text in (table.lettered_texts() if quiet else table.texts).items():
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None

@@ -148,6 +148,28 @@ class TokenTable:
             self._words["shape"] = (lengths, uppers)
         return self._words["shape"]
 
+    def camel_leads(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Over the leads, for camel case after a word in progress: (starts with a capital, has a function word
+        that the word before would make inner, the few leads that start lower-case and have a capital later)."""
+        if "camel" not in self._words:
+            from kollama.korean.policy import camel_humps, is_function_word
+
+            size = len(self.leads) + 1
+            upper_start = np.zeros(size, dtype=bool)
+            inner_fn = np.zeros(size, dtype=bool)
+            mixed_lower: list[int] = []
+            for i, word in enumerate(self.leads):
+                if not any(ch.isupper() for ch in word):
+                    continue
+                humps = camel_humps(word)
+                upper_start[i] = word[0].isupper()
+                if not upper_start[i]:
+                    mixed_lower.append(i)
+                    continue
+                inner_fn[i] = any(len(h) >= 2 and is_function_word(h) for h in humps[:-1])
+            self._words["camel"] = (upper_start, inner_fn, mixed_lower)
+        return self._words["camel"]
+
     def lettered_texts(self) -> dict[int, str]:
         """The SCANNED tokens whose text has an ASCII letter (the others cannot start a Latin word)."""
         if "lettered" not in self._words:

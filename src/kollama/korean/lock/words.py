@@ -17,8 +17,19 @@ MAX_LATIN_RUN = 3  # most Latin words in a row outside exempt spans before a Han
 ACRONYM_MAX = 6  # longest run of capitals taken for an acronym in progress
 
 
+WORD = re.compile(r"[A-Za-z]+")  # a letter run as the lock tracks it (apostrophes are followed separately)
+
+
 def is_letter(ch: str) -> bool:
     return ch.isascii() and ch.isalpha()
+
+
+@lru_cache(maxsize=1)
+def quote_max_words() -> int:
+    """The most words a quoted title holds (the fidelity policy's own limit)."""
+    from kollama.korean.policy import policy
+
+    return policy().quote_max_words
 
 
 @lru_cache(maxsize=1)
@@ -26,14 +37,6 @@ def known_acronyms() -> frozenset[str]:
     """The short data list of acronyms a Korean text writes in Latin capitals, as written (IT, not `it`)."""
     text = resources.files("kollama.data").joinpath("acronyms.txt").read_text(encoding="utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
-
-
-WORD = re.compile(r"[A-Za-z]+")
-
-
-def context_words(*texts: str | None) -> frozenset[str]:
-    """Latin words (lower-cased) of the prompt and system prompt: the answer may repeat them."""
-    return frozenset(w.lower() for text in texts if text for w in WORD.findall(text))
 
 
 def request_texts(request: str | list[dict[str, str]] | None) -> tuple[str, str]:
@@ -68,6 +71,26 @@ def _ends_only_in_english(word: str) -> bool:
     from kollama.korean.policy import ends_only_in_english
 
     return ends_only_in_english(word)
+
+
+@lru_cache(maxsize=50_000)
+def camel_english(word: str) -> bool:
+    from kollama.korean.policy import camel_runs_english_together
+
+    return camel_runs_english_together(word)
+
+
+def camel_tail_is_function_word(word: str) -> bool:
+    """Would a capital after `word` make a function word inner (`IntroductionTo` + `G`) or glue a lower-case
+    function word to a capital (`be` + `O`)? Then no continuation starting with a capital can end as a name."""
+    from kollama.korean.policy import camel_humps, is_function_word
+
+    humps = camel_humps(word)
+    if not humps:
+        return False
+    if humps[0].islower() and len(humps[0]) >= 2 and len(humps) == 1:
+        return is_function_word(humps[0])
+    return len(humps) >= 2 and len(humps[-1]) >= 2 and is_function_word(humps[-1])
 
 
 @lru_cache(maxsize=50_000)
@@ -114,9 +137,11 @@ class WordPolicy:
 
     @classmethod
     def build(cls, prompt: str | None = None, system: str | None = None) -> WordPolicy:
-        from kollama.korean.policy import asked_languages
+        from kollama.korean.policy import asked_languages, prompt_vocabulary
 
-        words = set(context_words(prompt, system)) | set(URL_SCHEMES) | {"www"}
+        # the judge's definition of the words a prompt licenses: a Korean prompt's Latin words; an English
+        # prompt's terms and names, never its ordinary or function words (`could`, `in`)
+        words = set(prompt_vocabulary(prompt, system)) | set(URL_SCHEMES) | {"www"}
         prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
         acronyms = known_acronyms()
         return cls(frozenset(words), frozenset(prefixes), bool(asked_languages(prompt, system)), acronyms,
@@ -148,6 +173,8 @@ def base_viable(word: str, inside: bool = False) -> bool:
     """Without the prompt: can this open word still end as an accepted one?"""
     if ("'" in word or "’" in word) and _ends_only_in_english(word):
         return False  # I'm, It'sf: whatever follows, English (no apostrophe, no contraction: the common case)
+    if camel_english(word):
+        return False  # IntroductionToG, beO: English run together, whatever follows
     if word.isupper():
         return len(word) <= ACRONYM_MAX
     if word[0].isupper():
