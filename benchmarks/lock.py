@@ -12,6 +12,11 @@ Answers for the quality figures are decoded 8 at a time with the batched engine,
 engine. On a busy machine, KOLLAMA_THREADS=1 makes the quality run faster.
 
     flock /tmp/kollama-bench.lock python benchmarks/lock.py [--models smollm2 gemma3] [--max-tokens 40]
+
+With --real, the same four locks on real instruct models that write Korean (benchmarks/lock_real.py), sampled at
+T = 0.7 over several seeds, 96 tokens:
+
+    python benchmarks/lock.py --real [--lcb 100] [--seeds 3] [--models qwen2.5-coder-0.5b]
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
+if "--real" not in sys.argv:  # the real models live in the user's $KOLLAMA_HOME/models
+    os.environ.setdefault("KOLLAMA_HOME", tempfile.mkdtemp(prefix="kollama-bench-"))
 
 from realdata import realdata_or_exit  # noqa: E402
 
@@ -113,7 +119,18 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="quality only (no timing: may run outside the bench lock)")
     parser.add_argument("--speed-only", action="store_true", help="only tokens per second per lock (under the bench lock)")
     parser.add_argument("--json", type=Path, help="write every answer and figure here")
+    parser.add_argument("--real", action="store_true",
+                        help="real instruct models that write Korean (make real-models), sampled at T 0.7 over seeds")
+    parser.add_argument("--seeds", type=int, default=3, help="with --real: seeds per prompt and lock")
     args = parser.parse_args()
+    if args.real:
+        from lock_real import run as run_real
+
+        lcb = [i for i in prompts(args.lcb) if i["set"] != "ko-basic"]
+        run_real(lcb, None if args.models == parser.get_default("models") else args.models,
+                 list(range(args.seeds)), args.max_tokens if args.max_tokens != 40 else 96, args.parallel,
+                 args.reference_model, 0 if args.no_speed else args.speed_prompts)
+        return
     items = prompts(args.lcb)
     if args.basic is not None:
         basic = [i for i in items if i["set"] == "ko-basic"][: args.basic]
