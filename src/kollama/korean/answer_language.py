@@ -74,7 +74,7 @@ _EXPLICIT_KO = [
     re.compile(rf"({_KO})\s*(?:원어민|네이티브)처럼"),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
-               rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+)?"
+               rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+){{0,2}}"
                rf"\S*(?:써|쓰|작성|만들|부탁)"),
 ]
 _IN_LANGUAGE, _SPEAK, _OUTPUT_IN = _EXPLICIT_EN[0], _EXPLICIT_EN[2], _EXPLICIT_EN[4]  # "in L", "speak L", "L translation"
@@ -82,7 +82,9 @@ _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|�
 _NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$")
 _NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:말고|대신|말구|하지\s*말|쓰지\s*말|답하지\s*말|안\s*돼)")
 _DESCRIBED = re.compile(r"(?i)\b(?:is|are|was|were|it's|that's|been)\s+(?:\w+\s+)?(?:written|spoken|said|sent)\s+$")
-_STANDING = re.compile(r"(?i)\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\balways\b|\bfor\s+the\s+rest\b|\bevery\s+(?:answer|"
+_FOLLOW_UP = re.compile(r"(?i)그럼|이건|이거는|이것도|저건|\b(?:and\s+this|this\s+one|what\s+about|how\s+about|another|"
+                        r"next\s+one|same\s+for)\b")
+_STANDING = re.compile(r"(?i)\bfrom\s+now\s+on\b|\blet'?s\s+(?:talk|speak|chat|continue|switch|keep)\b|\bfrom\s+here\b|\bgoing\s+forward\b|\balways\b|\bfor\s+the\s+rest\b|\bevery\s+(?:answer|"
                        r"reply|response|time)\b|\ball\s+(?:your\s+)?(?:answers|replies|responses)\b|앞으로|이제부터|"
                        r"지금부터|항상|계속|늘|모든\s*(?:답|대답)")
 _NAMES = {"ko": "Korean", "en": "English", "ja": "Japanese", "zh": "Chinese"}
@@ -145,6 +147,8 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             if re.match(r"(?i)\s*(?:how|what|which|is\s+there)\b", sentence) and (
                     "?" in tail or pattern is _OUTPUT_IN):
                 continue  # "How do you say X in Korean?", "What's the Korean translation of X?": about the language
+            if pattern is _IN_LANGUAGE and re.match(r"(?i)\s*what(?:'s|\s+is|\s+are|\s+does)?\s+(?:\S+\s+){0,3}$", sentence):
+                continue  # "What's 'awkward' in Korean and how do I use it?": a word asked about
             if pattern is _SPEAK and re.match(r"(?i)\s*(?:do|can|could|does)\s+you\b", sentence) \
                     and tail.lstrip().startswith("?"):
                 continue  # "Do you speak Korean?": a question about the assistant
@@ -312,6 +316,10 @@ def infer_answer_language(prompt: str, system: str | None = None, history: list[
     back = _points_back(prompt, reading, users, answers)
     if back:
         return back
+    if users and len(prompt.split()) <= 4 and _FOLLOW_UP.search(prompt):
+        found = explicit_request(users[-1])  # "그럼 이건?" after "Translate into English: ...": the same task
+        if found:
+            return LanguageDecision(found[0], f"a follow-up of the previous request for {_name(found[0])}")
     if reading.lang is not None and reading.strength >= 1.0 and not reading.short:
         if system and pl.TRANSLATE.search(system.lower()) and reading.lang in ("ko", "en"):
             other = "en" if reading.lang == "ko" else "ko"
