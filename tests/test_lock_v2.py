@@ -96,6 +96,22 @@ def test_strict_stops_camel_case_english_where_it_starts():
     assert violations("YouTube와 LinkedIn, PowerPoint 제품") == []
 
 
+def test_a_fenced_data_block_is_read_like_the_answer_and_code_stays_exempt():
+    """As the judge has it: the values of ```json and the lines of ```markdown are language; code is not."""
+    assert violations('```json\n{"title": "제목", "tags": ["하나"]}\n```\n끝') == []
+    assert violations('```json\n{"local": ["Twenty-two per cent of cones"]}\n```')
+    assert violations("```markdown\nThe history of Seoul is long\n```")
+    assert violations('```python\nprint("hello world")\n```\n끝') == []
+    assert violations("```\nfor x in range(3): print(x)\n```\n끝") == []
+
+
+def test_a_quote_is_a_title_only_on_a_korean_line():
+    assert violations('"Attention Is All You Need" 논문을 읽었다.') == []
+    assert violations('I am "a Japanese language expert and translator"')
+    unclosed = violations('한국어 "open the window\n다음 줄')
+    assert unclosed and unclosed[0] == len('한국어 "open the window')
+
+
 def test_unclosed_spans_close_at_the_end_of_their_line():
     assert violations("`열린 코드 hello\n다음 줄 world")
     assert violations("`열린 코드 hello\n다음 줄") == []
@@ -130,7 +146,8 @@ def test_the_vectorised_mask_agrees_with_the_scanner_token_by_token(masks):
               "자료 https://exa", "자료 www", '"Tit', "유한(", "{", '{"na', '{"k": "값 ', "CPU", "한국(due ",
               "x\n", "Large", "Large ", "Hel", "한국Hel", "한국p", "pv", "Bre", "Large Language", "Large Language ",
               "hello the", "ABC (BL", "유한 (", "I", "I'", "한국 It", "O'", "I'v", "T", "Th", "권",
-              "권s", "삼성sd", "IntroductionTo", "Introduction", "be", "한국 be", "You", "Linked"]
+              "권s", "삼성sd", "IntroductionTo", "Introduction", "be", "한국 be", "You", "Linked",
+              '```json\n{"k": "', "```js", "```json\n", "```markdown\nThe", '한국 "ope', 'I am "']
     checked = 0
     for text in states:
         state = LockState(masks, LockMode.strict, prompt="Large Language Model은 뭐야? hello the 뜻은?", min_target_chars=0)

@@ -106,6 +106,16 @@ _DATA_FENCES = {"json", "jsonc", "json5", "csv", "tsv", "text", "txt", "plaintex
 _CODE_SIGNS = re.compile(r"[=;(){}<>]|\b(?:def|import|return|function|class|var|let|const|public|SELECT|print)\b")
 
 
+def fence_kind(tag: str) -> str:
+    """What a fence's tag says its block holds: `json` (keys and syntax are not language, values are), `text`
+    (CSV, YAML, Markdown, prose: read like the rest) or `code` (exempt). An untagged block is `code` here; the
+    judge, which sees the whole block, also reads one that shows no sign of code (`is_data_fence`)."""
+    tag = tag.strip().lower()
+    if tag in ("json", "jsonc", "json5"):
+        return "json"
+    return "text" if tag and tag in _DATA_FENCES else "code"
+
+
 def is_data_fence(block: str) -> bool:
     """A fenced block that holds data or text (JSON, a table, prose), not a program: its values are still read.
 

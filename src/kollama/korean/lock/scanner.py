@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kollama.korean.lock.words import ACRONYM_MAX, URL_SCHEMES, WordPolicy, is_letter, quote_max_words, run_signature
+from kollama.korean.lock.words import (
+    ACRONYM_MAX,
+    URL_SCHEMES,
+    WordPolicy,
+    fence_kind,
+    is_letter,
+    quote_max_words,
+    run_signature,
+)
 from kollama.korean.scripts import script_of
 
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "〈": "〉"}
@@ -23,6 +31,8 @@ class StrictScanner:
     policy: WordPolicy
     target: frozenset[str]
     fence: bool = False
+    fence_info: str | None = None  # the tag of a fence just opened, until its line ends
+    data_fence: bool = False  # inside a fenced block of data or text (```json, ```markdown): read, not exempt
     ticks: int = 0
     inline: bool = False
     quote: str = ""  # closing character of an open quote
@@ -55,7 +65,7 @@ class StrictScanner:
         return twin
 
     def key(self) -> tuple:
-        return (self.fence, self.ticks, self.inline, self.quote, self.gloss, self.gloss_needs_hangul, self.url,
+        return (self.fence, self.fence_info, self.data_fence, self.ticks, self.inline, self.quote, self.gloss, self.gloss_needs_hangul, self.url,
                 self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
                 self.json_expect_key, self.word, self.word_bad, self.word_glued, self.need_gloss,
                 run_signature(self.run), script_of(self.last_visible) in self.target,
@@ -120,14 +130,24 @@ class StrictScanner:
                 why = self._end_word()
             if self.ticks == 3:
                 self.ticks = 0
-                self.fence = not self.fence
                 self.inline = False
+                if self.data_fence:  # the end of a data block
+                    self.data_fence = self.json_string = self.json_key = self.json_escape = False
+                    self.json, self.json_stack, self.json_expect_key = False, "", False
+                else:
+                    self.fence = not self.fence
+                    self.fence_info = "" if self.fence else None
             elif not self.fence and not self.quote and not self.url:
                 self.inline = not self.inline
             self.last = ch
             return why
         self.ticks = 0
         if self.fence:
+            if self.fence_info is not None:
+                if ch == "\n":
+                    self._open_block(fence_kind(self.fence_info))
+                else:
+                    self.fence_info = (self.fence_info + ch)[:24]
             self.last = ch
             return None
         if ch == "\n":
@@ -227,6 +247,15 @@ class StrictScanner:
             self.quote_alone = True
         self.last = ch
         return why
+
+    def _open_block(self, kind: str) -> None:
+        """A fence's tag has ended: a data or text block is read like the answer (JSON by its own rules)."""
+        self.fence_info = None
+        if kind == "code":
+            return
+        self.fence, self.data_fence = False, True
+        self.json = kind == "json"
+        self.json_stack, self.json_string, self.json_key, self.json_escape, self.json_expect_key = "", False, False, False, False
 
     def _json_char(self, ch: str) -> bool:
         """JSON structure; True when the character is consumed as JSON syntax or key text."""

@@ -24,6 +24,13 @@ def is_letter(ch: str) -> bool:
     return ch.isascii() and ch.isalpha()
 
 
+def fence_kind(tag: str) -> str:
+    """`json`, `text` or `code`: what a fence's tag says its block holds (the fidelity policy's definition)."""
+    from kollama.korean.policy import fence_kind as policy_fence_kind
+
+    return policy_fence_kind(tag)
+
+
 @lru_cache(maxsize=1)
 def quote_max_words() -> int:
     """The most words a quoted title holds (the fidelity policy's own limit)."""
