@@ -32,6 +32,8 @@ correct proofread continue help check compare draft compose suggest recommend fi
 polish improve shorten expand answer read review define name is are does do did can could would should will
 """.split())
 
+_DISCOURSE = frozenset("""so basically honestly well ok okay please pls btw actually anyway anyways like yeah yes no hmm oh
+wow lol but and hey hi guys also plus seriously literally sorry thanks wait then""".split())
 _NUMBERS = frozenset("one two three four five six seven eight nine ten".split())
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
@@ -160,6 +162,9 @@ def score_text(text: str) -> dict[str, float]:
         scores["zh"] = 1.0 + han / 2
     words = [m for m in re.finditer(r"\S+", text)]
     glued = _korean_grammar_words(text) if _SYLLABLE.search(text) else {}
+    if glued:  # "So basically 이건 ...": English discourse markers open many Korean sentences
+        while words and words[0].group().strip(_PUNCT_STRIP).lower() in _DISCOURSE:
+            words.pop(0)
     ko = en = 0.0
     kinds: list[str] = []
     for i, m in enumerate(words):
