@@ -72,6 +72,9 @@ _EXPLICIT_KO = [
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
     re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*(?:[.!?~)\]]+|$)", re.I | re.M),
     re.compile(rf"({_KO})\s*(?:원어민|네이티브)처럼"),
+    re.compile(rf"({_KO})\s*(?:으로|로)\s*된\s+(?:\S+\s+){{0,3}}?\S*(?:만들|써|작성)"),  # "영어로 된 슬라이드 만들어 줘"
+    re.compile(rf"(?:답변|대답|응답|답|출력|언어)(?:은|는|:)?\s*(?:항상|반드시|무조건|꼭)?\s*({_KO})(?:로|으로)?\s*(?:[.!]|$|만)",
+               re.M),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
                rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+){{0,2}}"
@@ -82,6 +85,9 @@ _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|�
 _NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$")
 _NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:말고|대신|말구|하지\s*말|쓰지\s*말|답하지\s*말|안\s*돼)")
 _DESCRIBED = re.compile(r"(?i)\b(?:is|are|was|were|it's|that's|been)\s+(?:\w+\s+)?(?:written|spoken|said|sent)\s+$")
+_LANGUAGE_ONLY = re.compile(rf"(?i)^\W*(?:and|or|what\s+about|how\s+about)?\s*(?:in\s+)?(?:{_EN})\s*\??\W*$"
+                            rf"|^\W*(?:{_KO})(?:으로는|로는|는)\s*\??\W*$")
+_LANGUAGE_NAMED = re.compile(rf"(?i)\b(?:{_EN})\b|{_KO}")
 _FOLLOW_UP = re.compile(r"(?i)그럼|이건|이거는|이것도|저건|\b(?:and\s+this|this\s+one|what\s+about|how\s+about|another|"
                         r"next\s+one|same\s+for)\b")
 _STANDING = re.compile(r"(?i)\bfrom\s+now\s+on\b|\blet'?s\s+(?:talk|speak|chat|continue|switch|keep)\b|\bfrom\s+here\b|\bgoing\s+forward\b|\balways\b|\bfor\s+the\s+rest\b|\bevery\s+(?:answer|"
@@ -294,10 +300,13 @@ def infer_answer_language(prompt: str, system: str | None = None, history: list[
                           default: str = "ko") -> LanguageDecision:
     """The language the answer to `prompt` should be in; `history` is the conversation before it
     ([{"role": "user"|"assistant", "content": ...}]), oldest first."""
+    users = _messages(history, "user")
     found = explicit_request(prompt)
+    if found and users and _LANGUAGE_ONLY.match(prompt.strip()) and _LANGUAGE_NAMED.search(users[-1]) \
+            and not explicit_request(users[-1]):
+        found = None  # "And in Korean?" after "How do you say X in Japanese?": the same question again
     if found:
         return LanguageDecision(found[0], f"the prompt asks for {_name(found[0])} ('{found[1]}')")
-    users = _messages(history, "user")
     for earlier in reversed(users):
         found = explicit_request(earlier)
         if found and _STANDING.search(earlier):

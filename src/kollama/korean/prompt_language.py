@@ -65,7 +65,7 @@ SAME_AS_CONTENT = re.compile(
     r"|\bcontinue\b|\bkeep\s+(?:writing|going)\b|\bfinish\b|\bcomplete\b|\bre-?write\b|\brephrase\b|\bparaphrase\b"
     r"|\bproof-?read\b|\bcorrect\b|\bfix\b|\bpolish\b|\bedit\b|\bimprove\b|\bshorten\b|\bexpand\b"
     r"|\bclean\s+(?:up|this|it)\b|\btidy\b|\btweak\b|\breword\b|\brestructure\b|\bcondense\b|\bpunch\s+up\b|\brefine\b"
-    r"|\brevise\b|\bsoften\b|\btone\s+down\b|\badjust\b|\bpunchier\b|\bsmoother\b|\bmake\s+(?:this|it|my|the\s+\w+)\b|\bformat\b|\bturn\s+(?:this|it)\b|\bconvert\s+(?:this|it)\b"
+    r"|\brevise\b|\bsoften\b|\btone\s+down\b|\badjust\b|\bpunchier\b|\bsmoother\b|\bmake\s+(?:this|it|my|the\s+\w+)\b|\bformat\b|\bturn\s+(?:this|it|these|those|my|the)\b|\bconvert\s+(?:this|it|these|my)\b"
     r"|\bsame\s+language\b|같은\s*언어|\bversion\b|\bshorter\b|\blonger\b|버전"
     r"|\bsound\s+more\b|\bmore\s+(?:natural|formal|polite|casual)|\bnext\s+(?:paragraph|line|part|chapter|verse|scene)"
     r"|\bsame\s+(?:style|tone|voice)|바꿔|바꾸|더\s+\S+\s*있게"
