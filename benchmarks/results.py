@@ -37,15 +37,16 @@ def load() -> str:
 
 
 def record(name: str, figure: str, command: str | None = None, load_before: str | None = None,
-           **details: object) -> Path:
+           load_during: str | None = None, **details: object) -> Path:
     """Write the current figure of benchmark `name`: `figure` is the one line docs/benchmarks.md shows.
-    `command` defaults to the command line that ran the script; `details` are kept in the JSON."""
+    `command` defaults to the command line that ran the script; `load_during` replaces the load averages read
+    now (for figures put together from parts measured apart); `details` are kept in the JSON."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     if command is None:
         command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     data = {"benchmark": name, "figure": figure, "command": command, "machine": machine(),
-            "load": f"{load_before} before, {load()} after" if load_before else load(),
+            "load": load_during or (f"{load_before} before, {load()} after" if load_before else load()),
             "date": time.strftime("%Y-%m-%d", time.gmtime()), "details": details}
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"recorded in {path.relative_to(RESULTS.parent.parent)}; `make bench-report` renders docs/benchmarks.md")

@@ -1,6 +1,6 @@
 """The command blocks of README.md and docs/ that are marked to run, run as written, so they cannot rot.
 
-A block is marked by an HTML comment on the line before its fence (invisible on GitHub):
+A block is marked by an HTML comment on the line before its fence (```bash, or a bare ```; invisible on GitHub):
 
     <!-- doc-test -->            every command must succeed (bash -e -o pipefail)
     <!-- doc-test exit=2 -->     the block's one command must end with exit code 2 (a failed check)
@@ -44,8 +44,8 @@ def marked_blocks(path: Path) -> list[Block]:
         match = MARKER.match(line.strip())
         if not match:
             continue
-        if i + 1 >= len(lines) or lines[i + 1].strip() != "```bash":
-            raise AssertionError(f"{path.name}:{i + 1}: a doc-test marker must sit right above a ```bash fence")
+        if i + 1 >= len(lines) or lines[i + 1].strip() not in ("```", "```bash", "```sh", "```console"):
+            raise AssertionError(f"{path.name}:{i + 1}: a doc-test marker must sit right above a ``` or ```bash fence")
         end = next(j for j in range(i + 2, len(lines)) if lines[j].strip() == "```")
         blocks.append(Block(path.relative_to(ROOT).as_posix(), i + 3, "\n".join(lines[i + 2:end]),
                             int(match.group(1)) if match.group(1) else None))
@@ -84,3 +84,16 @@ def test_the_block_runs_as_written(block: Block, tmp_path: Path) -> None:
     assert result.returncode == expected, (f"{block.id} exited {result.returncode}, not {expected}\n"
                                            f"--- stdout\n{result.stdout[-2000:]}\n--- stderr\n{result.stderr[-2000:]}")
     assert "Traceback" not in result.stderr, f"{block.id}\n{result.stderr[-2000:]}"
+
+
+def test_the_benchmarks_page_is_rendered_from_the_results() -> None:
+    """docs/benchmarks.md is what `make bench-report` renders from benchmarks/results/, never edited by hand."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    page = report.render(report.load_results())
+    assert (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8") == page, "run `make bench-report`"
+    for name, _, _ in report.CATALOGUE:
+        assert f"| {name} |" in page
