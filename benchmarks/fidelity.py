@@ -145,7 +145,7 @@ def main() -> None:
     speed_figure = None if args.no_speed else speed()
     figure = "; ".join(f"{split}: kollama {judges['kollama']['agreement']:.1%} agreement with the labels, LCB's rules "
                        f"{judges['lcb']['agreement']:.1%}" for split, judges in results.items()
-                       if "kollama" in judges and "lcb" in judges)
+                       if split in ("heldout", "all") and "kollama" in judges and "lcb" in judges)
     record("fidelity", figure + (f"; {speed_figure}" if speed_figure else ""), load_before=load_before,
            results=results)
     if args.show_disagreements:
