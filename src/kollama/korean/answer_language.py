@@ -88,6 +88,10 @@ _DESCRIBED = re.compile(r"(?i)\b(?:is|are|was|were|it's|that's|been)\s+(?:\w+\s+
 _LANGUAGE_ONLY = re.compile(rf"(?i)^\W*(?:and|or|what\s+about|how\s+about)?\s*(?:in\s+)?(?:{_EN})\s*\??\W*$"
                             rf"|^\W*(?:{_KO})(?:으로는|로는|는)\s*\??\W*$")
 _LANGUAGE_NAMED = re.compile(rf"(?i)\b(?:{_EN})\b|{_KO}")
+# a language asked for a part of the answer (the comments of code), not for the answer
+_PART_EN = re.compile(r"(?i)\b(?:comments?|variable\s+names?|labels?|keys?|column\s+names?|docstrings?|commit\s+messages?|"
+                      r"log\s+messages?|identifiers?)\s+$")
+_PART_KO = re.compile(r"(?:주석|변수명|변수\s*이름|커밋\s*메시지|로그|키\s*이름)(?:은|는|을|를|도|만)?\s*$")
 _FOLLOW_UP = re.compile(r"(?i)그럼|이건|이거는|이것도|저건|\b(?:and\s+this|this\s+one|what\s+about|how\s+about|another|"
                         r"next\s+one|same\s+for)\b")
 _STANDING = re.compile(r"(?i)\bfrom\s+now\s+on\b|\blet'?s\s+(?:talk|speak|chat|continue|switch|keep)\b|\bfrom\s+here\b|\bgoing\s+forward\b|\balways\b|\bfor\s+the\s+rest\b|\bevery\s+(?:answer|"
@@ -146,7 +150,7 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
             about = re.search(rf"(?i)\b{_ABOUT_LANGUAGE}\s+(?:\S+\s+){{0,1}}$", before)
             about_it = (about and not re.search(r"\d+[\s-]*words?\b", before)) or _DESCRIBED.search(before) \
                 or _noun_follows(body, m.end())
-            if _NEGATED.search(before) or (pattern is _IN_LANGUAGE and about_it):
+            if _NEGATED.search(before) or (pattern is _IN_LANGUAGE and about_it) or _PART_EN.search(before):
                 continue
             sentence = re.split(r"[.!?\n]", body[: m.start()])[-1]
             tail = body[m.end(): m.end() + 3]
@@ -165,7 +169,7 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
     for pattern in _EXPLICIT_KO:
         for m in pattern.finditer(body):
             after = re.split(r"[.!?\n]", body[m.end(1): m.end(1) + 24])[0] or body[m.end(1): m.end(1) + 3]
-            if _NEGATED_AFTER_KO.search(after):
+            if _NEGATED_AFTER_KO.search(after) or _PART_KO.search(body[max(0, m.start() - 12): m.start()]):
                 continue  # "영어로 말고 한국어로": the language not wanted
             if re.match(r"\s*(?:으로|로)\s*\S*면(?![?？])(?:\s|,)", after):
                 continue  # "영어로 말하면 ...": a condition, not a request
