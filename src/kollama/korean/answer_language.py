@@ -338,6 +338,13 @@ def infer_answer_language(prompt: str, system: str | None = None, history: list[
             other = "en" if reading.lang == "ko" else "ko"
             return LanguageDecision(other, f"the system prompt asks to translate; the prompt is {_name(reading.lang)}")
         return LanguageDecision(reading.lang, reading.reason)
+    return _from_context(reading, system, users, answers, default)
+
+
+def _from_context(reading: Reading, system: str | None, users: list[str], answers: list[str],
+                  default: str) -> LanguageDecision:
+    """A prompt too short or too bare to tell: the conversation, then the answers, then the system prompt,
+    then the prompt's own weak reading, then the default (said to be ambiguous)."""
     short = "the prompt is too short to tell"
     for earlier in reversed(users):
         found = explicit_request(earlier)
