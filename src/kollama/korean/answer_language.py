@@ -50,7 +50,7 @@ _EXPLICIT_EN = [
     re.compile(rf"(?i)\b(?:in|into)\s+(?:the\s+)?(?:(?:{_STYLE})\s+){{0,2}}({_EN})(?:\s+language)?\b"),
     re.compile(rf"(?i)\b(?:translat\w*|convert\w*|switch\w*|chang\w*|turn\w*|render\w*|rewrit\w*)\b[^.?!\n]{{0,120}}?"
                rf"\bto\s+(?:the\s+)?(?:natural\s+|plain\s+)?({_EN})\b"),
-    re.compile(rf"(?i)\b(?:use|using|speak|speaking)\s+(?:only\s+)?({_EN})\b"),
+    re.compile(rf"(?i)\b(?:use|using|speak|speaking|output)\s+(?:only\s+)?({_EN})\b"),
     re.compile(rf"(?i)\b(?:in|into|write|give\s+me|produce)\s+(?:a|an|one|two|three|\d+|a\s+short|short|single)\s+"
                rf"({_EN})\s+(?:sentence|paragraph|summary|line|tweet|email|message|post|poem|story|essay|letter)s?\b"),
     re.compile(rf"(?i)\b({_EN_SHORT}),?(?:\s+|-)(?:only|please|pls|plz|answers?|responses?|reply|replies|translation|version|"
@@ -72,18 +72,19 @@ _EXPLICIT_KO = [
                rf"\S*(?:하세요|하십시오|하라|해라|하자|해요|합시다|할래|해줘|해\s*줘|해\s*주세요|해\s*줄래|부탁)", re.I),
     re.compile(rf"((?:{_KO})|(?<![A-Za-z])(?:{_EN_SHORT}))\s*(?:으로|로)\s*(?:만|요|좀|부탁해?요?)?\s*(?:[.!?~)\]]+|$)", re.I | re.M),
     re.compile(rf"({_KO})\s*(?:원어민|네이티브)처럼"),
+    re.compile(rf"({_KO})\s*그대로\s*(?:\S+\s+)?{_VERB_KO}"),
     re.compile(rf"({_KO})\s*(?:으로|로)\s*된\s+(?:\S+\s+){{0,3}}?\S*(?:만들|써|작성)"),  # "영어로 된 슬라이드 만들어 줘"
     re.compile(rf"(?:답변|대답|응답|답|출력|언어)(?:은|는|:)?\s*(?:항상|반드시|무조건|꼭)?\s*({_KO})(?:로|으로)?\s*(?:[.!]|$|만)",
                re.M),
     re.compile(rf"({_KO})\s*(?:답변|대답|응답|번역|버전|답장)\s*(?:으로|로|좀|부탁|해|:|$)", re.M),
     re.compile(rf"({_KO})\s+(?:\S+\s+)?(?:이메일|메일|편지|문장|글|답장|답변|자기소개서?|보고서|버전|텍스트|시|가사|캡션|"
-               rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)(?:을|를|로|으로|도|만)?\s+(?:\S+\s+){{0,2}}"
+               rf"문구|제목|슬로건|대본|스크립트|요약|설명|일기)\S*?(?:을|를|로|으로|도|만)?\s+(?:\S+\s+){{0,2}}"
                rf"\S*(?:써|쓰|작성|만들|부탁)"),
 ]
 _IN_LANGUAGE, _SPEAK, _OUTPUT_IN = _EXPLICIT_EN[0], _EXPLICIT_EN[2], _EXPLICIT_EN[4]  # "in L", "speak L", "L translation"
 _QUESTION_ABOUT_KO = re.compile(r"^\s*(?:\S+\s*){0,2}?(?:뭐|무엇|어떻게|뭐라|뭔지|어떤|무슨)")
 _NEGATED = re.compile(r"(?i)(?:\bnot|\bdon'?t|\bnever|\binstead\s+of|\brather\s+than|\bno)\s+(?:\w+\s+){0,3}$")
-_NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:말고|대신|말구|하지\s*말|쓰지\s*말|답하지\s*말|안\s*돼)")
+_NEGATED_AFTER_KO = re.compile(r"^\s*(?:으로|로)\s*(?:는\s*)?(?:\S*지\s*(?:말|마)|말고|대신|말구|안\s*돼)")
 _DESCRIBED = re.compile(r"(?i)\b(?:is|are|was|were|it's|that's|been)\s+(?:\w+\s+)?(?:written|spoken|said|sent)\s+$")
 _LANGUAGE_ONLY = re.compile(rf"(?i)^\W*(?:and|or|what\s+about|how\s+about)?\s*(?:in\s+)?(?:{_EN})\s*\??\W*$"
                             rf"|^\W*(?:{_KO})(?:으로는|로는|는)\s*\??\W*$")
@@ -138,6 +139,15 @@ def _noun_follows(body: str, end: int) -> bool:
     return not (low in _NOT_A_NOUN or low.endswith(("ing", "ed", "ly")) or low in _NUMBER_WORDS or word[0].isupper())
 
 
+def _overlapping(pattern: re.Pattern, text: str) -> list[re.Match]:
+    """Every match, also those starting inside an earlier one ("영어로 말하면 한국어로 바꿔": both requests)."""
+    found, pos = [], 0
+    while (m := pattern.search(text, pos)) is not None:
+        found.append(m)
+        pos = m.start() + 1
+    return found
+
+
 def explicit_request(text: str | None) -> tuple[str, str] | None:
     """(code, the words that ask) for a request of an answer language in `text`, quotes and code left out."""
     if not text:
@@ -167,7 +177,7 @@ def explicit_request(text: str | None) -> tuple[str, str] | None:
                 continue  # "teach me how to introduce myself in Korean": learning to say it
             found.append((m.start(), m.group(1), m.group()))
     for pattern in _EXPLICIT_KO:
-        for m in pattern.finditer(body):
+        for m in _overlapping(pattern, body):
             after = re.split(r"[.!?\n]", body[m.end(1): m.end(1) + 24])[0] or body[m.end(1): m.end(1) + 3]
             if _NEGATED_AFTER_KO.search(after) or _PART_KO.search(body[max(0, m.start() - 12): m.start()]):
                 continue  # "영어로 말고 한국어로": the language not wanted
@@ -334,17 +344,22 @@ def infer_answer_language(prompt: str, system: str | None = None, history: list[
         if found:
             return LanguageDecision(found[0], f"a follow-up of the previous request for {_name(found[0])}")
     if reading.lang is not None and reading.strength >= 1.0 and not reading.short:
-        if system and pl.TRANSLATE.search(system.lower()) and reading.lang in ("ko", "en"):
-            other = "en" if reading.lang == "ko" else "ko"
-            return LanguageDecision(other, f"the system prompt asks to translate; the prompt is {_name(reading.lang)}")
-        return LanguageDecision(reading.lang, reading.reason)
+        return _with_system(reading, system)
     return _from_context(reading, system, users, answers, default)
+
+
+def _with_system(reading: Reading, system: str | None) -> LanguageDecision:
+    """The prompt's own language, unless the system prompt makes every prompt a text to translate."""
+    if system and pl.TRANSLATE.search(system.lower()) and reading.lang in ("ko", "en"):
+        other = "en" if reading.lang == "ko" else "ko"
+        return LanguageDecision(other, f"the system prompt asks to translate; the prompt is {_name(reading.lang)}")
+    return LanguageDecision(str(reading.lang), reading.reason)
 
 
 def _from_context(reading: Reading, system: str | None, users: list[str], answers: list[str],
                   default: str) -> LanguageDecision:
-    """A prompt too short or too bare to tell: the conversation, then the answers, then the system prompt,
-    then the prompt's own weak reading, then the default (said to be ambiguous)."""
+    """A prompt too short or too bare to tell: the conversation, then the answers, then the prompt's own
+    weak reading, then the system prompt, then the default (said to be ambiguous)."""
     short = "the prompt is too short to tell"
     for earlier in reversed(users):
         found = explicit_request(earlier)
@@ -357,6 +372,8 @@ def _from_context(reading: Reading, system: str | None, users: list[str], answer
         said = read_text(answer)
         if said.lang and said.strength >= 1.0:
             return LanguageDecision(said.lang, f"{short}; the answers so far are in {_name(said.lang)}")
+    if reading.lang is not None and reading.strength >= 1.0:  # "Any tips?": short, but the user's own words
+        return _with_system(reading, system)
     if system:
         said = read_text(system)
         if said.lang and said.strength >= 1.0:
@@ -365,8 +382,6 @@ def _from_context(reading: Reading, system: str | None, users: list[str], answer
                 return LanguageDecision(other, f"the system prompt asks to translate; the prompt is "
                                                f"{_name(reading.lang)}")
             return LanguageDecision(said.lang, f"{short}; the system prompt is in {_name(said.lang)}")
-    if reading.lang is not None and reading.strength >= 1.0:
-        return LanguageDecision(reading.lang, reading.reason)
     return LanguageDecision(default, f"ambiguous prompt ({reading.reason}): the default, {_name(default)}",
                             ambiguous=True)
 
