@@ -283,8 +283,15 @@ def _grammar_reason(lang: str, units: list[pl.Unit]) -> str:
     return f"{_name(lang)} supplies the grammar; the {inserted} words are inserted terms"
 
 
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or OpenAI's list of parts ({"type": "text", "text": ...})."""
+    if isinstance(content, list):
+        return " ".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
 def _messages(history: list[dict] | None, role: str) -> list[str]:
-    return [str(m.get("content") or "") for m in history or [] if m.get("role") == role]
+    return [_text_of(m.get("content")) for m in history or [] if isinstance(m, dict) and m.get("role") == role]
 
 
 def _points_back(prompt: str, reading: Reading, users: list[str], answers: list[str]) -> LanguageDecision | None:
