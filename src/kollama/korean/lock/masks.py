@@ -19,7 +19,7 @@ from kollama.korean.lock.table import TokenTable
 from kollama.korean.lock.vocabulary import Vocabulary, allowed_prefixes, is_continuation, split_piece, utf8_length
 from kollama.korean.scripts import Language, language, script_of
 
-MASK_VERSION = 11  # bump when masks or the token table change (the table is pickled: its class path counts)
+MASK_VERSION = 12  # bump when masks or the token table change (the table is pickled: its class path counts)
 # `strict` masks kept per vocabulary for every request (a state's mask depends only on the word policy and the
 # scanner state, and most Korean prompts have no Latin word, so they share one policy): 64 MB is 256 masks of a
 # 262k vocabulary

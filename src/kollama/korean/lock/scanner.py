@@ -181,10 +181,11 @@ class StrictScanner:
         if self.quote:
             if ch == self.quote:
                 self.quote, self.quote_words = "", 0
-            elif ch.isspace() and not self.last.isspace():
-                self.quote_words += 1
-            elif is_letter(ch) and self.quote_words >= quote_max_words():
-                why = "a quote longer than a title (the fidelity policy judges it as text)"
+            elif is_letter(ch) and not is_letter(self.last):  # a word begins inside the quote
+                if self.quote_words >= quote_max_words():
+                    why = "a quote longer than a title (the fidelity policy judges it as text)"
+                else:
+                    self.quote_words += 1
             self.last = ch
             return why
         if self.gloss:

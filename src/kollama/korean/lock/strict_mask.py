@@ -20,6 +20,8 @@ from kollama.korean.lock.words import (
     base_viable,
     camel_english,
     camel_tail_is_function_word,
+    is_letter,
+    quote_max_words,
     run_signature,
 )
 from kollama.korean.scripts import script_of
@@ -118,6 +120,10 @@ class StrictMask:
         table = self.table
         upper_start, inner_fn, mixed_lower = table.camel_leads()
         dead = inner_fn | upper_start if camel_tail_is_function_word(word) else inner_fn.copy()
+        if len(word) >= 2 and word[-2:].isupper() and camel_english(word + "x"):
+            # a lower-case letter takes the last capital of a run into a new part: `RequestITT` + `asers`
+            # reads `Request`, `IT`, `Tasers`, with a function word inside
+            dead[:-1] |= ~upper_start[:-1]
         for i in mixed_lower:
             dead[i] = camel_english(word + table.leads[i])
         return dead
@@ -203,6 +209,9 @@ class StrictMask:
                     fresh = np.where(table.starts_letter, glued_ok, fresh)
                 ok = fresh
             mask &= ~simple | ok
+        elif scanner.quote and not scanner.inline and scanner.quote_words >= quote_max_words():
+            # a quote as long as a title may take no more words: letters may only finish the word in progress
+            mask &= ~simple | (table.starts_letter & is_letter(scanner.last))
         elif scanner.url and not scanner.fence and not scanner.inline:
             # whitespace ends a URL: a letter run after it is a fresh word outside
             mask &= ~(simple & table.before_space) | self._fresh_ok()
@@ -210,7 +219,7 @@ class StrictMask:
         # its gloss, a token with no ASCII letter cannot break a rule: only its lettered tokens need the scan.
         if scanner.needs_target():  # a line opened by a quote must reach Korean before the answer ends
             mask[self._eog] = False
-        quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss and not scanner.needs_target()
+        quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss
         for tid, text in (table.lettered_texts() if quiet else table.texts).items():
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None

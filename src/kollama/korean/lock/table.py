@@ -171,9 +171,11 @@ class TokenTable:
         return self._words["camel"]
 
     def lettered_texts(self) -> dict[int, str]:
-        """The SCANNED tokens whose text has an ASCII letter (the others cannot start a Latin word)."""
+        """The SCANNED tokens that can break a rule with no word in progress: those with an ASCII letter (a Latin
+        word) and those with a line break (a quote left open, a line that must reach Hangul)."""
         if "lettered" not in self._words:
-            self._words["lettered"] = {tid: text for tid, text in self.texts.items() if any(map(is_letter, text))}
+            self._words["lettered"] = {tid: text for tid, text in self.texts.items()
+                                       if "\n" in text or any(map(is_letter, text))}
         return self._words["lettered"]
 
     def function_leads(self) -> np.ndarray:
