@@ -102,12 +102,13 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "unknown reward 'fluency'" in unknown.stderr and "reward-model:DIR" in unknown.stderr
     other = tmp_path / "rm"
     other.mkdir()
-    (other / "reward.json").write_text(json.dumps({"kind": "reward", "base_identity": "gguf:other-base"}))
+    (other / "reward.json").write_text(json.dumps({"kind": "reward", "base": "/models/other-base.gguf",
+                                                   "base_identity": "gguf:other-base"}))
     mismatch = run_cli("tune", "rl", "smollm2", "--prompts", str(prompts), "--out", str(tmp_path / "o"),
                        "--reward", f"fidelity,reward-model:{other}")
     assert mismatch.returncode == 1 and "Traceback" not in mismatch.stderr
     line = mismatch.stderr.strip().splitlines()[-1]
-    assert "gguf:other-base" in line and "smollm2" in line.lower()
+    assert "other-base.gguf (gguf:other-base)" in line and "smollm2" in line.lower()  # both bases, by file
 
 
 @pytest.mark.slow

@@ -27,7 +27,8 @@ def build_ranked_pairs(model: str, data: str | Path, out: str | Path, rank_by: s
     if samples < 2:
         raise KollamaError("--samples must be at least 2", hint="ranking needs several answers per prompt")
     prompts = load_prompts(data)[:limit] if limit else load_prompts(data)
-    rewards = build_rewards(rank_by, resolve(model).identity(), lang)
+    ref = resolve(model)
+    rewards = build_rewards(rank_by, ref.identity(), lang, base_name=ref.path.name if ref.path else model)
     engine = load_engine(model)
     lines: list[dict[str, Any]] = []
     skipped = 0

@@ -149,22 +149,26 @@ def parse_spec(spec: str) -> list[tuple[str, str | None, float]]:
     return items
 
 
-def check_reward_model(directory: str, base_identity: str) -> None:
+def check_reward_model(directory: str, base_identity: str, base_name: str = "") -> None:
     """A reward model must come from the policy's base (same tokenizer, same text it was trained to judge)."""
     from kollama.evaluate.reward_model import read_reward_dir
 
-    other = read_reward_dir(directory).get("base_identity")
+    info = read_reward_dir(directory)
+    other = info.get("base_identity")
     if other != base_identity:
-        raise KollamaError(f"reward model {directory} was trained on base {other}, the policy's base is {base_identity}",
+        theirs = f"{Path(info['base']).name} ({other})" if info.get("base") else str(other)
+        ours = f"{base_name} ({base_identity})" if base_name else base_identity
+        raise KollamaError(f"reward model {directory} was trained on base {theirs}, the policy's base is {ours}",
                            hint="train a reward model on the same base with `kollama tune reward`")
 
 
-def build_rewards(spec: str, base_identity: str, lang: str = "ko", reference: str | None = None) -> list[Weighted]:
+def build_rewards(spec: str, base_identity: str, lang: str = "ko", reference: str | None = None,
+                  base_name: str = "") -> list[Weighted]:
     """The weighted reward functions of `spec`; checks every reward-model directory before any loading."""
     parsed = parse_spec(spec)
     for name, arg, _ in parsed:
         if name == "reward-model":
-            check_reward_model(str(arg), base_identity)
+            check_reward_model(str(arg), base_identity, base_name)
     out = []
     for name, arg, weight in parsed:
         fn: RewardFn = (FidelityReward(lang) if name == "fidelity" else LengthReward() if name == "length"

@@ -188,7 +188,8 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
     out = Path(out)
     prompts = load_prompts(prompts_file)
     identity = "+".join([base.identity, *prior])
-    rewards = build_rewards(options.rewards, base.identity, options.lang, options.reference_model)
+    rewards = build_rewards(options.rewards, base.identity, options.lang, options.reference_model,
+                            base_name=base.path.name)
     tokenizer = Tokenizer.vocab_only(base.path)
     checkpoints = prepare_out(out, identity, resume)
     latest = checkpoints.latest()
