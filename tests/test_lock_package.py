@@ -33,3 +33,10 @@ def test_token_kinds_are_an_int_enum_stored_in_the_table():
         TokenKind.NO_TEXT, TokenKind.NO_TEXT,  # a special token, an open byte of a character
     ]
     assert table.leads[table.lead[2]] == "hello" and table.leads[table.lead[3]] == "API"
+
+
+def test_the_lock_takes_its_acronym_length_from_the_fidelity_policy():
+    from kollama.korean.lock.words import ACRONYM_MAX
+    from kollama.korean.policy import policy
+
+    assert ACRONYM_MAX == policy().acronym_max_length

@@ -48,17 +48,6 @@ def _latin_outside_exempt(text: str) -> list[str]:
     return bad
 
 
-def _judge_flags(text: str) -> list[tuple[str, str]]:
-    """Words and lines the fidelity judge flags in a `strict` answer: the lock's compiled rules checked against
-    the judge's own definition. A word cut off by max_tokens never ended, so the answer's last word is left out."""
-    from kollama.korean.fidelity import fidelity_report
-
-    report = fidelity_report(text, "ko", prompt=PROMPT, with_lcb=False)
-    end = len(text.rstrip())
-    return [(span.kind, span.text) for span in report.foreign
-            if span.kind in ("code_switch", "wrong_language_line", "label") and span.end < end]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["llama-bpe", "llama-spm", "qwen2", "gemma-4", "command-r"])
 def test_every_mode_keeps_its_guarantee_over_thousands_of_random_tokens(name, record_property):
@@ -78,7 +67,6 @@ def test_every_mode_keeps_its_guarantee_over_thousands_of_random_tokens(name, re
             if mode == LockMode.strict:
                 for text in texts:
                     assert _latin_outside_exempt(text) == [], f"{name}: {text!r}"
-                    assert _judge_flags(text) == [], f"{name}: {text!r}"
     finally:
         engine.close()
 

@@ -41,6 +41,7 @@ class LockMasks:
     _pending_cache: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
     _table: TokenTable | None = field(default=None, repr=False)
     _script_banned: np.ndarray | None = field(default=None, repr=False)
+    _target_weights: np.ndarray | None = field(default=None, repr=False)
     _strict_masks: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _strict_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,6 +66,13 @@ class LockMasks:
         if self._script_banned is None:
             self._script_banned = np.flatnonzero(~self.script).astype(np.int32)
         return self._script_banned
+
+    @property
+    def target_weights(self) -> np.ndarray:
+        """1.0 for the tokens carrying a target-language letter, else 0.0: `gated` sums their probability."""
+        if self._target_weights is None:
+            self._target_weights = self.table.target.astype(np.float32)
+        return self._target_weights
 
     @property
     def table(self) -> TokenTable:

@@ -69,7 +69,7 @@ class StrictScanner:
                 self.json, self.json_stack, self.json_string, self.json_key, self.json_escape,
                 self.json_expect_key, self.word, self.word_bad, self.word_glued, self.need_gloss,
                 run_signature(self.run), script_of(self.last_visible) in self.target,
-                script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum(),
+                script_of(self.last) in self.target, self.last.isascii() and self.last.isalnum(), is_letter(self.last),
                 self.line_target, self.line_latin, self.quote_alone, self.quote_words)
 
     def needs_target(self) -> bool:

@@ -140,13 +140,22 @@ class LockState(StrictMask):
         scanner = self.scanner
         if self.pending or scanner.exempt() or scanner.word:
             return  # mid-character, inside code/URLs/glosses, or finishing a word already begun
-        switches = self.table.letters & ~self._gate_allowed()
-        signal = gate_signal(row, switches, self.table.target, opening=not self.line_has_letter,
+        switches, weights = self._gate_switches()
+        signal = gate_signal(row, weights, self.masks.target_weights, opening=not self.line_has_letter,
                              detail=self.explain)
         self.last_gate = signal
         if signal.fired:
             self.gated_steps += 1
-            np.copyto(row, -np.inf, where=switches)
+            row[switches] = -np.inf
+
+    def _gate_switches(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of the tokens that would open off-language text here, and the same set as 0/1 weights."""
+        key = ("switches", self.scanner.key())
+        cached = self._mask_cache.get(key)
+        if cached is None:
+            mask = self.table.letters & ~self._gate_allowed()
+            cached = self._mask_cache[key] = (np.flatnonzero(mask), mask.astype(np.float32))
+        return cached
 
     def _gate_allowed(self) -> np.ndarray:
         """Lettered tokens that do not start off-language text here: what `strict` allows, less the Latin words

@@ -220,7 +220,8 @@ class StrictMask:
         if scanner.needs_target():  # a line opened by a quote must reach Korean before the answer ends
             mask[self._eog] = False
         quiet = (not scanner.word or scanner.word_bad) and not scanner.need_gloss
-        for tid, text in (table.lettered_texts() if quiet else table.texts).items():
+        texts = table.lettered_texts(line_breaks=scanner.needs_target()) if quiet else table.texts
+        for tid, text in texts.items():
             if mask[tid]:
                 mask[tid] = scanner.copy().feed(text) is None
         if not mask.any():  # never leave the sampler nothing: give up the word in progress rather than garble

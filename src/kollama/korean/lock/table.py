@@ -170,13 +170,17 @@ class TokenTable:
             self._words["camel"] = (upper_start, inner_fn, mixed_lower)
         return self._words["camel"]
 
-    def lettered_texts(self) -> dict[int, str]:
+    def lettered_texts(self, line_breaks: bool = False) -> dict[int, str]:
         """The SCANNED tokens that can break a rule with no word in progress: those with an ASCII letter (a Latin
-        word) and those with a line break (a quote left open, a line that must reach Hangul)."""
-        if "lettered" not in self._words:
-            self._words["lettered"] = {tid: text for tid, text in self.texts.items()
-                                       if "\n" in text or any(map(is_letter, text))}
-        return self._words["lettered"]
+        word), those that open a quote and end the line in it, and with `line_breaks` every one with a line break
+        (a quote left open, a line that must reach Hangul)."""
+        key = f"lettered:{line_breaks}"
+        if key not in self._words:
+            quotes = "\"'“‘「『《〈"
+            self._words[key] = {tid: text for tid, text in self.texts.items()
+                                if any(map(is_letter, text))
+                                or ("\n" in text and (line_breaks or any(q in text for q in quotes)))}
+        return self._words[key]
 
     def function_leads(self) -> np.ndarray:
         """Over the leads: is the letter run an English function word (`I`, `A`, `The`, `In`)?"""

@@ -14,7 +14,7 @@ from importlib import resources
 URL_SCHEMES = ("http", "https", "ftp")
 NAME_MAX = 20  # longest Latin word taken for a name
 MAX_LATIN_RUN = 3  # most Latin words in a row outside exempt spans before a Hangul letter must come
-ACRONYM_MAX = 6  # longest run of capitals taken for an acronym in progress
+ACRONYM_MAX = 5  # longest run of capitals taken for an acronym: the fidelity policy's acronym_max_length (tested)
 
 
 WORD = re.compile(r"[A-Za-z]+")  # a letter run as the lock tracks it (apostrophes are followed separately)
