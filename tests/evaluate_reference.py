@@ -22,6 +22,29 @@ HARNESS_KOBEST = {
 }
 
 
+# the official KoBEST files (realdata/kobest/<task>_test.jsonl: original TSV field names plus `hf_label`)
+# -> the field names the harness's KoBEST tasks read (as Hugging Face's skt/kobest_v1 names them)
+REAL_KOBEST_FIELDS = {
+    "kobest_boolq": ("boolq", {"Text": "paragraph", "Question": "question"}),
+    "kobest_copa": ("copa", {"sentence": "premise", "question": "question", "1": "alternative_1", "2": "alternative_2"}),
+    "kobest_hellaswag": ("hellaswag", {"context": "context", **{f"choice{i}": f"ending_{i}" for i in range(1, 5)}}),
+    "kobest_sentineg": ("sentineg", {"Text": "sentence"}),
+    "kobest_wic": ("wic", {"Target": "word", "SENTENCE1": "context_1", "SENTENCE2": "context_2"}),
+}
+
+
+def real_kobest_items(folder, task: str, n: int, split: str = "test") -> list[tuple[str, list[str], int]]:
+    """The first `n` items of a real KoBEST split as the harness renders them: (context, choices, gold)."""
+    import json
+    from pathlib import Path
+
+    short, fields = REAL_KOBEST_FIELDS[task]
+    lines = (Path(folder) / f"{short}_{split}.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    docs = [{**{new: raw[old] for old, new in fields.items()}, "label": int(raw["hf_label"])}
+            for raw in map(json.loads, lines)]
+    return [HARNESS_KOBEST[task](d) for d in docs]
+
+
 def harness_encode_pair(engine, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """lm_eval.api.model.TemplateLM._encode_pair for a causal model whose tokenizer adds BOS."""
     n_spaces = len(context) - len(context.rstrip())
@@ -55,13 +78,14 @@ def _decode(engine, tokens: list[int], start: int, outputs: list[int]) -> list[n
 
 def direct_logprob(engine, context: list[int], continuation: list[int], one_batch: bool = False) -> float:
     """Sum of log p(continuation | context) from raw llama.cpp logits. By default the context is one
-    batch and the continuation another; `one_batch` evaluates everything in a single batch."""
+    batch and the continuation another; `one_batch` evaluates context + continuation in a single batch,
+    its last token included, as `Llama.eval` does for a sequence shorter than n_batch."""
     mem = llama_cpp.llama_get_memory(engine.llm._ctx.ctx)
     llama_cpp.llama_memory_clear(mem, True)
     try:
         if one_batch:
-            seq = context + continuation[:-1]
-            rows = _decode(engine, seq, 0, list(range(len(context) - 1, len(seq))))
+            seq = context + continuation
+            rows = _decode(engine, seq, 0, list(range(len(context) - 1, len(seq) - 1)))
         else:
             rows = _decode(engine, context, 0, [len(context) - 1])
             if len(continuation) > 1:
@@ -74,3 +98,29 @@ def direct_logprob(engine, context: list[int], continuation: list[int], one_batc
     finally:
         llama_cpp.llama_memory_clear(mem, True)
         engine.llm.reset()
+
+
+class RawLlama:
+    """llama-cpp-python as its users score text: `Llama(model_path, logits_all=True)`, `eval(tokens)`,
+    log-softmax of the saved `scores` rows in float64. Nothing of kollama's scorer is involved."""
+
+    def __init__(self, path: str, n_ctx: int = 4096):
+        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False)
+
+    def token_logprobs(self, tokens: list[int]) -> list[float]:
+        """log p(tokens[k] | tokens[:k]) for k = 1 .. len(tokens) - 1."""
+        self.llm.reset()
+        self.llm.eval(tokens)
+        out = []
+        for k in range(1, len(tokens)):
+            row = self.llm.scores[k - 1].astype(np.float64)
+            peak = row.max()
+            out.append(float(row[tokens[k]]) - (peak + math.log(float(np.exp(row - peak).sum()))))
+        return out
+
+    def logprob(self, tokens: list[int], first: int) -> float:
+        """Sum of log p(tokens[k] | tokens[:k]) for k >= first."""
+        return sum(self.token_logprobs(tokens)[first - 1:])
+
+    def close(self) -> None:
+        self.llm.close()

@@ -1,5 +1,5 @@
-"""The log-likelihood core against log-probabilities computed directly from llama.cpp logits,
-and against transformers on the same GGUF."""
+"""The log-likelihood core against log-probabilities computed directly from llama.cpp logits (one batch
+per sequence, as `Llama.eval` decodes it), and against transformers on the same GGUF."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_matches_direct_llama_logits_gemma3(gemma3, gemma_scorer):
     requests = [encode_pair(gemma3, c, x) for c, x in PAIRS]
     results = gemma_scorer.loglikelihood(requests)
     for req, res in zip(requests, results):
-        ref = direct_logprob(gemma3, list(req.context), list(req.continuation))
+        ref = direct_logprob(gemma3, list(req.context), list(req.continuation), one_batch=True)
         assert res.logprob == pytest.approx(ref, abs=1e-3)
         assert res.n_tokens == len(req.continuation)
     # the grammatical sentences win
@@ -42,8 +42,7 @@ def test_matches_direct_llama_logits_gemma3(gemma3, gemma_scorer):
 
 
 def test_one_batch_reference_smollm2(smollm2):
-    """SmolLM2's kernels give the same numbers for any batch shape: the core matches a single
-    forward pass over context + continuation."""
+    """The core matches a single forward pass over context + continuation on SmolLM2 too."""
     scorer = LlamaCppScorer(smollm2, n_threads=1)
     try:
         requests = [encode_pair(smollm2, c, x) for c, x in PAIRS[:5]]
@@ -54,13 +53,16 @@ def test_one_batch_reference_smollm2(smollm2):
         scorer.close()
 
 
-def test_batch_shape_effect_on_gemma3_is_bounded(gemma3, gemma_scorer):
-    """Gemma 3 Q4_K_M rounds differently per batch shape; the core fixes the shape per item, and
-    the one-batch numbers stay close (the figure is in the report)."""
-    req = sentence_request(gemma3, "선생님이 교실로 부리나케 달려갔다.")
+def test_batch_shape_moves_gemma3_and_the_core_follows_eval(gemma3, gemma_scorer):
+    """Gemma 3 Q4_K_M rounds a token differently by its place in the batch: decoding BOS alone and the
+    sentence after it moves this 15-token sentence by about 0.4 nats against one batch. The core gives
+    the one-batch number (what `Llama.eval` gives)."""
+    req = sentence_request(gemma3, "오늘은 날씨가 정말 좋아서 공원에 산책을 나갔다")
     ours = gemma_scorer.loglikelihood([req])[0].logprob
     one = direct_logprob(gemma3, list(req.context), list(req.continuation), one_batch=True)
-    assert abs(ours - one) < 2.0
+    split = direct_logprob(gemma3, list(req.context), list(req.continuation))
+    assert ours == pytest.approx(one, abs=1e-3)
+    assert abs(split - one) > 0.1
 
 
 def test_scores_do_not_depend_on_batch_company_or_order(gemma3, gemma_scorer):

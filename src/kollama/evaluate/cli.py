@@ -77,6 +77,9 @@ def score_command(
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    raw_reference: Annotated[bool, typer.Option("--raw-reference", help="Also show llama-cpp-python's own number for "
+                                                                        "the tokenizer's tokens (differs only where "
+                                                                        "the tokenizer adds no BOS; see docs/scoring.md).")] = False,
     reward: Annotated[Optional[Path], typer.Option("--reward", help="Score the texts with a reward model from "
                                                                     "`kollama tune reward` DIR (then MODEL is the first text).")] = None,
 ) -> None:
@@ -114,7 +117,7 @@ def score_command(
             if perplexity:
                 result = text_perplexity(engine, text, window=window, progress=progress, threads=threads)
             else:
-                scored = score_groups(engine, groups, progress=progress, threads=threads)
+                scored = score_groups(engine, groups, progress=progress, threads=threads, raw_reference=raw_reference)
     finally:
         engine.close()
     if perplexity:

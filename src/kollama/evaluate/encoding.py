@@ -32,3 +32,13 @@ def encode_pair(engine, context: str, continuation: str) -> Request:
 def sentence_request(engine, text: str) -> Request:
     """A whole sentence scored from the start of the text (after BOS when the model has one)."""
     return encode_pair(engine, "", text)
+
+
+def raw_sentence_request(engine, text: str) -> Request | None:
+    """The sentence as llama-cpp-python scores it from the tokenizer's own output: the same request as
+    `sentence_request` when the tokenizer adds BOS; otherwise the first token is context, not scored
+    (None for a one-token sentence). kollama scores that first token after the EOS-as-BOS prefix instead."""
+    if engine.tokenizer.adds_bos:
+        return sentence_request(engine, text)
+    tokens = engine.tokenize(text, add_bos=False)
+    return Request((tokens[0],), tuple(tokens[1:])) if len(tokens) > 1 else None

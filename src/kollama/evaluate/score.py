@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
-from kollama.evaluate.encoding import sentence_request
+from kollama.evaluate.encoding import raw_sentence_request, sentence_request
 from kollama.engines.llamacpp import LlamaCppScorer, Request
 
 
@@ -18,6 +18,9 @@ class Group:
     sentences: list[str]
     logprob: list[float]
     tokens: list[int]
+    #: with `raw_reference`: llama-cpp-python's number for the tokenizer's own tokens, and how many it scores
+    raw_logprob: list[float] | None = None
+    raw_tokens: list[int] | None = None
 
     @property
     def best(self) -> int:
@@ -26,7 +29,9 @@ class Group:
     def to_json(self) -> dict[str, Any]:
         return {"sentences": self.sentences, "logprob": [round(x, 6) for x in self.logprob], "tokens": self.tokens,
                 "avg_logprob": [round(lp / n, 6) if n else 0.0 for lp, n in zip(self.logprob, self.tokens)],
-                "best": self.best}
+                "best": self.best,
+                **({} if self.raw_logprob is None else
+                   {"raw_logprob": [round(x, 6) for x in self.raw_logprob], "raw_tokens": self.raw_tokens})}
 
 
 def read_groups(path: str | Path) -> list[list[str]]:
@@ -48,33 +53,57 @@ def read_groups(path: str | Path) -> list[list[str]]:
     return [[line.strip() for line in lines]]
 
 
-def score_groups(engine, groups: list[list[str]], progress=None, threads: int | None = None) -> list[Group]:
-    """Each sentence's log-probability after BOS; sentences longer than the context use a sliding window."""
+def score_groups(engine, groups: list[list[str]], progress=None, threads: int | None = None,
+                 raw_reference: bool = False) -> list[Group]:
+    """Each sentence's log-probability after BOS; sentences longer than the context use a sliding window.
+    `raw_reference` adds what llama-cpp-python gives for the tokenizer's own tokens (docs/scoring.md): the same
+    number on a model whose tokenizer adds BOS, the sentence without its first token on one that does not."""
+    sentences = [s for g in groups for s in g]
+    requests = [sentence_request(engine, s) for s in sentences]
+    if any(not r.continuation for r in requests):
+        raise KollamaError("an empty sentence cannot be scored", hint="remove empty cells or lines")
+    raw: list[Request | None] = []
+    if raw_reference and not engine.tokenizer.adds_bos:
+        raw = [raw_sentence_request(engine, s) for s in sentences]
     scorer = LlamaCppScorer(engine, n_threads=threads)
     try:
-        requests = [sentence_request(engine, s) for g in groups for s in g]
-        for s, r in zip((s for g in groups for s in g), requests):
-            if not r.continuation:
-                raise KollamaError("an empty sentence cannot be scored", hint="remove empty cells or lines")
-        fits = [i for i, r in enumerate(requests) if len(r.context) + len(r.continuation) <= engine.n_ctx]
+        todo = requests + [r for r in raw if r is not None]
         if progress:
-            progress.begin("scoring", len(requests))
-        scores: dict[int, float] = {}
-        for i, res in zip(fits, scorer.loglikelihood([requests[i] for i in fits], progress=progress.step if progress else None)):
-            scores[i] = res.logprob
-        for i, r in enumerate(requests):
-            if i not in scores:  # longer than the context: sliding window
-                scores[i] = float(scorer.token_logprobs(list(r.context + r.continuation)).sum())
-                if progress:
-                    progress.step(1)
+            progress.begin("scoring", len(todo))
+        scores = _score_requests(engine, scorer, todo, progress)
     finally:
         scorer.close()
+    own, extra = scores[:len(requests)], iter(scores[len(requests):])
+    if raw_reference and not raw:
+        raw_scores, raw_tokens = own, [len(r.continuation) for r in requests]
+    elif raw_reference:
+        raw_scores = [next(extra) if r is not None else 0.0 for r in raw]
+        raw_tokens = [len(r.continuation) if r is not None else 0 for r in raw]
     out, k = [], 0
     for g in groups:
         n = len(g)
-        out.append(Group(g, [scores[k + j] for j in range(n)], [len(requests[k + j].continuation) for j in range(n)]))
+        group = Group(g, own[k:k + n], [len(requests[k + j].continuation) for j in range(n)])
+        if raw_reference:
+            group.raw_logprob, group.raw_tokens = raw_scores[k:k + n], raw_tokens[k:k + n]
+        out.append(group)
         k += n
     return out
+
+
+def _score_requests(engine, scorer: LlamaCppScorer, requests: list[Request], progress=None) -> list[float]:
+    """Log-likelihoods of whole requests; one longer than the context is scored with a sliding window."""
+    fits = [i for i, r in enumerate(requests) if len(r.context) + len(r.continuation) <= engine.n_ctx]
+    scores: dict[int, float] = {}
+    step = progress.step if progress else None
+    for i, res in zip(fits, scorer.loglikelihood([requests[i] for i in fits], progress=step)):
+        scores[i] = res.logprob
+    for i, r in enumerate(requests):
+        if i not in scores:
+            tokens = list(r.context + r.continuation)
+            scores[i] = float(scorer.token_logprobs(tokens)[len(r.context) - 1:].sum())
+            if progress:
+                progress.step(1)
+    return [scores[i] for i in range(len(requests))]
 
 
 def perplexity(engine, text: str, window: int | None = None, progress=None, threads: int | None = None) -> dict[str, Any]:
@@ -106,10 +135,12 @@ def print_groups(groups: list[Group]) -> None:
     console = Console()
     for gi, g in enumerate(groups):
         table = Table(title=f"group {gi + 1}" if len(groups) > 1 else None)
-        for col in ("rank", "logprob", "tokens", "avg", "sentence"):
+        raw = g.raw_logprob is not None
+        for col in ("rank", "logprob", "tokens", "avg", *(("raw logprob", "raw tokens") if raw else ()), "sentence"):
             table.add_column(col, justify="left" if col == "sentence" else "right")
         order = sorted(range(len(g.sentences)), key=lambda i: -g.logprob[i])
         for rank, i in enumerate(order, start=1):
-            table.add_row(str(rank), f"{g.logprob[i]:.3f}", str(g.tokens[i]),
-                          f"{g.logprob[i] / g.tokens[i]:.3f}", g.sentences[i], style="bold" if rank == 1 else None)
+            extra = (f"{g.raw_logprob[i]:.3f}", str(g.raw_tokens[i])) if raw else ()  # type: ignore[index]
+            table.add_row(str(rank), f"{g.logprob[i]:.3f}", str(g.tokens[i]), f"{g.logprob[i] / g.tokens[i]:.3f}",
+                          *extra, g.sentences[i], style="bold" if rank == 1 else None)
         console.print(table)

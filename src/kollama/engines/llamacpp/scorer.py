@@ -1,23 +1,29 @@
 """The log-likelihood core on llama.cpp: how likely is each continuation after its context?
 
-Only the positions that predict continuation tokens ask llama.cpp for logits (a 262k-word
-vocabulary makes every logits row 1 MB), the context of an item is evaluated once and its KV
-cache reused for each of its continuations, and requests are sorted so that a prefix shared
-with the previous request (few-shot examples, one paragraph with several questions) stays in
-the cache. Log-softmax runs in numpy, several rows split across the cores, and a context's last
-row is normalised once however many choices follow it.
+The numbers are llama-cpp-python's own: a request scores what `Llama(..., logits_all=True)` gives
+after `eval(context + continuation)`. That takes care, because llama.cpp's CPU kernels round
+differently for different batch shapes. Repacked quantised weights (Q4_K, Q6_K, Q8_0, ... on x86)
+multiply a batch's rows in blocks of 16, then blocks of 4, then one at a time, each block kind with
+its own activation quantiser and its own summation order, and which kind a row gets depends on its
+index in the batch. On Gemma 3 270M Q4_K_M one token moves by up to 0.45 nats with that, and a
+15-token sentence by 0.42. So a request is decoded in `eval`'s batches (chunks of n_batch from
+position 0, the whole sequence, its last token included) with one freedom that keeps every row's
+block kind: a chunk may be cut where a multiple of ROW_GROUP rows of it lie before the cut and at
+least MIN_TAIL_ROWS after it (a shorter last batch rounds differently again; measured).
 
-Reuse never changes a number: llama.cpp's CPU kernels round differently for different batch
-shapes (on Gemma 3 270M Q4_K_M the same token's log-probability moves by up to 0.5 nats between
-a 1-token and an 8-token batch), so a context is always decoded in chunks aligned to absolute
-positions (multiples of n_batch) and a shared prefix is reused only at those boundaries. An
-item's score is then a function of the item alone, whatever else is in the run or its order.
+That freedom is what keeps scoring fast: an item's context is decoded once, up to the last such
+cut before its end, and each continuation decodes only the few context tokens after that cut and
+itself; a prefix shared with the previous request (few-shot examples, one paragraph with several
+questions) stays in the cache at the same cuts. Only the positions that predict continuation
+tokens ask llama.cpp for logits (a 262k-word vocabulary makes every row 1 MB), and log-softmax
+runs in numpy, several rows split across the cores. A request's score is a function of the
+request alone, whatever else is in the run or its order.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,8 +33,15 @@ import numpy as np
 from kollama.engines.llamacpp.context import DecodeContext
 from kollama.errors import KollamaError
 
-#: most positions whose logits one llama_decode call returns (bounds the logits buffer)
+#: most positions whose logits one llama_decode call returns (bounds the logits buffer); a batch
+#: with more is cut at multiples of this many rows (a multiple of ROW_GROUP)
 MAX_OUTPUTS_PER_DECODE = 64
+#: rows that repacked weights multiply as one block: cutting a chunk after a multiple of this many
+#: rows leaves every row in the block kind that `eval`'s whole chunk gives it
+ROW_GROUP = 16
+#: rows a cut leaves at least after it: a batch of 4 to 7 rows rounds its rows unlike the same rows
+#: at the end of a longer batch (measured on Gemma 3: up to 0.12 nats on one token); 8 and more do not
+MIN_TAIL_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -127,39 +140,62 @@ class LlamaCppScorer:
             self._context.forget(0, n)
             del self._cached[n:]
 
-    def _decode(self, tokens: Sequence[int], want_logits: Callable[[int], bool]) -> np.ndarray:
-        """Append `tokens` to sequence 0; return the logits rows of the positions `want_logits` picks."""
-        rows: list[np.ndarray] = []
+    def _batches(self, base: int, n: int, outputs: range) -> Iterator[tuple[int, int]]:
+        """Where to cut tokens [0, n) appended at position `base` into llama_decode calls: at every
+        multiple of n_batch (`eval`'s chunks), and, in a chunk with more than MAX_OUTPUTS_PER_DECODE
+        logits rows, at multiples of that many positions, never leaving fewer than MIN_TAIL_ROWS rows
+        after a cut."""
+        step = MAX_OUTPUTS_PER_DECODE
+        lo = 0
+        while lo < n:
+            end = min(n, (base + lo) // self.n_batch * self.n_batch + self.n_batch - base)
+            if len(range(max(lo, outputs.start), min(end, outputs.stop))) <= step:
+                yield lo, end
+            else:
+                while lo < end:
+                    hi = min(end, (base + lo) // step * step + step - base)
+                    if end - hi < MIN_TAIL_ROWS:
+                        hi = end
+                    yield lo, hi
+                    lo = hi
+            lo = end
+
+    def _decode_blocks(self, tokens: Sequence[int], outputs: range) -> Iterator[tuple[int, np.ndarray]]:
+        """Append `tokens` to sequence 0, the indices in `outputs` asking for logits. After each
+        llama_decode that returns some: the index (into `tokens`) of its first logits row and the rows
+        (a copy). Which rows ask for logits changes no number (llama.cpp runs the last layer's
+        feed-forward on those rows only, and that was measured not to move them)."""
+        base = len(self._cached)
+        if base % ROW_GROUP:
+            raise ValueError("a batch starts after whole row groups")
         context = self._context
-        start = 0
-        while start < len(tokens):
-            end = min(start + self.n_batch, len(tokens))
-            outputs = [i for i in range(start, end) if want_logits(i)]
-            if len(outputs) > MAX_OUTPUTS_PER_DECODE:
-                end = outputs[MAX_OUTPUTS_PER_DECODE - 1] + 1
-                outputs = outputs[:MAX_OUTPUTS_PER_DECODE]
-            base = len(self._cached)
-            index = {i: context.add(tokens[i], base + (i - start), 0, want_logits(i)) for i in range(start, end)}
+        for lo, hi in self._batches(base, len(tokens), outputs):
+            for k in range(lo, hi):
+                context.add(tokens[k], base + k, 0, k in outputs)
             try:
                 context.decode()
             except KollamaError:
                 self._reset()
                 raise
-            self._cached.extend(tokens[start:end])
-            rows.extend(context.logits(index[i]).copy() for i in outputs)
-            start = end
-        return np.stack(rows) if rows else np.empty((0, self.n_vocab), dtype=np.float32)
+            self._cached.extend(tokens[lo:hi])
+            first, last = max(lo, outputs.start), min(hi, outputs.stop)
+            if first < last:
+                yield first, np.stack([context.logits(k - lo) for k in range(first, last)])
+
+    def _decode(self, tokens: Sequence[int], outputs: range = range(0)) -> np.ndarray:
+        """Append `tokens` to sequence 0; the logits rows of the indices in `outputs`."""
+        blocks = [rows for _, rows in self._decode_blocks(tokens, outputs)]
+        return np.concatenate(blocks) if blocks else np.empty((0, self.n_vocab), dtype=np.float32)
 
     # --- public API ------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[Request],
                       progress: Callable[[int], None] | None = None) -> list[Result]:
-        """Sum of continuation log-probabilities per request (in the order given).
+        """Sum of continuation log-probabilities per request (in the order given): what
+        llama-cpp-python's `Llama(logits_all=True)` gives after `eval(context + continuation)`.
 
-        Each distinct context is evaluated once (in chunks aligned to n_batch, a shared prefix kept
-        in the cache) and each continuation after it: a request's score is a function of the request
-        alone, exactly. (Several items in one decode would need several sequences in one KV cache; in
-        this llama.cpp that moved SmolLM2's scores by up to 0.4 nats, whose kernels are otherwise
-        exact, and a cache per sequence splits such a batch into small ones: no faster.)
+        Each distinct context is decoded once up to its last row-group cut (see the module's
+        docstring), a shared prefix kept in the cache at such cuts; each continuation then decodes the
+        context's last few tokens and itself, in one batch.
         """
         for r in requests:
             if not r.context:
@@ -171,50 +207,50 @@ class LlamaCppScorer:
                 raise KollamaError(
                     f"a request is {len(r.context) + len(r.continuation)} tokens, the context holds {self.n_ctx}",
                     hint="raise --ctx, shorten the text, or use `kollama score --perplexity` (sliding window)")
-        return self._loglikelihood_in_chunks(requests, progress)
+        return self._loglikelihood_by_context(requests, progress)
 
-    def _loglikelihood_in_chunks(self, requests: Sequence[Request],
-                                 progress: Callable[[int], None] | None = None) -> list[Result]:
-        """Each context decoded in chunks aligned to n_batch (a shared prefix kept in the model's own
-        context), then each continuation."""
+    def _loglikelihood_by_context(self, requests: Sequence[Request],
+                                  progress: Callable[[int], None] | None = None) -> list[Result]:
         order = sorted(range(len(requests)), key=lambda i: (requests[i].context, requests[i].continuation))
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and requests[groups[-1][0]].context == requests[i].context:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
         results: list[Result | None] = [None] * len(requests)
         self._reset()
-        last_row: np.ndarray | None = None
-        current_context: tuple[int, ...] | None = None
         try:
-            for i in order:
-                req = requests[i]
-                if req.context != current_context:
-                    chunk = self.n_batch
-                    keep = min(common_prefix(self._cached, req.context), len(req.context) - 1)
-                    keep = keep // chunk * chunk  # reuse whole aligned chunks only
-                    self._truncate(keep)
-                    tail = req.context[keep:]
-                    last_row = self._decode(tail, lambda k, n=len(tail): k == n - 1)[0]
-                    z, peak = row_statistics(last_row[None, :])  # once per context, not per choice
-                    last_z, last_peak = float(z[0]), int(peak[0])
-                    current_context = req.context
-                else:
-                    self._truncate(len(req.context))
-                assert last_row is not None
-                cont = req.continuation
-                # logits after the context predict cont[0]; after cont[k] they predict cont[k+1]
-                logprob, greedy = float(last_row[cont[0]]) - last_z, last_peak == cont[0]
-                if len(cont) > 1:
-                    lp, rows_greedy = log_softmax_at(self._decode(cont[:-1], lambda k: True), cont[1:])
-                    logprob, greedy = logprob + float(lp.sum()), greedy and bool(rows_greedy.all())
-                results[i] = Result(logprob, len(cont), bool(greedy))
-                if progress:
-                    progress(1)
+            for group in groups:
+                context = requests[group[0]].context
+                n = len(context)
+                shortest = min(len(requests[i].continuation) for i in group)
+                # the cut: whole row groups, before the context's last token (whose row predicts the
+                # first continuation token) and MIN_TAIL_ROWS before the shortest request's end
+                cut = max(0, min(n - 1, n + shortest - MIN_TAIL_ROWS)) // ROW_GROUP * ROW_GROUP
+                keep = min(common_prefix(self._cached, context), cut) // ROW_GROUP * ROW_GROUP
+                self._truncate(keep)
+                if cut > keep:
+                    self._decode(context[keep:cut])
+                first = n - 1 - cut  # the row of the context's last token predicts cont[0]
+                for i in group:
+                    cont = requests[i].continuation
+                    self._truncate(cut)
+                    tail = context[cut:] + cont  # the last token too: `eval` decodes it in this batch
+                    rows = self._decode(tail, range(first, len(tail) - 1))
+                    lp, greedy = log_softmax_at(rows, cont)
+                    results[i] = Result(float(lp.sum()), len(cont), bool(greedy.all()))
+                    if progress:
+                        progress(1)
         finally:
             self._reset()
         return results  # type: ignore[return-value]
 
     def token_logprobs(self, tokens: Sequence[int], window: int | None = None,
                        progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Log-probability of tokens[1:], each given what precedes it; texts longer than the
-        context are scored with a sliding window (each window keeps half of the previous one as context)."""
+        """Log-probability of tokens[1:], each given what precedes it (`Llama.eval(tokens)`'s numbers
+        when the text fits the context); texts longer than the context are scored with a sliding
+        window (each window keeps half of the previous one as context)."""
         window = min(window or self.n_ctx, self.n_ctx)
         if window < 2:
             raise KollamaError("the scoring window must hold at least 2 tokens")
@@ -226,11 +262,11 @@ class LlamaCppScorer:
                 start = 0 if scored == 1 else max(0, scored - window // 2)
                 end = min(len(tokens), start + window)
                 piece = tokens[start:end]
-                first_target = scored - start  # index in `piece` of the first token to score
+                first = scored - start - 1  # the row in `piece` that predicts the first token to score
                 self._truncate(0)
-                logits = self._decode(piece[:-1], lambda k, f=first_target: k >= f - 1)
-                lp, _ = log_softmax_at(logits, piece[first_target:])
-                out[scored - 1:end - 1] = lp
+                for k0, rows in self._decode_blocks(piece, range(first, len(piece) - 1)):
+                    lp, _ = log_softmax_at(rows, piece[k0 + 1:k0 + 1 + len(rows)])  # row k predicts piece[k + 1]
+                    out[start + k0:start + k0 + len(rows)] = lp
                 if progress:
                     progress(end - scored)
                 scored = end
@@ -241,28 +277,26 @@ class LlamaCppScorer:
     def prompt_logprobs(self, tokens: Sequence[int], top: int = 0) -> list[tuple[float, list[tuple[int, float]]]]:
         """For each of tokens[1:]: its log-probability given what precedes it, and the `top` likeliest
         tokens at that position (OpenAI's echo log-probabilities). Decoded in the same batches as
-        `token_logprobs`, so the numbers are `kollama score`'s."""
+        `token_logprobs`, so the numbers are `kollama score`'s (and `Llama.eval(tokens)`'s)."""
         if len(tokens) > self.n_ctx:
             raise KollamaError(f"the prompt is {len(tokens)} tokens, the context holds {self.n_ctx}",
                                hint="shorten the prompt or raise --ctx")
         out: list[tuple[float, list[tuple[int, float]]]] = []
-        context = list(tokens[:-1])
         self._reset()
         try:
-            for start in range(0, len(context), MAX_OUTPUTS_PER_DECODE):
-                rows = self._decode(context[start:start + MAX_OUTPUTS_PER_DECODE], lambda k: True)
+            for k0, rows in self._decode_blocks(list(tokens), range(len(tokens) - 1)):
                 log_z = log_normaliser(rows)
-                targets = tokens[start + 1:start + 1 + len(rows)]
-                for row, z, target in zip(rows, log_z, targets):
+                for k, row, z in zip(range(k0, k0 + len(rows)), rows, log_z):
                     best: list[tuple[int, float]] = []
                     if top:
                         ids = np.argpartition(-row, top)[:top]
                         ids = ids[np.argsort(-row[ids])]
                         best = [(int(i), float(row[i] - z)) for i in ids]
-                    out.append((float(row[target] - z), best))
+                    out.append((float(row[tokens[k + 1]] - z), best))
         finally:
             self._reset()
         return out
+
 
 def next_token_logprobs(path: str, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
     """Log-probabilities over the whole vocabulary after each token sequence, from a GGUF file
