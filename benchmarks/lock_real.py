@@ -122,7 +122,19 @@ def run(items: list[dict], models: list[str] | None, seeds: list[int], max_token
         ratio = "" if r["speed_vs_off"] is None else f"{r['speed_vs_off']:.2f}x"
         print(f"{r['model']:20} {r['lock']:7} {r['answers']:7d} {r['failed']:6d} {cut:>6} "
               f"{r['naturalness'] or float('nan'):8.3f} {r['forbidden_answers']:6d} {ratio:>6}")
-    record("lock_real", "failed answers off · script · strict · gated: " + "; ".join(
-        f"{model} " + " · ".join(str(r["failed"]) for r in rows if r["model"] == model) for model in found),
-        command=f"benchmarks/lock.py --real --lcb {len(items)} --seeds {len(seeds)} --max-tokens {max_tokens}",
-        rows=rows)
+    record("lock_real", summary(rows),
+           command=f"benchmarks/lock.py --real --lcb {len(items)} --seeds {len(seeds)} --max-tokens {max_tokens}",
+           rows=rows)
+
+
+def summary(rows: list[dict]) -> str:
+    """One line per model: failed answers, naturalness and speed against off, lock by lock."""
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        speed = " · ".join("-" if r["speed_vs_off"] is None else f"{r['speed_vs_off']:.2f}x" for r in mine)
+        lines.append(f"{model}, off · script · strict · gated: failed {' · '.join(str(r['failed']) for r in mine)} "
+                     f"of {mine[0]['answers']}; naturalness {' · '.join(str(r['naturalness']) for r in mine)}; "
+                     f"answers with a forbidden script {' · '.join(str(r['forbidden_answers']) for r in mine)}; "
+                     f"speed {speed}")
+    return "; ".join(lines)

@@ -31,6 +31,9 @@ CATALOGUE = [
      "python benchmarks/compare.py --prompts 12 --trials 3 --no-naturalness"),
     ("lock", "the lock modes on 100 LCB Korean prompts + ko-basic: fidelity and naturalness of "
              "off / script / strict / gated", "python benchmarks/lock.py --no-speed"),
+    ("lock_real", "the lock modes on a real instruct model that writes Korean (Qwen2.5-Coder-0.5B-Instruct), LCB "
+                  "Korean prompts, T 0.7: answers failing fidelity off / script / strict / gated",
+     "python benchmarks/lock.py --real --models qwen2.5-coder-0.5b --lcb 40 --seeds 1 --speed-prompts 4"),
     ("lock-speed", "tokens/s of each lock mode against `off`",
      "python benchmarks/lock.py --speed-only --speed-prompts 12 --speed-passes 3"),
     ("fidelity", "`kollama fidelity` against LCB's own rules on 264 labelled real answers; judging speed",
