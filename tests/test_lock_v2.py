@@ -312,6 +312,20 @@ def test_gated_and_strict_take_the_prompts_terms_but_not_its_ordinary_words(mask
     assert row[_tid(" the")] == -np.inf and row[_tid(" hello")] == -np.inf
 
 
+def test_strict_and_gated_judge_no_words_for_a_language_written_in_latin(tmp_path):
+    """For an English answer `strict` and `gated` keep the script guarantee and judge no English word."""
+    en = build_masks(_vocab(), "en", cache_dir=tmp_path)
+    n = len(en.vocab.pieces)
+    for mode in (LockMode.strict, LockMode.gated):
+        state = LockState(en, mode, prompt="What does nunchi mean?", min_target_chars=0)
+        state.feed_text("Nunchi means reading")
+        row = _row(n, {_tid(" the"): 5.0, _tid(" hello"): 4.0, _tid("国"): 6.0})
+        state.apply(row)
+        assert np.isfinite(row[_tid(" the")]) and np.isfinite(row[_tid(" hello")])
+        assert row[_tid("国")] == -np.inf
+        assert state.strict_reason(_tid(" the")) is None
+
+
 def test_gated_is_a_lock_mode_everywhere():
     assert parse_lock("gated") == LockMode.gated
     assert parse_lock(" Strict ") == LockMode.strict

@@ -38,6 +38,9 @@ class LockState(StrictMask):
         self.policy = WordPolicy.build(prompt, system)
         self.scanner = StrictScanner(self.policy, masks.lang.scripts)
         self.explain = explain  # keep every step's gate signal in full (`lock check --explain`)
+        # Latin words are judged against a language written in another script; for English or French the word
+        # rules and the gate have nothing to judge, and `strict` and `gated` keep `script`'s guarantee alone
+        self.judges_words = not ({"latin", "latin_ext"} & masks.lang.scripts)
         self.line_has_letter = False  # has the current line a letter yet (of any script)?
         self.gated_steps = 0  # steps where `gated` banned the off-language candidates
         self.last_gate: GateSignal | None = None  # what the gate saw at the last step (None: it did not look)
@@ -93,10 +96,10 @@ class LockState(StrictMask):
 
     def allowed(self) -> np.ndarray:
         """The tokens `script` or `strict` allows now (for `gated`: the script mask; the gate acts in apply)."""
+        strict = self.mode == LockMode.strict and self.judges_words
         if self.pending:
-            mask = self.masks.pending_mask(self.pending, LockMode.strict if self.mode == LockMode.strict
-                                           else LockMode.script)
-        elif self.mode == LockMode.strict:
+            mask = self.masks.pending_mask(self.pending, LockMode.strict if strict else LockMode.script)
+        elif strict:
             mask = self._strict_mask()
         else:
             mask = self.masks.script
@@ -108,11 +111,13 @@ class LockState(StrictMask):
     def apply(self, row: np.ndarray) -> None:
         """Set the logits of forbidden tokens to -inf in place (the engines' one call before sampling)."""
         row[self._banned(self.allowed())] = -np.inf
-        if self.mode == LockMode.gated:
+        if self.mode == LockMode.gated and self.judges_words:
             self._gate(row)
 
     def strict_reason(self, token: int) -> str | None:
         """Why `strict` bans `token` now (None: it does not). Used by `kollama lock check`."""
+        if not self.judges_words:
+            return script_reason_for(self, token)
         if self.pending:
             data = self.pending + self.masks.vocab.pieces[token]
             piece = split_piece(data)
