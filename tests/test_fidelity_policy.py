@@ -220,6 +220,16 @@ def test_an_english_prompt_lends_its_terms_but_never_its_function_words():
     assert flagged("The Beatles는 영국의 밴드입니다.", beatles) == []
 
 
+def test_clock_times_numbered_names_and_a_character_cut_at_the_end_are_not_confusion():
+    assert exempt("회의 시간이 8:00 am에서 3:00 pm으로 바뀌었습니다.").get("00 am") == "number"
+    assert ("I", "code_switch") not in flagged("회의 시간이 8:00 am에서 3:00 pm으로 바뀌었습니다.")
+    assert fidelity_report("회의 시간이 8:00 am에서 3:00 pm으로 바뀌었습니다.", with_lcb=False).passed
+    assert exempt("저커버그는 Connect 2021에서 메타를 소개했습니다.").get("Connect") == "name"
+    assert fidelity_report("서울은 한국의 수도입니다. 그리고 \ufffd\ufffd", with_lcb=False).passed
+    assert not fidelity_report("서울은 \ufffd 한국의 수도입니다.", with_lcb=False).passed  # not at the end: broken
+    assert ("am", "code_switch") in flagged("I am 학생입니다 그리고 am 좋아요.")
+
+
 def test_camel_case_names_stay_names_whatever_words_they_join():
     for name in ("YouTube", "LinkedIn", "iPhone", "YouTubeTitleOptimizer", "PowerPoint", "eBay", "JavaScript"):
         assert exempt(f"{name}에서 확인할 수 있습니다.").get(name) == "name", name

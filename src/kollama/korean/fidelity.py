@@ -211,9 +211,11 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
                        and tokens[1].islower() and not rules.is_function_word(tokens[0]))  # not `In ava`
             inside = match.start() > 0 and is_target_letter(text[match.start() - 1])
             glued = inside or (match.end() < len(text) and is_target_letter(text[match.end()]))
+            numbered = re.match(r" \d", text[match.end(): match.end() + 2]) is not None
             contexts[match.start()] = rules.WordContext(prompt_words, repeated, in_name_phrase=title,
                                                         species_after_genus=species, glued_to_target=glued,
-                                                        code_words=code_words, after_target_letter=inside)
+                                                        code_words=code_words, after_target_letter=inside,
+                                                        before_number=numbered)
     return contexts
 
 
@@ -292,6 +294,13 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
 
     foreign, symbols = _script_spans(analysed, allowed)
     exempt.extend(symbols)
+    cut = len(text.rstrip())  # bytes of a character cut off by a token limit decode to U+FFFD at the very end
+    while cut and text[cut - 1] == REPLACEMENT:
+        cut -= 1
+    if cut < len(text.rstrip()):
+        cut_spans = [s for s in foreign if s.start >= cut and _malformed(text[s.start:s.end])]
+        exempt.extend(ExemptSpan(text[s.start:s.end], "cut_character", s.start, s.end) for s in cut_spans)
+        foreign = [s for s in foreign if s not in cut_spans]
     prompt_text = " ".join(p for p in (prompt, system) if p)
     if prompt_text:  # Han, kana or IPA the prompt itself used
         quoted = [s for s in foreign if analysed[s.start:s.end].strip() and analysed[s.start:s.end].strip() in prompt_text]

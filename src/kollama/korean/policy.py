@@ -31,7 +31,7 @@ FLAG_KINDS = (KIND_SCRIPT, KIND_CODE_SWITCH, KIND_WRONG_LINE, KIND_LABEL)
 # Why a foreign-looking span is accepted (ExemptSpan.why).
 EXEMPT_REASONS = (
     "code", "url", "email", "path", "number", "formula", "acronym", "name", "gloss", "quote", "json_key",
-    "scientific_name", "prompt", "asked_language", "symbol",
+    "scientific_name", "prompt", "asked_language", "symbol", "cut_character",
 )
 
 
@@ -366,6 +366,7 @@ class WordContext:
     glued_to_target: bool = False  # written against a target-language letter: `pvc관`
     code_words: frozenset[str] = frozenset()  # lower-cased identifiers of the answer's own code: `numpy`, `df`
     after_target_letter: bool = False  # written right after a target-language letter, inside a word: `권oga`
+    before_number: bool = False  # a number follows after one space: `Connect 2021`
 
 
 @dataclass
@@ -451,6 +452,8 @@ def judge_latin_word(word: str, ctx: WordContext | None = None) -> WordJudgement
         return WordJudgement(False, "acronym")  # 한국 vs 일본
     if any(ch.isdigit() for ch in word):
         return WordJudgement(False, "name")  # GPT-4, SP1, mp3
+    if ctx.before_number and word[0].isupper() and not is_function_word(word):
+        return WordJudgement(False, "name")  # a product, release or event with its number: Connect 2021, Windows 11
     if word.isupper():
         if len(letters) <= policy().acronym_max_length or not is_english_word(lower):
             return WordJudgement(False, "acronym")
