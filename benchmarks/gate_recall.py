@@ -35,11 +35,11 @@ SWITCH_KINDS = ("code_switch", "wrong_language_line", "label")
 def published(limit: int) -> list[dict]:
     """LCB's published Korean completions with their prompts, confused and clean alike, spread over models."""
     outputs = [json.loads(line) for line in realdata_or_exit("lcb", "lcb_outputs_ko.jsonl").open(encoding="utf-8")]
-    prompts = {(r["task"], r["source"], r["id"]): r["prompt"]
+    prompts = {(r["task"], r["source"], str(r["id"])): r["prompt"]
                for r in map(json.loads, realdata_or_exit("lcb", "lcb_ko.jsonl").open(encoding="utf-8"))}
     rows = []
     for row in outputs[:: max(1, len(outputs) // (limit * 3))]:
-        prompt = prompts.get((row["task"], row["source"], row["id"]))
+        prompt = prompts.get((row["task"], row["source"], str(row["id"])))
         text = row["completion"].strip()
         if prompt and text:
             rows.append({"prompt": prompt, "text": text[:600], "who": row["model"]})
