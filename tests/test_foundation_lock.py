@@ -104,7 +104,9 @@ def test_pending_han_is_impossible_and_lone_continuations_follow_the_lead(tmp_pa
     assert state.text == "가" and state.pending == b""
 
 
-def test_strict_allows_latin_inside_code_and_caps_acronyms_at_six(tmp_path):
+def test_strict_allows_latin_inside_code_and_caps_acronyms_up_to_the_policys_length(tmp_path):
+    from kollama.korean.policy import policy
+
     vocab = _byte_vocabulary()
     masks = build_masks(vocab, "ko", cache_dir=tmp_path)
     state = LockState(masks, LockMode.strict)
@@ -114,9 +116,11 @@ def test_strict_allows_latin_inside_code_and_caps_acronyms_at_six(tmp_path):
     assert state.allowed()[hello]  # inside a code block
     state.feed(_tid(vocab, b"```"))
     assert not state.allowed()[hello]
-    for letter in "ABCDEF":
+    longest = policy().acronym_max_length
+    for letter in "ABCDEFGH"[:longest]:
+        assert state.allowed()[2 + ord(letter)], letter  # capitals up to the policy's length: an acronym
         state.feed(2 + ord(letter))
-    assert not state.allowed()[2 + ord("G")]  # a seventh capital is a word, not an acronym
+    assert not state.allowed()[2 + ord("Z")]  # one capital more is a word, not an acronym
 
 
 def test_strict_needs_a_target_letter_before_it_may_stop(tmp_path):
