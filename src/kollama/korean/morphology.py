@@ -32,9 +32,5 @@ def split_sentences(text: str) -> list[str]:
         return [s.text for s in kiwi().split_into_sents(text)]
 
 
+# Nouns, verb/adjective stems, foreign words, Hanja, numbers: what sparse retrieval matches on.
 CONTENT_TAGS = ("NNG", "NNP", "NNB", "NR", "NP", "VV", "VA", "MAG", "XR", "SL", "SH", "SN", "W_")
-
-
-def content_morphemes(text: str) -> list[str]:
-    """Nouns, verb/adjective stems, foreign words, Hanja, numbers: what retrieval and ROUGE should match on."""
-    return [t.form.lower() for t in tokenize(nfc(text)) if t.tag.startswith(CONTENT_TAGS) or t.tag in ("UN",)]

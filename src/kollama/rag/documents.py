@@ -71,7 +71,6 @@ def _pdf_info(path: Path, document) -> DocumentInfo:
                         modified=_pdf_date(meta.get("ModDate", "")), pages=len(document))
 
 
-
 def _page_from_pdf(document, index: int, ocr_mode: str) -> Page:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -103,10 +102,6 @@ class PdfParser:
     def open(self, path: Path, ocr_mode: str = "auto") -> tuple[DocumentInfo, Callable[[int], Page]]:
         document = open_pdf(path)
         return _pdf_info(path, document), lambda number: _page_from_pdf(document, number - 1, ocr_mode)
-
-
-def read_pdf(path: Path, ocr_mode: str = "auto") -> tuple[DocumentInfo, Callable[[int], Page]]:
-    return PdfParser().open(path, ocr_mode)
 
 
 # ---------------------------------------------------------------- plain text and Markdown

@@ -50,11 +50,6 @@ def _squash(text: str) -> str:
     return "".join(nfc(text).split())
 
 
-def ranked_pages(store: Store, embedder: Embedder, question: str, mode: str) -> list[tuple[str, int]]:
-    hits = search(store, embedder, question, k=DEPTH * 3, mode=mode)
-    return list(dict.fromkeys((hit.doc, hit.page) for hit in hits))[:DEPTH]
-
-
 def rank_of(item: dict, hits: list) -> tuple[int | None, list[str]]:
     """The 1-based rank at which `item` is found in `hits`, and the top three results as labels."""
     if "answer" in item:

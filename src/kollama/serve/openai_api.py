@@ -113,19 +113,6 @@ async def _answer(request: Request, body: ChatCompletionRequest | CompletionRequ
     return await start_answer(state.pool, state.limiter, body.model, None, make, request, log=state.options.log)
 
 
-async def _reply(request: Request, body: Any, answer: Answer, chunk: Callable[..., dict[str, Any]],
-                 whole: Callable[[Response], dict[str, Any]]):
-    """SSE chunks as the answer streams, or one JSON object once it is done."""
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
-    response = await answer.collect(request)
-    if response is None:
-        return _client_gone()
-    return whole(response)
-
-
 def _structured_format(body: ChatCompletionRequest) -> Structured | None:
     """The response_format as a grammar (None: free text)."""
     fmt = body.response_format

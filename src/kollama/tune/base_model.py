@@ -103,7 +103,3 @@ def resolve_dtype(dtype: str):
     if dtype == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-
-
-def device_of(model) -> str:
-    return str(next(model.parameters()).device)
