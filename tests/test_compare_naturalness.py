@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 
 from kollama.compare.naturalness import naturalness
 from kollama.engines import GenerationParams
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
+
+pytestmark = pytest.mark.slow  # whole comparisons and naturalness under a reference model
 
 FLUENT = "서울은 대한민국의 수도이며, 한강을 따라 발달한 큰 도시입니다. 많은 사람들이 이곳에서 일하고 공부합니다."
 

@@ -15,6 +15,8 @@ from kollama.compare.runner import CompareOptions, run_compare
 from kollama.engines import load_engine
 from kollama.korean.fidelity import fidelity_report
 
+pytestmark = pytest.mark.slow  # whole comparisons of two models, each a kollama process
+
 SUITE = """description: tiny suite for tests
 prompts:
   - id: capital

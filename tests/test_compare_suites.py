@@ -78,6 +78,7 @@ def test_checks_on_real_texts():
     assert run_checks(fenced, {"json": True}, "ko", fidelity_report(fenced, "ko"))["json"] is True
 
 
+@pytest.mark.slow
 def test_cli_rejects_bad_inputs_in_one_line(tmp_path):
     bad = _write(tmp_path, "bad.yaml", "- id: a\n  prompt: x\n  checks: {sentiment: good}\n")
     for args, expected in [(["smollm2", "--trials", "0"], "--trials must be at least 1"),
@@ -91,6 +92,7 @@ def test_cli_rejects_bad_inputs_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_list_suites():
     proc = run_cli("compare", "--list-suites", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -49,6 +49,7 @@ def test_each_error_class_has_its_own_exit_code():
     assert codes == {KollamaError: 1, ModelNotFound: 3, BackendUnavailable: 4, ModelUnloaded: 5}
 
 
+@pytest.mark.slow
 def test_the_cli_exits_with_the_error_class_code_and_one_line():
     from support.cli import run_cli
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from support.cli import run_cli
+
+pytestmark = pytest.mark.slow  # each case starts kollama as a process
 
 KOBEST = Path(__file__).parent / "data" / "kobest"
 

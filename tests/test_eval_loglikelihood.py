@@ -95,6 +95,7 @@ def test_greedy_flag(gemma3, gemma_scorer):
     assert res[0].logprob > res[1].logprob
 
 
+@pytest.mark.slow
 def test_sliding_window_matches_full_context_when_it_fits(gemma3, gemma_scorer):
     req = sentence_request(gemma3, "나는 어제 친구와 함께 도서관에 가서 책을 읽었다. " * 3)
     tokens = list(req.context + req.continuation)
@@ -109,6 +110,7 @@ def test_sliding_window_matches_full_context_when_it_fits(gemma3, gemma_scorer):
     assert windowed.sum() < full.sum()
 
 
+@pytest.mark.slow
 def test_transformers_cross_check_smollm2(smollm2):
     """The same GGUF through transformers (de-quantised to fp32) against llama.cpp (Q4_1 kernels
     with 8-bit activations): measured differences reach 0.08 nats per token (1.2 nats on a

@@ -13,6 +13,7 @@ from kollama.engines.budget import count_tokens, fits_context, truncate_to_budge
 from kollama.evaluate.tokens import token_stats, vocab_only_tokenizer
 
 
+@pytest.mark.slow
 def test_score_ranks_grammatical_first_on_builtin_pairs(tmp_path):
     rows = [json.loads(line) for line in (builtin_dir() / "ko_grammar.jsonl").read_text(encoding="utf-8").splitlines()]
     sample = rows[::5]  # every phenomenon
@@ -30,6 +31,7 @@ def test_score_ranks_grammatical_first_on_builtin_pairs(tmp_path):
     assert all(g["best"] == 0 for g in solid)
 
 
+@pytest.mark.slow
 def test_score_sentences_issue_examples():
     proc = run_cli("score", "gemma3", "선생님이 교실로 부리나케 잘려갔다.", "선생님이 교실로 부리나케 달려갔다.",
                    "--json", "--threads", "1")
@@ -42,6 +44,7 @@ def test_score_sentences_issue_examples():
     assert table.stdout.index("나는 버스를 탔다.") < table.stdout.index("나는 버스를 태운다.")  # ranked
 
 
+@pytest.mark.slow
 def test_perplexity_with_sliding_window(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("한국어 문장을 여러 번 씁니다. 오늘은 날씨가 맑고 따뜻합니다.\n" * 12, encoding="utf-8")
@@ -76,6 +79,7 @@ def test_token_stats_byte_fallback():
     assert plain.chars_per_token == pytest.approx(plain.chars / plain.tokens)
 
 
+@pytest.mark.slow
 def test_cli_tokens_compares_models(tmp_path):
     text = tmp_path / "ko.txt"
     text.write_text("대한민국의 수도는 서울이다. 한글은 세종대왕이 만들었다.", encoding="utf-8")

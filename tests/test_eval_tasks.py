@@ -48,6 +48,7 @@ def test_kobest_loglikelihoods_equal_harness_reference(gemma3, scorer, task):
         assert sample["pred"] == max(range(len(choices)), key=lambda i: sample["loglikelihoods"][i])
 
 
+@pytest.mark.slow
 def test_kobest_metrics_match_definitions(gemma3, scorer):
     from sklearn.metrics import f1_score
 
@@ -115,6 +116,7 @@ def test_builtin_korean_tasks_are_data_and_big_enough():
     assert all(d.fields["good"] != d.fields["bad"] for d in grammar + spelling)
 
 
+@pytest.mark.slow
 def test_cli_eval_json_files_and_html(tmp_path):
     out = tmp_path / "out"
     proc = run_cli("eval", "gemma3", "--task", "kobest_copa", "--data", str(KOBEST / "copa.jsonl"),
@@ -135,6 +137,7 @@ def test_cli_eval_json_files_and_html(tmp_path):
     assert "kobest_copa" in page and "왜냐하면" in page and "<script" not in page and "http" not in page
 
 
+@pytest.mark.slow
 def test_user_task_yaml_without_code(tmp_path, kollama_home):
     tasks = kollama_home / "tasks"
     tasks.mkdir(exist_ok=True)

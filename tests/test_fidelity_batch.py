@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # each case starts kollama as a process
 
 ROWS = [
     {"id": 1, "model": "a", "completion": "서울은 한국의 수도이고 인구가 아주 많은 도시입니다.", "prompt": "서울은?"},

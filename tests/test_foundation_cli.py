@@ -7,10 +7,12 @@ import os
 import sys
 
 import pexpect
+import pytest
 
 from support.cli import run_cli
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_with_a_description():
     result = run_cli("--help")
     assert result.returncode == 0
@@ -18,11 +20,13 @@ def test_help_lists_every_command_with_a_description():
         assert command in result.stdout
 
 
+@pytest.mark.slow
 def test_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("kollama ")
 
 
+@pytest.mark.slow
 def test_run_json_has_the_documented_fields_and_is_logged():
     result = run_cli("run", "gemma3", "서울은 어떤 도시인가요?", "--temperature", "0", "--max-tokens", "12", "--json")
     assert result.returncode == 0, result.stderr
@@ -34,17 +38,20 @@ def test_run_json_has_the_documented_fields_and_is_logged():
     assert "서울은 어떤 도시인가요?" in logs[-1]["prompt"] and logs[-1]["lock"] == "gated"
 
 
+@pytest.mark.slow
 def test_same_seed_same_answer():
     args = ("run", "smollm2", "Tell me about Seoul.", "--seed", "42", "--max-tokens", "24", "--lock", "off", "--json")
     first, second = run_cli(*args), run_cli(*args)
     assert json.loads(first.stdout)["text"] == json.loads(second.stdout)["text"]
 
 
+@pytest.mark.slow
 def test_prompt_from_standard_input():
     result = run_cli("run", "gemma3", "-", "--max-tokens", "8", "--json", input="안녕하세요")
     assert result.returncode == 0 and json.loads(result.stdout)["prompt_tokens"] > 0
 
 
+@pytest.mark.slow
 def test_interactive_chat_with_slash_commands():
     child = pexpect.spawn(sys.executable, ["-m", "kollama", "run", "smollm2", "--max-tokens", "12", "--seed", "1"],
                           env=dict(os.environ), encoding="utf-8", timeout=300)

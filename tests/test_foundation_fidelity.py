@@ -85,6 +85,7 @@ def test_nfd_text_is_normalised_first():
     assert report.passed and report.chars["hangul"] == 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,passed", [(["안녕하세요"], True), (["こんにちは"], False)])
 def test_cli_json_shape_and_exit_code(args, passed):
     result = run_cli("fidelity", *args, "--json")
@@ -96,6 +97,7 @@ def test_cli_json_shape_and_exit_code(args, passed):
         assert data["foreign"][0]["kind"] == "script" and data["foreign"][0]["script"] == "kana"
 
 
+@pytest.mark.slow
 def test_cli_reads_standard_input():
     result = run_cli("fidelity", "-", "--json", input="이 model이 좋아요")
     assert json.loads(result.stdout)["foreign"][0]["text"] == "model"

@@ -142,6 +142,7 @@ def test_masks_are_cached_on_disk(tmp_path):
 
 
 # --- real models ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["smollm2", "gemma3"])
 def test_script_lock_never_lets_a_forbidden_character_through(model, request):
     engine = request.getfixturevalue(model)
@@ -154,6 +155,7 @@ def test_script_lock_never_lets_a_forbidden_character_through(model, request):
             assert _foreign_chars(text) == [], f"{model} {prompt!r} seed {seed}: {text!r}"
 
 
+@pytest.mark.slow
 def test_without_the_lock_the_same_prompts_do_leak(gemma3):
     """The prompts above really invite foreign scripts: the unlocked base model uses them."""
     leaks = 0
@@ -163,6 +165,7 @@ def test_without_the_lock_the_same_prompts_do_leak(gemma3):
     assert leaks >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prompt", ["한국어를 이해해?", "서울은 어떤 도시인가요?", "김치 만드는 법을 알려 주세요."])
 def test_greedy_answer_is_unchanged_when_the_model_stays_in_allowed_scripts(gemma3, prompt):
     messages = [{"role": "user", "content": prompt}]
@@ -175,6 +178,7 @@ def test_greedy_answer_is_unchanged_when_the_model_stays_in_allowed_scripts(gemm
         assert locked.lock_enforcement == "decoding"
 
 
+@pytest.mark.slow
 def test_greedy_english_answer_is_unchanged_by_the_script_lock(smollm2):
     messages = [{"role": "user", "content": "한국어를 이해해?"}]
     unlocked = smollm2.chat(messages, GenerationParams(temperature=0, max_tokens=40)).result().text
@@ -182,6 +186,7 @@ def test_greedy_english_answer_is_unchanged_by_the_script_lock(smollm2):
     assert unlocked.strip() and locked == unlocked
 
 
+@pytest.mark.slow
 def test_cli_off_answers_in_english_and_strict_answers_in_hangul():
     """Unlocked, smollm2 answers this prompt in English on most seeds (its greedy answer depends on the CPU's
     kernels: on some machines it echoes the prompt); strict, on the same seeds, in Hangul."""

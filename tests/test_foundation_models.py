@@ -35,6 +35,7 @@ def test_gguf_metadata_without_loading_weights():
     assert smol.memory_bytes() == smol.file_size + expected_kv
 
 
+@pytest.mark.slow
 def test_models_json_lists_builtins_with_their_facts():
     result = run_cli("models", "--json")
     assert result.returncode == 0, result.stderr
@@ -62,6 +63,7 @@ def _make_ollama_store(root, name: str, tag: str, blob_source) -> None:
     }))
 
 
+@pytest.mark.slow
 def test_ollama_store_models_run_in_place(tmp_path):
     _make_ollama_store(tmp_path, "smol", "135m", builtin_path("smollm2"))
     env = {"OLLAMA_MODELS": str(tmp_path)}
@@ -83,11 +85,13 @@ def _one_line_error(result) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_unknown_model_lists_the_available_ones():
     line = _one_line_error(run_cli("run", "llama9000", "hi"))
     assert "unknown model 'llama9000'" in line and "smollm2" in line and "gemma3" in line
 
 
+@pytest.mark.slow
 def test_missing_and_corrupt_gguf(tmp_path):
     assert "not found" in _one_line_error(run_cli("run", str(tmp_path / "absent.gguf"), "hi"))
     junk = tmp_path / "junk.gguf"
@@ -104,6 +108,7 @@ def test_missing_and_corrupt_gguf(tmp_path):
     assert "truncated" in _one_line_error(run_cli("run", str(header_only), "hi"))
 
 
+@pytest.mark.slow
 def test_unreachable_servers():
     line = _one_line_error(run_cli("run", "openai:http://127.0.0.1:9/v1#model", "hi", "--lock", "off"))
     assert "cannot reach" in line
@@ -112,11 +117,13 @@ def test_unreachable_servers():
     assert "cannot reach the Ollama server" in line
 
 
+@pytest.mark.slow
 def test_ctx_larger_than_the_model_supports():
     line = _one_line_error(run_cli("run", "smollm2", "hi", "--ctx", "100000"))
     assert "--ctx 100000" in line and "8192" in line
 
 
+@pytest.mark.slow
 def test_hf_reference_offline_names_the_file_to_download(tmp_path):
     line = _one_line_error(run_cli("run", "hf:someone/some-model-GGUF/model.Q4_K_M.gguf", "hi",
                                    env={"HF_HUB_OFFLINE": "1"}))
@@ -131,6 +138,7 @@ def test_hf_reference_uses_a_file_already_downloaded(tmp_path, kollama_home):
     assert ref.path == (target / "tiny.gguf").resolve()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,needle", [
     (["--lock", "loose"], "unknown lock mode"),
     (["--lang", "xx"], "unknown language"),

@@ -17,6 +17,8 @@ from kollama.korean.lock import LockMode
 from kollama.korean.scripts import script_of
 from kollama.models.builtin import builtin_path
 
+pytestmark = pytest.mark.slow  # starts fake OpenAI and Ollama servers and kollama processes
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -16,6 +16,7 @@ ENGLISH = "What does 눈치 mean in Korean culture?"
 KOREAN = "이 function의 return value가 왜 None이야?"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prompt, lang, lock", [(ENGLISH, "en", "script"), (KOREAN, "ko", "gated")])
 def test_run_json_carries_the_decision_and_the_lock_follows_it(prompt, lang, lock):
     result = run_cli("run", "smollm2", prompt, "--lang", "auto", "--max-tokens", "4", "--temperature", "0",
@@ -26,12 +27,14 @@ def test_run_json_carries_the_decision_and_the_lock_follows_it(prompt, lang, loc
     assert data["lock"] == lock  # the default lock of the decided language: never Korean's for English
 
 
+@pytest.mark.slow
 def test_an_explicit_lang_still_wins_and_is_reported():
     result = run_cli("run", "smollm2", ENGLISH, "--lang", "ko", "--max-tokens", "2", "--json", "--no-log")
     data = json.loads(result.stdout)
     assert data["lang"] == "ko" and data["lock"] == "gated" and "user" in data["lang_reason"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("run", "smollm2", "hi", "--lang", "xx"),
                                   ("fidelity", "hello", "--lang", "xx"),
                                   ("lock", "check", "hello", "--lang", "english")])
@@ -42,6 +45,7 @@ def test_an_unknown_lang_is_one_line_naming_auto(args):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_fidelity_auto_judges_against_the_language_the_prompt_asks_for():
     answer = "Nunchi is the art of sensing what others think and feel."
     auto = run_cli("fidelity", answer, "--lang", "auto", "--prompt", ENGLISH, "--json")
@@ -53,6 +57,7 @@ def test_fidelity_auto_judges_against_the_language_the_prompt_asks_for():
     assert missing.returncode == 1 and "--prompt" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_lock_check_auto_does_not_ban_an_english_answer_to_an_english_question():
     answer = "Nunchi means reading the room."
     auto = run_cli("lock", "check", answer, "--lock", "gated", "--lang", "auto", "--prompt", ENGLISH, "--json")

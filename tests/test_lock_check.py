@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "tests" / "data" / "fidelity_labels.jsonl"
 
 
+@pytest.mark.slow
 def test_strict_check_lists_the_confusion_with_position_and_reason():
     answer = "자연 언어 처리 tasks 에서 Large Language Model은 좋은 API입니다. 大量"
     done = run_cli("lock", "check", answer, "--model", "smollm2", "--lock", "strict",
@@ -29,6 +30,7 @@ def test_strict_check_lists_the_confusion_with_position_and_reason():
     assert not any("Large" in b["token"] or "API" in b["token"] for b in banned)  # the prompt's words, an acronym
 
 
+@pytest.mark.slow
 def test_clean_answer_passes_and_bad_input_is_one_line():
     done = run_cli("lock", "check", "서울은 대한민국의 수도입니다. `print()` 함수와 https://example.com 링크.",
                    "--model", "smollm2", "--lock", "strict")
@@ -40,6 +42,7 @@ def test_clean_answer_passes_and_bad_input_is_one_line():
     assert off.returncode != 0 and "bans nothing" in off.stderr
 
 
+@pytest.mark.slow
 def test_gated_check_uses_the_models_own_logits():
     """smollm2 wants English after a Korean start: where Korean holds enough of its probability, gated bans
     English."""
@@ -55,6 +58,7 @@ def test_gated_check_uses_the_models_own_logits():
     assert script["banned"] == []  # ASCII English is fine for the script lock
 
 
+@pytest.mark.slow
 def test_explain_gives_every_tokens_decision_and_the_gates_signal():
     answer = "한국어를 이해합니다. I understand Korean very well."
     done = run_cli("lock", "check", "-", "--model", "smollm2", "--lock", "gated", "--prompt", "한국어를 이해해?",

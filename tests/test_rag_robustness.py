@@ -16,6 +16,8 @@ from rag_corpus import build_pdf, corpus_spec
 
 from kollama.rag import api
 
+pytestmark = pytest.mark.slow  # ingests folders through kollama processes
+
 
 def _docs(names: list[str]) -> list[dict]:
     return [doc for doc in corpus_spec()["documents"] if doc["file"] in names]

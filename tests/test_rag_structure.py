@@ -126,6 +126,7 @@ def test_hwpx_merged_cells_title_rows_and_cell_paragraphs(tmp_path):
     assert any(c.heading.endswith("[주 문]") and "기각한다" in c.text for c in chunks)
 
 
+@pytest.mark.slow
 def test_bad_hwp_files_get_one_line_each_and_the_rest_of_the_batch_is_ingested(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -47,6 +47,7 @@ def _together(engine, prompts, params, chat=False):
     return [results[i] for i in range(len(prompts))]
 
 
+@pytest.mark.slow
 def test_concurrent_answers_are_each_the_answer_to_their_own_prompt(batched):
     params = GenerationParams(temperature=0, max_tokens=16, repeat_penalty=1.0, top_logprobs=2)
     alone = [batched.complete(p, params).result() for p in PROMPTS]
@@ -64,6 +65,7 @@ def test_concurrent_answers_are_each_the_answer_to_their_own_prompt(batched):
     assert together[2].text.startswith(" 6, 7, 8")  # a confident continuation is never disturbed
 
 
+@pytest.mark.slow
 def test_every_concurrent_answer_keeps_the_lock(batched):
     params = lambda i: GenerationParams(temperature=1.0, seed=31 + i, max_tokens=32, lock=LockMode.script)  # noqa: E731
     answers = _together(batched, INVITING_PROMPTS[:6], params, chat=True)
@@ -134,6 +136,7 @@ def test_a_prompt_that_starts_like_an_earlier_one_reuses_its_cached_prefix(batch
     assert batched.scheduler.reused_tokens - before >= answer.prompt_tokens
 
 
+@pytest.mark.slow
 def test_answers_submitted_together_evaluate_their_shared_prompt_once(batched):
     """compare's trials of one prompt (and n answers to one request): the followers copy the leader's
     keys and values instead of evaluating the prompt again, and answer as if they had."""
@@ -174,6 +177,7 @@ def _assert_same_or_near_tie(alone, together):
     return False
 
 
+@pytest.mark.slow
 def test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alone(batched):
     """compare's `--lock off,script,strict` cells of one prompt and trial: the locked answers ride on the
     unlocked one (they draw from its logits row while they draw its tokens, and copy its cache when they
@@ -196,6 +200,7 @@ def test_answers_that_differ_only_in_their_lock_share_decoding_and_answer_as_alo
     assert parted  # and locked answers that went on alone
 
 
+@pytest.mark.slow
 def test_sampled_riders_keep_their_locks(batched):
     """At temperature 0.8 (compare's default) riders draw with their own seeded chains: every locked
     answer keeps its lock, and riding still saves decodes."""
@@ -214,6 +219,7 @@ def test_sampled_riders_keep_their_locks(batched):
             assert "\ufffd" not in answer.text and _foreign_chars(answer.text) == [], (params.lock, answer.text)
 
 
+@pytest.mark.slow
 def test_a_cancelled_leader_hands_its_riders_on(batched):
     """The unlocked answer is closed after its first piece; the locked answer riding on it goes on alone
     from the shared cache and is still the answer it gets decoded alone."""
@@ -233,6 +239,7 @@ def test_a_cancelled_leader_hands_its_riders_on(batched):
     _assert_same_or_near_tie(alone, handed_on)
 
 
+@pytest.mark.slow
 def test_a_leader_cancelled_while_its_long_prompt_is_evaluated_leaves_its_rider_the_rest():
     """Cancelled between prompt chunks, the leader has only part of the prompt in its cache: the rider copies
     that part, evaluates the rest itself and still answers."""

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from serve_server import Server
 
+pytestmark = pytest.mark.slow  # starts kollama serve and drives a browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from serve_server import Server
 
+pytestmark = pytest.mark.slow  # starts kollama serve
+
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):

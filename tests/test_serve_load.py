@@ -8,7 +8,10 @@ from collections import Counter
 
 import httpx
 import psutil
+import pytest
 from serve_server import Server
+
+pytestmark = pytest.mark.slow  # starts kollama serve
 
 CLIENTS, REQUESTS = 32, 200
 

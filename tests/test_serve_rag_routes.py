@@ -9,6 +9,8 @@ import openai
 import pytest
 from serve_server import Server
 
+pytestmark = pytest.mark.slow  # starts kollama serve
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -9,6 +9,8 @@ import pytest
 from support.cli import run_cli
 from serve_server import Server, free_port
 
+pytestmark = pytest.mark.slow  # starts kollama serve
+
 KEY = "test-key-0123456789"
 
 

@@ -7,6 +7,7 @@ import pytest
 from kollama.errors import KollamaError, PromptTooLong
 
 
+@pytest.mark.slow
 def test_prompts_longer_than_the_context_are_skipped_and_counted() -> None:
     """Real smollm2 (4,096-token context here): the long prompt is skipped and its index kept; every figure is
     the count of the per-answer samples it came from."""

@@ -67,6 +67,7 @@ def test_pairs_cli_writes_pairs_and_the_rules(tmp_path: Path) -> None:
     assert (tmp_path / "b.jsonl").read_text() == out.read_text()  # seeded
 
 
+@pytest.mark.slow
 def test_pairs_without_model_or_confusion_is_one_line(tmp_path: Path) -> None:
     proc = run_cli("tune", "pairs", "--data", str(DATA), "--out", str(tmp_path / "p.jsonl"))
     assert proc.returncode != 0 and "--confusion" in proc.stderr and "Traceback" not in proc.stderr

@@ -40,6 +40,7 @@ def test_every_format_is_detected_and_becomes_a_chat(tmp_path):
     assert load_pairs(tmp_path / "dpo.jsonl")[0].rejected == "Hello."
 
 
+@pytest.mark.slow
 def test_bad_datasets_name_the_line_and_field(tmp_path):
     missing = write_jsonl(tmp_path / "m.jsonl", [{"instruction": "a", "input": "", "output": "b"},
                                                  {"instruction": "c", "input": ""}])
@@ -97,6 +98,7 @@ def test_shipped_korean_data_is_large_and_varied():
     assert fmt == "alpaca" and len(chats) >= 150
 
 
+@pytest.mark.slow
 def test_self_instruct_with_a_real_teacher_reports_every_instruction(tmp_path):
     out = tmp_path / "gen.jsonl"
     result = run_cli("tune", "data", "--teacher", "smollm2", "--n", "2", "--max-requests", "1",

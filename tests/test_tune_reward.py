@@ -67,6 +67,7 @@ def test_ranked_lists_become_every_ordered_pair_and_bad_lines_name_their_line(tm
         load_ranked(broken)
 
 
+@pytest.mark.slow
 def test_score_reward_refuses_a_directory_that_is_no_reward_model(tmp_path: Path) -> None:
     result = run_cli("score", "--reward", str(tmp_path), "안녕하세요")
     assert result.returncode == 1

@@ -93,6 +93,7 @@ def test_prompts_file_without_usable_prompts_names_file_and_line(tmp_path: Path)
     assert load_prompts(good) == ["요약해 주세요\n\n글", "안녕"]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     prompts = tmp_path / "p.txt"
     prompts.write_text("한국의 수도는?\n", encoding="utf-8")

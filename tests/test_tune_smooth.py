@@ -288,6 +288,7 @@ def test_bad_input_is_one_line_and_the_input_untouched(tiny, tmp_path: Path, cas
     assert not list(tmp_path.glob(".*partial*"))
 
 
+@pytest.mark.slow
 def test_too_little_disk_refused_before_writing(tiny, tmp_path: Path) -> None:
     """A real 1 MB tmpfs as the target (needs root to mount; the write-failure test below needs nothing)."""
     src = tiny()
@@ -306,6 +307,7 @@ def test_too_little_disk_refused_before_writing(tiny, tmp_path: Path) -> None:
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_failed_write_leaves_nothing(tiny, tmp_path: Path) -> None:
     """The disk fills up mid-write (RLIMIT_FSIZE): one line, no partial file, the input untouched."""
     src = tiny()

@@ -15,6 +15,8 @@ from support.cli import run_cli
 
 from kollama.models.builtin import builtin_path
 
+pytestmark = pytest.mark.slow  # trains models
+
 DATA = Path(__file__).resolve().parents[1] / "src" / "kollama" / "data" / "tune" / "ko_instructions.jsonl"
 TINY = ["--max-steps", "2", "--batch-size", "2", "--max-len", "128", "--eval-every", "1", "--save-every", "1"]
 PROMPTS = ["한국의 수도는 어디인가요?", "What is 2+2?", "봄에 피는 꽃을 알려 주세요."]
