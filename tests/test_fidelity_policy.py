@@ -239,3 +239,21 @@ def test_a_function_word_is_never_a_genus():
     assert exempt("양파의 학명은 Allium cepa입니다.")["cepa"] == "scientific_name"
     assert exempt("In ava이란 것을 설명합니다.").get("ava") != "scientific_name"
     assert ("In", "code_switch") in flagged("In ava이란 것을 설명합니다.")
+
+
+def test_a_phrase_named_by_the_korean_noun_after_it_or_listed_with_names_is_a_name():
+    """A reader takes ordinary English words as a name when Korean says what they name, or when they stand in a
+    list of names; the same words in a sentence are still code-switching."""
+    assert exempt("Medium 같은 블로그 플랫폼을 많이 씁니다.").get("Medium") == "name"
+    assert exempt("Interest Network 사이트에서 찾았습니다.").get("Network") == "name"
+    assert exempt("관심사 기반 SNS로는 Vingle, Interest Network가 있습니다.").get("Interest") == "name"
+    assert ("Medium", "code_switch") in flagged("이 글은 Medium 길이입니다.")
+    assert ("Network", "code_switch") in flagged("좋은 Network를 만들고 Interest를 키우세요.")
+    assert ("Weapon", "code_switch") in flagged("이것은 Weapon의 회사입니다.")  # a particle glued on: not a head
+
+
+def test_latin_letters_glued_inside_a_hangul_word_are_not_a_gloss():
+    """`디ên(디너)`: Vietnamese letters inside a Korean word, before a parenthesis, are broken text, while
+    `Infineon(인피니언)` glosses a name."""
+    assert not fidelity_report("오늘 디ên(디너)은 불고기가 좋겠습니다.", with_lcb=False).passed
+    assert exempt("Infineon(인피니언)은 반도체 회사입니다.").get("Infineon") == "gloss"

@@ -194,7 +194,8 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
                      is_target_letter, prompt_text: str = "",
                      code_words: frozenset[str] = frozenset()) -> dict[int, rules.WordContext]:
     contexts: dict[int, rules.WordContext] = {}
-    for phrase in _phrases(text, words):
+    phrases = _phrases(text, words)
+    for index, phrase in enumerate(phrases):
         tokens = [m.group(0) for m in phrase]
         named = [_is_named(t) and not rules.is_function_word(t) for t in tokens]
         inner_joiners = all(n or (0 < i < len(tokens) - 1 and rules.is_name_joiner(t))
@@ -205,7 +206,9 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
                           and not (t.isupper() and i and rules.is_name_joiner(tokens[i - 1])))  # not `... and AI`
                       # an institution, a law, a work: Royal College of Art (not Effective Workplace Strategies)
                       or (len(named_words) >= 3 and not any(rules.has_derivational_ending(t) for t in named_words))
-                      or " ".join(tokens).lower() in prompt_text))  # a thing the prompt named: Spring State Machine
+                      or " ".join(tokens).lower() in prompt_text)  # a thing the prompt named: Spring State Machine
+                 ) or (all(named) and (rules.named_by_its_head(text[phrase[-1].end():])  # Medium 같은 블로그 플랫폼
+                                       or _listed_with_a_name(text, phrases, index, prompt_words)))  # Vingle, Interest Network
         for i, match in enumerate(phrase):
             species = (i == 1 and len(tokens) == 2 and tokens[0][:1].isupper() and tokens[0][1:].islower()
                        and tokens[1].islower() and not rules.is_function_word(tokens[0]))  # not `In ava`
@@ -217,6 +220,21 @@ def _phrase_contexts(text: str, words: list[re.Match], prompt_words: frozenset[s
                                                         code_words=code_words, after_target_letter=inside,
                                                         before_number=numbered)
     return contexts
+
+
+def _listed_with_a_name(text: str, phrases: list[list[re.Match]], index: int, prompt_words: frozenset[str]) -> bool:
+    """Is this phrase an item of a comma list whose neighbouring item is spelled as a name (`Vingle, Interest
+    Network`)? Items of one list are things of one kind, so a reader takes the others as names too."""
+    for other in (index - 1, index + 1):
+        if not 0 <= other < len(phrases):
+            continue
+        first, second = sorted((phrases[index], phrases[other]), key=lambda p: p[0].start())
+        if not re.fullmatch(r"\s*,\s*", text[first[-1].end(): second[0].start()]):
+            continue
+        neighbour = [m.group(0) for m in phrases[other]]
+        if all(_is_named(t) for t in neighbour) and any(_namey(t, prompt_words) for t in neighbour):
+            return True
+    return False
 
 
 def _repeated_names(words: list[re.Match]) -> frozenset[str]:

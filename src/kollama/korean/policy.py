@@ -39,6 +39,7 @@ EXEMPT_REASONS = (
 class Policy:
     function_words: frozenset[str]
     name_joiners: frozenset[str]
+    name_heads: tuple[str, ...]
     korean_abbreviations: frozenset[str]
     units: frozenset[str]
     asked_language_names: dict[str, tuple[str, ...]]
@@ -53,6 +54,7 @@ def policy() -> Policy:
     return Policy(
         function_words=frozenset(str(w).lower() for w in raw["function_words"]),
         name_joiners=frozenset(str(w).lower() for w in raw["name_joiners"]),
+        name_heads=tuple(sorted((str(w) for w in raw["name_heads"]), key=len, reverse=True)),
         korean_abbreviations=frozenset(str(w).lower() for w in raw["korean_abbreviations"]),
         units=frozenset(str(w).lower() for w in raw["units"]),
         asked_language_names={code: tuple(names) for code, names in raw["asked_language_names"].items()},
@@ -280,7 +282,8 @@ def gloss_regions(text: str, is_target_letter, is_anchor) -> list[tuple[int, int
                     regions.append((begin, begin + len(stripped)))
         elif has_target and not foreign and before:
             run = re.search(r"((?:[A-Za-zÀ-ɏ0-9][\w'’.&+-]*[ ]?){1,%d})$" % limit, before)
-            if run and re.search(r"[A-Za-zÀ-ɏ]", run.group(1)):
+            glued = run is not None and run.start(1) > 0 and is_target_letter(before[run.start(1) - 1])
+            if run and re.search(r"[A-Za-zÀ-ɏ]", run.group(1)) and not glued:  # not `디ên(디너)`: a broken word
                 regions.append((run.start(1), run.start(1) + len(run.group(1).rstrip())))
     return regions
 
@@ -340,6 +343,21 @@ def is_function_word(word: str) -> bool:
 
 def is_name_joiner(word: str) -> bool:
     return word.lower() in policy().name_joiners
+
+
+_PARTICLES = r"(?:들)?(?:에서|에게|으로|로|은|는|이|가|을|를|에|의|와|과|도|만|이나|나|처럼|이다|입니다|이며|이고)?"
+
+
+@lru_cache(maxsize=1)
+def _name_head() -> re.Pattern[str]:
+    heads = "|".join(map(re.escape, policy().name_heads))
+    return re.compile(r"[\"'”’]?(?:\s|(?:이)?라는\s|같은\s)\s*(?:[가-힣]+\s+)?(?:%s)%s(?![가-힣])" % (heads, _PARTICLES))
+
+
+def named_by_its_head(after: str) -> bool:
+    """Does a Korean noun saying what kind of thing it is follow a capitalised phrase (`Medium 같은 블로그 플랫폼`,
+    `Interest Network 사이트는`)? Then the phrase is that thing's name, whatever its words."""
+    return _name_head().match(after) is not None
 
 
 def has_derivational_ending(word: str) -> bool:
