@@ -7,10 +7,11 @@
    prompts that ask for the target language somewhere in the text). Read at run time, never copied; skipped
    with one line when absent.
 3. With --generate N: N prompts whose expected answer is English and N whose expected answer is Korean, answered
-   by smollm2 under the default lock of the decided language (what `kollama run --lang auto` does) and under
-   the `--lang ko` default (gated): the share of answers in Korean.
+   greedily by a real instruct model (`--model`, default Qwen2.5-Coder-0.5B-Instruct from `make real-models`)
+   under the default lock of the decided language (what `kollama run --lang auto` does), under the `--lang ko`
+   default (gated) and unlocked: the answers in the expected language.
 
-    python benchmarks/lang_auto.py [--generate 12] [--show-misses]
+    python benchmarks/lang_auto.py [--generate 20] [--show-misses]
 """
 
 from __future__ import annotations
@@ -81,43 +82,58 @@ def lcb_prompts(show_misses: bool) -> None:
     _table("LCB prompts (real users' prompts; the expected language is the benchmark's)", rows)
 
 
-def generate(records: list[dict], n: int) -> None:
-    """Answers under `--lang auto`'s default lock vs `--lang ko`'s (gated): how many come out in Korean."""
+def generate(records: list[dict], n: int, model: str, max_tokens: int) -> None:
+    """Answers under `--lang auto`'s default lock, under `--lang ko`'s (gated) and unlocked, greedy, on a real
+    instruct model: how many English-expected answers come out English, and Korean-expected ones Korean."""
     from kollama.engines import load_engine
     from kollama.korean.fidelity import fidelity_report
+    from kollama.models.chunked import CHUNKED_MODELS, find_assembled
     from kollama.run import RunOptions
 
+    if model in CHUNKED_MODELS and find_assembled(model) is None:
+        print(f"\nskipped generation: {model} is not assembled (run `make real-models`)")
+        return
     picked = [r for r in records if r["expected"] == "en" and not r.get("history")][:n] + \
              [r for r in records if r["expected"] == "ko" and not r.get("history")][:n]
-    korean = Counter()
-    with load_engine("smollm2") as engine:
-        for r in picked:
-            for setting in ("auto", "ko"):
-                options = RunOptions(model="smollm2", lang=setting, max_tokens=32, temperature=0, seed=0,
-                                     system=r.get("system"), log=False)
-                params = options.params(r["decided"] if setting == "auto" else None)
-                messages = ([{"role": "system", "content": r["system"]}] if r.get("system") else []) + \
-                           [{"role": "user", "content": r["prompt"]}]
-                generation = engine.chat(messages, params)
-                for _ in generation:
-                    pass
-                text = generation.response.text
-                korean[(r["expected"], setting)] += fidelity_report(text, "ko").dominant == "ko"
-    print(f"\nsmollm2, 32 tokens, greedy: answers whose dominant language is Korean ({n} prompts each)")
-    print(f"{'expected':<10} {'--lang auto':>12} {'--lang ko (gated)':>18}")
+    settings = ("auto", "ko", "off")
+    jobs = []
+    for r in picked:
+        for setting in settings:
+            options = RunOptions(model=model, lang="ko" if setting == "off" else setting, max_tokens=max_tokens,
+                                 temperature=0, seed=0, system=r.get("system"), log=False,
+                                 lock="off" if setting == "off" else None)
+            params = options.params(r["decided"] if setting == "auto" else None)
+            messages = ([{"role": "system", "content": r["system"]}] if r.get("system") else []) + \
+                       [{"role": "user", "content": r["prompt"]}]
+            jobs.append((r, setting, messages, params))
+    right = Counter()
+    started = time.perf_counter()
+    with load_engine(model, n_ctx=4096, parallel=4) as engine:
+        pending = engine.generate_many([(messages, params) for _, _, messages, params in jobs])
+        for done, ((r, setting, _, _), generation) in enumerate(zip(jobs, pending), 1):
+            text = generation.result().text
+            dominant = fidelity_report(text, "ko", with_lcb=False).dominant
+            right[(r["expected"], setting)] += dominant == r["expected"]
+            if done % 20 == 0:
+                print(f"  {done}/{len(jobs)} answers, {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"\n{model}, {max_tokens} tokens, greedy: answers in the expected language ({n} prompts each)")
+    print(f"{'expected':<10} {'--lang auto':>12} {'--lang ko (gated)':>18} {'unlocked':>10}")
     for expected in ("en", "ko"):
-        print(f"{expected:<10} {korean[(expected, 'auto')]:>12} {korean[(expected, 'ko')]:>18}")
+        print(f"{expected:<10} {right[(expected, 'auto')]:>12} {right[(expected, 'ko')]:>18} "
+              f"{right[(expected, 'off')]:>10}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generate", type=int, default=0, help="answer N prompts per expected language (smollm2)")
+    parser.add_argument("--generate", type=int, default=0, help="answer N prompts per expected language")
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="the instruct model that answers (--generate)")
+    parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
     records = own_prompts(args.show_misses)
     lcb_prompts(args.show_misses)
     if args.generate:
-        generate(records, args.generate)
+        generate(records, args.generate, args.model, args.max_tokens)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,17 @@ def test_worker_processes_give_the_same_lines_in_the_same_order(tmp_path):
     assert [json.loads(line)["n"] for line in two.stdout.splitlines()[:-1]] == list(range(450))
     assert json.loads(two.stdout.splitlines()[-1])["skipped_lines"] == [f"{path}:301: " + json.loads(
         one.stdout.splitlines()[-1])["skipped_lines"][0].split(": ", 1)[1]]
+
+
+def test_lang_auto_judges_each_answer_against_the_language_its_prompt_asks_for(tmp_path):
+    rows = [{"prompt": "What does 눈치 mean in Korean culture?", "completion": "Nunchi is the art of reading the room."},
+            {"prompt": "이 function의 return value가 왜 None이야?", "completion": "값을 반환하지 않으면 None이 됩니다."},
+            {"prompt": "한국어로 답해 주세요: what is kimchi?", "completion": "Kimchi is fermented napa cabbage."}]
+    path = write(tmp_path, [json.dumps(r, ensure_ascii=False) for r in rows])
+    result = run_cli("fidelity", "--file", str(path), "--lang", "auto", "--prompt-field", "prompt", "--json")
+    assert result.returncode == 0, result.stderr
+    judged = [json.loads(line)["fidelity"] for line in result.stdout.splitlines()[:-1]]
+    assert [(r["lang"], r["pass"]) for r in judged] == [("en", True), ("ko", True), ("ko", False)]
+    assert all(r["lang_reason"] for r in judged)
+    missing = run_cli("fidelity", "--file", str(path), "--lang", "auto")
+    assert missing.returncode != 0 and "--prompt-field" in missing.stderr and "Traceback" not in missing.stderr

@@ -84,8 +84,8 @@ function showLegend() {
   }
 }
 
-async function markForeign(div, text, prompt, stats) {
-  const res = await api("/v1/fidelity", { method: "POST", body: JSON.stringify({ text, prompt, lang: "ko" }) });
+async function markForeign(div, text, prompt, stats, lang = "ko", reason = "") {
+  const res = await api("/v1/fidelity", { method: "POST", body: JSON.stringify({ text, prompt, lang }) });
   const report = await res.json();
   colours = report.colours || colours;
   showLegend();
@@ -93,7 +93,8 @@ async function markForeign(div, text, prompt, stats) {
   div.append(highlighted(report.text ?? text, report.foreign || []));
   const meta = document.createElement("span");
   meta.className = "meta";
-  const parts = [report.pass ? "한국어 통과 pass" : "한국어 실패 fail", "foreign spans " + (report.foreign || []).length];
+  const parts = [(report.pass ? "통과 pass" : "실패 fail") + " (" + lang + ")", "foreign spans " + (report.foreign || []).length];
+  if (reason) parts.push("auto: " + reason);
   if (stats) parts.push("lock " + stats.lock + " (" + stats.lock_enforcement + ")", stats.completion_tokens + " tokens", stats.tokens_per_second + " tok/s");
   meta.textContent = parts.join(" · ");
   div.append(meta);
@@ -110,13 +111,15 @@ async function send(event) {
   div.classList.add("streaming");
   controller = new AbortController();
   $("#send").disabled = true; $("#stop").disabled = false;
-  let text = "", stats = null;
+  let text = "", stats = null, lang = "ko", reason = "";
   try {
     const res = await api("/v1/chat/completions", {
       method: "POST", signal: controller.signal,
       body: JSON.stringify({ model: $("#model").value, messages: history, stream: true, lock: $("#lock").value,
-                             lang: "ko", max_tokens: Number($("#max-tokens").value) || 256 }),
+                             lang: $("#lang").value, max_tokens: Number($("#max-tokens").value) || 256 }),
     });
+    lang = res.headers.get("X-Kollama-Lang") || $("#lang").value;  // the decided language when auto
+    reason = $("#lang").value === "auto" ? decodeURIComponent(res.headers.get("X-Kollama-Lang-Reason") || "") : "";
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -139,7 +142,7 @@ async function send(event) {
     history.push({ role: "assistant", content: text });
     div.classList.remove("streaming");
     div.classList.add("done");
-    await markForeign(div, text, prompt, stats);
+    await markForeign(div, text, prompt, stats, lang, reason);
   } catch (err) {
     div.classList.remove("streaming");
     if (err.name === "AbortError") { div.classList.add("done"); history.push({ role: "assistant", content: text }); }
