@@ -11,10 +11,12 @@ import atexit
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kollama.errors import KollamaError
+from kollama.rag.options import RagAskOptions
 from kollama.rag.store import DEFAULT_COLLECTION, Store, StoreLocation
 
 if TYPE_CHECKING:
@@ -109,45 +111,45 @@ def search(query: str, k: int = 5, mode: str = "hybrid", collection: str = DEFAU
     return {"query": query, "mode": mode, "collection": collection, "hits": [hit.to_json() for hit in hits]}
 
 
-def ask(question: str, model: str = "gemma3", k: int = 5, extractive: bool = False, lock: str = "script",
-        max_tokens: int = 128, seed: int = 0, collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
-        qdrant_url: str | None = None, engine=None, on_response: Callable[[Response], None] | None = None) -> dict:
+def ask(question: str, options: RagAskOptions | None = None, *, engine=None,
+        on_response: Callable[[Response], None] | None = None, **settings: Any) -> dict:
     """Answer from the documents with page citations. `{"question", "answer", "mode", "relevant",
     "citations": [{"doc", "title", "page", "chunk_id", "citation"}], "chunks": [...], "model", "response"}`.
+    `options` (default: RagAskOptions()) with any of its fields overridden by `settings` (model=, k=, ...).
     Pass a loaded `engine` to reuse it (the server does). `on_response` receives the model's
     response (the CLI and the server log it there, unless --no-log); nothing is logged here."""
     from kollama.rag import retrieve
     from kollama.rag.answer import DONT_KNOW, Answer, extractive_answer, relevant_hits
 
-    with opened(collection, store, qdrant_url) as (st, embedder):
+    options = replace(options or RagAskOptions(), **settings)
+    with opened(options.collection, options.store, options.qdrant_url) as (st, embedder):
         if st.count_points() == 0:
-            raise KollamaError(f"collection '{collection}' is empty, so there is nothing to answer from",
+            raise KollamaError(f"collection '{options.collection}' is empty, so there is nothing to answer from",
                                hint="add documents first: kollama rag add FILE.pdf")
-        hits = retrieve.search(st, embedder, question, k=k, mode="hybrid")
+        hits = retrieve.search(st, embedder, question, k=options.k, mode="hybrid")
     relevant = relevant_hits(question, hits)
     if not relevant:
         return Answer(question, DONT_KNOW, "none", [], hits, relevant=False).to_json()
-    if extractive:
+    if options.extractive:
         text, citations = extractive_answer(question, relevant)
         return Answer(question, text, "extractive", citations, relevant).to_json()
-    return _generate(question, relevant, model, lock, max_tokens, seed, engine, on_response).to_json()
+    return _generate(question, relevant, options, engine, on_response).to_json()
 
 
 ANSWER_STOPS = ["\n\n", "###", "질문:", "문서:"]  # base models otherwise go on to write the next document
 
 
-def _generate(question, hits, model, lock, max_tokens, seed, engine, on_response=None):
+def _generate(question, hits, options: RagAskOptions, engine, on_response=None):
     from kollama.engines import GenerationParams, load_engine
     from kollama.engines.budget import count_tokens as engine_tokens
     from kollama.korean.lock import parse_lock
     from kollama.rag.answer import Answer, attach_citations, build_messages
 
-    if max_tokens < 1:
-        raise KollamaError("--max-tokens must be at least 1")
-    params = GenerationParams(temperature=0.0, seed=seed, max_tokens=max_tokens, lock=parse_lock(lock), lang="ko",
-                              stop=ANSWER_STOPS)
+    max_tokens = options.max_tokens
+    params = GenerationParams(temperature=0.0, seed=options.seed, max_tokens=max_tokens,
+                              lock=parse_lock(options.lock), lang="ko", stop=ANSWER_STOPS)
     own = engine is None
-    engine = engine or load_engine(model)
+    engine = engine or load_engine(options.model)
     try:
         def count_tokens(text: str) -> int:
             try:

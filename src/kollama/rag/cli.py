@@ -6,6 +6,9 @@ from typing import Annotated
 
 import typer
 
+from kollama.rag.options import RagAskOptions
+from kollama.rag.store import DEFAULT_COLLECTION
+
 rag_app = typer.Typer(help="Ask questions over Korean PDFs with page citations (hybrid Korean retrieval, OCR, doctor).",
                       no_args_is_help=True)
 
@@ -31,7 +34,7 @@ def _console(stderr: bool = False):
 def add(
     paths: Annotated[list[str], typer.Argument(help="PDF, .txt or .md files, folders, or globs.")],
     ocr: Annotated[str, typer.Option(help="OCR pages without usable text: auto, always, never.")] = "auto",
-    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+    collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Add documents; unchanged files are skipped, changed files replace their old chunks."""
     from rich.table import Table
@@ -58,7 +61,7 @@ def add(
 @rag_app.command()
 def remove(
     names: Annotated[list[str], typer.Argument(help="File names or paths of added documents.")],
-    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+    collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Remove documents and their chunks."""
     from kollama.rag import api
@@ -71,7 +74,7 @@ def remove(
 
 
 @rag_app.command("list")
-def list_documents(collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None,
+def list_documents(collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None,
                    as_json: AsJson = False) -> None:
     """List the documents of a collection."""
     from rich.table import Table
@@ -94,7 +97,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for (Korean or any language).")],
     k: Annotated[int, typer.Option("--k", "-k", help="How many chunks.")] = 5,
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
-    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+    collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Show the best chunks with document, page, heading and score."""
     from rich.table import Table
@@ -118,21 +121,22 @@ def search(
 @rag_app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in Korean.")],
-    model: Annotated[str, typer.Option(help="Model that writes the answer.")] = "gemma3",
-    k: Annotated[int, typer.Option("--k", "-k", help="Chunks to retrieve.")] = 5,
-    extractive: Annotated[bool, typer.Option("--extractive", help="No generation: quote the best sentences.")] = False,
-    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = "script",
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = 128,
+    model: Annotated[str, typer.Option(help="Model that writes the answer.")] = RagAskOptions.model,
+    k: Annotated[int, typer.Option("--k", "-k", help="Chunks to retrieve.")] = RagAskOptions.k,
+    extractive: Annotated[bool, typer.Option("--extractive", help="No generation: quote the best sentences.")] = RagAskOptions.extractive,
+    lock: Annotated[str, typer.Option(help="Language lock: off, script, strict.")] = RagAskOptions.lock,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = RagAskOptions.max_tokens,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the question and answer to SQLite.")] = False,
-    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+    collection: Collection = RagAskOptions.collection, store: StoreDir = RagAskOptions.store,
+    qdrant_url: QdrantUrl = RagAskOptions.qdrant_url, as_json: AsJson = False,
 ) -> None:
     """Answer from the documents, citing [문서 제목 p.N]; says it does not know when nothing relevant is found."""
     from kollama.logs import log_response
     from kollama.rag import api
 
-    result = api.ask(question, model=model, k=k, extractive=extractive, lock=lock, max_tokens=max_tokens,
-                     collection=collection, store=store, qdrant_url=qdrant_url,
-                     on_response=None if no_log else log_response)
+    options = RagAskOptions(model=model, k=k, extractive=extractive, lock=lock, max_tokens=max_tokens,
+                            collection=collection, store=store, qdrant_url=qdrant_url)
+    result = api.ask(question, options, on_response=None if no_log else log_response)
     if as_json:
         _json(result)
         return
@@ -168,7 +172,7 @@ def evaluate(
     qa: Annotated[str, typer.Argument(help="JSONL with {\"question\", \"doc\", \"page\"} per line.")],
     k: Annotated[int, typer.Option("--k", "-k", help="Cut-off for recall@k.")] = 5,
     html: Annotated[str | None, typer.Option(help="Write an HTML report here.")] = "rag-eval.html",
-    collection: Collection = "default", store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
+    collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Page-level recall@1, recall@k, MRR and nDCG@10 for bm25-whitespace, bm25-kiwi, dense and hybrid."""
     from rich.table import Table

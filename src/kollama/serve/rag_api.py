@@ -12,6 +12,7 @@ from pydantic import Field
 
 from kollama.config import subdir
 from kollama.logs import log_response
+from kollama.rag.options import RagAskOptions
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import LockName, Loose
 from kollama.serve.state import ServerState, state_of
@@ -30,13 +31,20 @@ class SearchRequest(Loose):
 
 
 class AskRequest(Loose):
+    # RagAskOptions' fields a client may set, with its defaults (the bounds are the server's own)
     question: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="the question (not blank)")
-    model: str | None = Field(default=None, min_length=1, max_length=256)
-    k: int = Field(default=5, ge=1, le=20)
-    extractive: bool = False
-    lock: LockName = "script"
-    max_tokens: int = Field(default=128, ge=1, le=1024)
-    seed: int = Field(default=0, ge=0, le=2**31)
+    model: str | None = Field(default=None, min_length=1, max_length=256)  # None: the first served model
+    k: int = Field(default=RagAskOptions.k, ge=1, le=20)
+    extractive: bool = RagAskOptions.extractive
+    lock: LockName = LockName(RagAskOptions.lock)
+    max_tokens: int = Field(default=RagAskOptions.max_tokens, ge=1, le=1024)
+    seed: int = Field(default=RagAskOptions.seed, ge=0, le=2**31)
+
+    def options(self, model: str, collection: str, qdrant_url: str | None, max_tokens: int) -> RagAskOptions:
+        """The request as the options `kollama rag ask` builds, within the server's `max_tokens`."""
+        return RagAskOptions(model=model, k=self.k, extractive=self.extractive, lock=self.lock.value,
+                             max_tokens=min(self.max_tokens, max_tokens), seed=self.seed, collection=collection,
+                             qdrant_url=qdrant_url)
 
 
 def _registry(request: Request) -> UploadRegistry:
@@ -78,11 +86,11 @@ async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
     collection = state.options.collection
     qdrant_url = state.options.qdrant_url
     await _require_documents(collection, qdrant_url)
-    if body.extractive:
-        answer = await asyncio.to_thread(api.ask, body.question, k=body.k, extractive=True, collection=collection,
-                                       qdrant_url=qdrant_url)
+    model = body.model or next(iter(state.options.models), RagAskOptions.model)
+    options = body.options(model, collection, qdrant_url, state.options.max_tokens)
+    if options.extractive:
+        answer = await asyncio.to_thread(api.ask, body.question, options)
         return _link_citations(answer, state.documents)
-    model = body.model or next(iter(state.options.models), "gemma3")
     await state.limiter.acquire()
     started = time.perf_counter()
     try:
@@ -90,10 +98,8 @@ async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
         try:
             def run() -> dict[str, Any]:
                 with entry.lock:
-                    return api.ask(body.question, model=model, k=body.k, lock=body.lock, max_tokens=min(
-                        body.max_tokens, state.options.max_tokens), seed=body.seed, collection=collection,
-                        qdrant_url=qdrant_url, engine=entry.engine,
-                        on_response=log_response if state.options.log else None)  # --no-log holds for RAG too
+                    return api.ask(body.question, options, engine=entry.engine,
+                                   on_response=log_response if state.options.log else None)  # --no-log holds for RAG too
 
             answer = await asyncio.get_running_loop().run_in_executor(entry.worker, run)
         finally:
