@@ -88,7 +88,7 @@ def test_greedy_flag(gemma3, gemma_scorer):
     gemma3.llm.reset()
     best = int(np.argmax(row))
     second = int(np.argsort(row)[-2])
-    from kollama.engines.llamacpp import Request
+    from kollama.engines.scoring import Request
 
     res = gemma_scorer.loglikelihood([Request(ctx, (best,)), Request(ctx, (second,))])
     assert res[0].is_greedy and not res[1].is_greedy
@@ -141,7 +141,7 @@ def test_row_statistics_split_across_cores_equal_a_float64_reference():
     log-normaliser must match float64 to 1e-5 and its argmax must be the row's, however the rows are split."""
     import numpy as np
 
-    from kollama.engines.llamacpp.scorer import log_softmax_at, row_statistics
+    from kollama.engines.scoring import log_softmax_at, row_statistics
 
     rng = np.random.default_rng(3)
     logits = (rng.standard_normal((9, 262_144)) * 4).astype(np.float32)

@@ -22,7 +22,8 @@ import httpx
 import pytest
 from support.vocab_models import FixtureUnavailable, chat_template, vocab_model
 
-from kollama.engines.llamacpp.chat_format import parse_tool_calls, render_chat, tool_format
+from kollama.engines.llamacpp.chat_format import render_chat, tool_format
+from kollama.engines.tool_calls import parse_tool_calls
 from kollama.serve.structured import Turn, conversation, plan
 
 LLAMA_32 = "meta-llama-Llama-3.2-3B-Instruct"

@@ -130,10 +130,9 @@ def lock_check(model: str, text: str, lock: str, prompt: str | None = None, syst
     if not text:
         raise KollamaError("the answer to check is empty", hint="pass TEXT or pipe it in with '-'")
     from kollama.engines import load_engine
-    from kollama.engines.llamacpp import LlamaCppEngine
 
     with load_engine(model, n_ctx=ctx) as engine:
-        if not isinstance(engine, LlamaCppEngine):
+        if not engine.supports_scoring:
             raise KollamaError(f"{engine.name}: lock check needs the model's tokens and logits",
                                hint="use a local GGUF model (smollm2, gemma3, FILE.gguf, ollama:NAME)")
         tokens = engine.tokenize(text)

@@ -12,10 +12,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kollama.korean.lock import LockMode
+from kollama.engines.scoring import Scorer
+from kollama.engines.tokenizer import Tokenizer
+from kollama.korean.lock import LockMasks, LockMode
 from kollama.models.reference import ModelRef
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Messages = list[dict[str, Any]]
 
@@ -203,6 +208,11 @@ class Engine(ABC):
     concurrent: bool = False
     #: the engine fills Response.logprobs when GenerationParams.top_logprobs is set
     supports_logprobs: bool = False
+    #: the model runs in this process, so the engine scores text (`scorer`), replays an answer's logits
+    #: (`replay_logits`) and builds the lock's masks (`lock_masks`) from its `tokenizer`
+    supports_scoring: bool = False
+    #: the model's own tokenizer, where the engine holds one
+    tokenizer: Tokenizer | None = None
 
     def locks_while_decoding(self, mode: LockMode) -> bool:
         """True when the backend can ban tokens for this lock mode; otherwise the lock detects and retries."""
@@ -244,6 +254,24 @@ class Engine(ABC):
 
         raise KollamaError(f"{self.name}: this backend gives no token log-probabilities",
                            hint="use a local GGUF model (the llama.cpp engine)")
+
+    def scorer(self, n_threads: int | None = None) -> Scorer:
+        """Log-likelihoods on this engine's model (`n_threads`: its decoding threads); close it when done."""
+        raise self._no_scoring()
+
+    def replay_logits(self, request: str | Messages, answer: list[int]) -> Iterator[np.ndarray]:
+        """The model's logits before each token of `answer`, given the prompt (teacher forcing)."""
+        raise self._no_scoring()
+
+    def lock_masks(self, lang: str) -> LockMasks:
+        """The language lock's token masks for this model's vocabulary."""
+        raise self._no_scoring()
+
+    def _no_scoring(self) -> Exception:
+        from kollama.errors import KollamaError
+
+        return KollamaError(f"{self.name}: this backend gives no log-likelihoods or logits",
+                            hint="use a local GGUF model (the llama.cpp engine)")
 
     @property
     def context_length(self) -> int:

@@ -90,7 +90,6 @@ def score_command(
         return
     from kollama.console import print_json
     from kollama.engines import load_engine
-    from kollama.engines.llamacpp import LlamaCppEngine
     from kollama.console import ProgressBar
     from kollama.evaluate.score import perplexity as text_perplexity
     from kollama.evaluate.score import print_groups, read_groups, score_groups
@@ -110,7 +109,7 @@ def score_command(
         if not groups:
             raise KollamaError("no sentences given", hint="kollama score MODEL \"문장 하나\" \"문장 둘\" or --file F")
     engine = load_engine(model, n_ctx=ctx)
-    if not isinstance(engine, LlamaCppEngine):
+    if not engine.supports_scoring:
         raise KollamaError(f"{model} is served over HTTP; scoring needs a local GGUF model", hint="use a .gguf file or a built-in model")
     try:
         with ProgressBar(transient=True) as progress:

@@ -7,7 +7,7 @@ is added when its tokenizer adds one (Gemma does). An empty context becomes the 
 
 from __future__ import annotations
 
-from kollama.engines.llamacpp import Request
+from kollama.engines.scoring import Request
 
 
 def encode_pair(engine, context: str, continuation: str) -> Request:

@@ -44,9 +44,9 @@ def export_tokenizer(model: str, out: Path) -> dict[str, Any]:
 
 def _same_tokens(ref, tokenizer) -> bool:
     """Whether the converted tokenizer splits CHECK_TEXT into the same ids as llama.cpp."""
-    from kollama.engines.llamacpp import Tokenizer
+    from kollama.engines import load_tokenizer
 
-    llama = Tokenizer.vocab_only(ref.path)
+    llama = load_tokenizer(ref.path)
     try:
         ours = llama.tokenize(CHECK_TEXT, special=False)
     finally:

@@ -76,7 +76,7 @@ class RewardModel:
     def __init__(self, directory: str | Path):
         from peft import PeftModel
 
-        from kollama.engines.llamacpp import Tokenizer
+        from kollama.engines import load_tokenizer
 
         self.directory = Path(directory)
         self.info = read_reward_dir(directory)
@@ -84,7 +84,7 @@ class RewardModel:
         if not (weights / "config.json").is_file():
             raise KollamaError(f"the base weights of {directory} are gone ({weights})",
                                hint="run `kollama tune reward` again, or restore $KOLLAMA_HOME/tune/base")
-        self.tokenizer = Tokenizer.vocab_only(self.info["base"])
+        self.tokenizer = load_tokenizer(self.info["base"])
         self.pad_id = int(self.info["pad_id"])
         model = sequence_classifier(weights, self.pad_id)
         self.model = PeftModel.from_pretrained(model, str(self.directory / "adapter")).eval()

@@ -9,7 +9,7 @@ from typing import Any
 
 from kollama.evaluate.data import Doc, load_docs
 from kollama.evaluate.encoding import encode_pair
-from kollama.engines.llamacpp import LlamaCppScorer, Request
+from kollama.engines.scoring import Request, Scorer
 from kollama.evaluate.metrics import macro_f1, predictions, stderr_of_mean
 from kollama.evaluate.tasks import FewshotSampler, Task, load_task, task_docs
 
@@ -100,7 +100,7 @@ def score_items(task: Task, items: list[dict], lls: list[list[float]], greedy: l
     return TaskRun(task, results, samples)
 
 
-def evaluate_task(engine, scorer: LlamaCppScorer, task: Task, options: EvalOptions, progress=None,
+def evaluate_task(engine, scorer: Scorer, task: Task, options: EvalOptions, progress=None,
                   docs: list[Doc] | None = None) -> TaskRun:
     if docs is None:
         _, docs = task_docs(task, data_for(options, task), options.split)
@@ -131,18 +131,17 @@ def run_eval(options: EvalOptions, progress=None) -> tuple[str, list[TaskRun], f
     """Load the model once, evaluate every task; returns (model name, runs, model load seconds).
     Tasks and data are read and checked first, so a bad file fails before the model loads."""
     from kollama.engines import load_engine
-    from kollama.engines.llamacpp import LlamaCppEngine
     from kollama.errors import KollamaError
 
     tasks = [load_task(name) for name in options.tasks]
     docs = [task_docs(task, data_for(options, task), options.split)[1] for task in tasks]
     t0 = time.perf_counter()
     engine = load_engine(options.model, n_ctx=options.ctx)
-    if not isinstance(engine, LlamaCppEngine):
+    if not engine.supports_scoring:
         raise KollamaError(f"{options.model} is served over HTTP; log-likelihoods need a local GGUF model",
                            hint="use a .gguf file, a built-in model or ollama:NAME")
     load_seconds = time.perf_counter() - t0
-    scorer = LlamaCppScorer(engine, n_threads=options.threads)
+    scorer = engine.scorer(n_threads=options.threads)
     try:
         runs = [evaluate_task(engine, scorer, task, options, progress, task_docs_)
                 for task, task_docs_ in zip(tasks, docs)]

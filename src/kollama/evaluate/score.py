@@ -10,7 +10,7 @@ from typing import Any
 
 from kollama.errors import KollamaError
 from kollama.evaluate.encoding import raw_sentence_request, sentence_request
-from kollama.engines.llamacpp import LlamaCppScorer, Request
+from kollama.engines.scoring import Request, Scorer
 
 
 @dataclass
@@ -65,7 +65,7 @@ def score_groups(engine, groups: list[list[str]], progress=None, threads: int | 
     raw: list[Request | None] = []
     if raw_reference and not engine.tokenizer.adds_bos:
         raw = [raw_sentence_request(engine, s) for s in sentences]
-    scorer = LlamaCppScorer(engine, n_threads=threads)
+    scorer = engine.scorer(n_threads=threads)
     try:
         todo = requests + [r for r in raw if r is not None]
         if progress:
@@ -90,7 +90,7 @@ def score_groups(engine, groups: list[list[str]], progress=None, threads: int | 
     return out
 
 
-def _score_requests(engine, scorer: LlamaCppScorer, requests: list[Request], progress=None) -> list[float]:
+def _score_requests(engine, scorer: Scorer, requests: list[Request], progress=None) -> list[float]:
     """Log-likelihoods of whole requests; one longer than the context is scored with a sliding window."""
     fits = [i for i, r in enumerate(requests) if len(r.context) + len(r.continuation) <= engine.n_ctx]
     scores: dict[int, float] = {}
@@ -114,7 +114,7 @@ def perplexity(engine, text: str, window: int | None = None, progress=None, thre
         raise KollamaError("the text is empty", hint="pass a non-empty --file")
     req: Request = sentence_request(engine, text)
     tokens = list(req.context + req.continuation)
-    scorer = LlamaCppScorer(engine, n_threads=threads)
+    scorer = engine.scorer(n_threads=threads)
     try:
         if progress:
             progress.begin("perplexity", len(tokens) - 1)

@@ -32,9 +32,9 @@ class TokenStats:
 
 
 def vocab_only_tokenizer(model: str):
-    """A local model's tokenizer without its weights (kollama.engines.llamacpp.Tokenizer), named and
+    """A local model's tokenizer without its weights (kollama.engines.Tokenizer), named and
     with its GGUF facts attached."""
-    from kollama.engines.llamacpp import Tokenizer
+    from kollama.engines import load_tokenizer
     from kollama.models import resolve
     from kollama.models.gguf_file import read_gguf_info
 
@@ -42,7 +42,7 @@ def vocab_only_tokenizer(model: str):
     if ref.kind != "gguf" or ref.path is None:
         raise KollamaError(f"{model} is served over HTTP; its tokenizer is not available locally",
                            hint="count tokens with a local GGUF model (a built-in name, FILE.gguf or ollama:NAME)")
-    tok = Tokenizer.vocab_only(ref.path)
+    tok = load_tokenizer(ref.path)
     tok.name = ref.ref
     tok.info = read_gguf_info(ref.path)
     return tok

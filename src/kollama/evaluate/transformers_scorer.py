@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kollama.errors import KollamaError
-from kollama.engines.llamacpp.scorer import Request, Result
+from kollama.engines.scoring import Request, Result
 
 
 class TransformersScorer:

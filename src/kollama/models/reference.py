@@ -1,26 +1,36 @@
 """Turn what a user types (`smollm2`, `./m.gguf`, `ollama:qwen2.5:3b`, `openai:URL#MODEL`...) into a ModelRef.
 
 Every loader is a function registered in LOADERS by its prefix, in this one place
-(like `llm`'s prefixed loaders). Built-in names come from `kollama.models.builtin`.
+(like `llm`'s prefixed loaders). Built-in names come from `kollama.models.builtin`. A third-party
+backend registered under the ENGINE_ENTRY_POINTS group serves `KIND:NAME`, KIND being its entry point's name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kollama.errors import ModelNotFound
 
+#: the kinds kollama's own backends serve (kollama.engines.registry maps each to its engine)
+BUILTIN_KINDS = frozenset({"gguf", "openai", "ollama-server"})
+#: the entry-point group third-party backends register in: name = the model kind served, value = a callable
+#: taking (ModelRef, **options) and returning an Engine, as `llm` plugins register theirs
+ENGINE_ENTRY_POINTS = "kollama.engines"
+_KIND_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_.-]*):")
+
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A resolved model: a local GGUF file, or a remote endpoint serving a named model."""
+    """A resolved model: a local GGUF file, a remote endpoint serving a named model, or a name that an installed
+    backend of another kind serves."""
 
     ref: str  # as the user typed it
-    kind: str  # "gguf" | "openai" | "ollama-server"
+    kind: str  # one of BUILTIN_KINDS, or the kind a third-party backend registered
     path: Path | None = None
     url: str | None = None
     name: str | None = None  # the model name on a remote server
@@ -90,6 +100,21 @@ LOADERS: dict[str, Callable[[str], ModelRef]] = {
 }
 
 
+def plugin_kinds() -> set[str]:
+    """The model kinds that installed third-party backends serve (their entry points' names)."""
+    from importlib.metadata import entry_points
+
+    return {point.name for point in entry_points(group=ENGINE_ENTRY_POINTS)} - BUILTIN_KINDS
+
+
+def _plugin(ref: str) -> ModelRef | None:
+    """`KIND:NAME` for a kind a third-party backend registered; the backend makes sense of NAME."""
+    match = _KIND_PREFIX.match(ref)
+    if match is None or match.group(1) not in plugin_kinds():
+        return None
+    return ModelRef(ref=ref, kind=match.group(1), name=ref[match.end():])
+
+
 def _assembled(ref: str) -> ModelRef | None:
     """A model assembled into $KOLLAMA_HOME/models by name (see kollama.models.chunked)."""
     from kollama.models.chunked import CHUNKED_MODELS, find_assembled
@@ -115,6 +140,9 @@ def resolve(ref: str) -> ModelRef:
     for prefix, loader in LOADERS.items():
         if ref.startswith(prefix):
             return loader(ref)
+    plugin = _plugin(ref)
+    if plugin is not None:
+        return plugin
     if ref in BUILTINS:
         return ModelRef(ref=ref, kind="gguf", path=builtin_path(ref))
     assembled = _assembled(ref)

@@ -39,7 +39,7 @@ class ScoredPrompt:
 
 
 def _llama(engine: Engine):
-    if not hasattr(engine, "tokenizer") or not hasattr(engine, "vocabulary"):
+    if not engine.supports_scoring:
         raise ApiError(400, f"{engine.name}: prompt tokens and their log-probabilities need a local GGUF model "
                             "(this one is served by another server)", param="prompt")
     return engine
@@ -49,7 +49,7 @@ def read_prompt(engine: Engine, prompt: Prompt) -> ScoredPrompt:
     """The prompt as text and token ids; token ids are checked against the vocabulary."""
     engine = _llama(engine) if not isinstance(prompt, str) else engine
     if isinstance(prompt, str):
-        tokens = engine.tokenize(prompt, add_bos=False) if hasattr(engine, "tokenizer") else []
+        tokens = engine.tokenize(prompt, add_bos=False) if engine.supports_scoring else []
         text = prompt
     else:
         vocab = engine.tokenizer.n_vocab
@@ -64,15 +64,13 @@ def read_prompt(engine: Engine, prompt: Prompt) -> ScoredPrompt:
 
 
 def _bos(engine: Engine) -> int | None:
-    tokenizer = getattr(engine, "tokenizer", None)
+    tokenizer = engine.tokenizer
     return tokenizer.bos_id if tokenizer is not None and tokenizer.adds_bos else None
 
 
 def score_prompt(engine: Engine, prompt: ScoredPrompt, top: int) -> ScoredPrompt:
     """Fill in the echoed tokens' log-probabilities (and the `top` likeliest at each), unconstrained.
     Blocks; the caller holds the model's lock (the scorer uses the engine's own llama.cpp context)."""
-    from kollama.engines.llamacpp import LlamaCppScorer
-
     engine = _llama(engine)
     if not prompt.tokens:
         prompt.logprobs = []
@@ -80,7 +78,7 @@ def score_prompt(engine: Engine, prompt: ScoredPrompt, top: int) -> ScoredPrompt
     bos = _bos(engine)
     added = bos is not None and prompt.tokens[0] != bos
     full = ([bos] if added else []) + prompt.tokens
-    scorer = LlamaCppScorer(engine)
+    scorer = engine.scorer()
     try:
         scored = scorer.prompt_logprobs(full, top) if len(full) > 1 else []
     finally:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kollama.engines.base import Chat, Messages
-from kollama.engines.llamacpp.chat_format import parse_tool_calls  # noqa: F401  (the routes import it from here)
+from kollama.engines.tool_calls import parse_tool_calls  # noqa: F401  (the routes import it from here)
 from kollama.serve.errors import ApiError
 
 # keywords the grammar enforces, or that say nothing about the text (annotations)
@@ -106,7 +106,7 @@ def schema_grammar(schema: Any, where: str) -> Structured:
         keyword, path = found
         raise ApiError(400, f"{path}: the keyword '{keyword}' cannot be enforced by llama.cpp's grammar; leave it out "
                             "or check it yourself after the answer", code="unsupported_schema", param=where)
-    from kollama.engines.llamacpp.sampler import json_schema_grammar
+    from kollama.engines import json_schema_grammar
 
     try:
         grammar = _no_control_characters(json_schema_grammar(json.dumps(schema)))
@@ -118,7 +118,7 @@ def schema_grammar(schema: Any, where: str) -> Structured:
 
 def json_object(where: str) -> Structured:
     """Any JSON object (OpenAI's json_object, Ollama's "json")."""
-    from kollama.engines.llamacpp.sampler import json_schema_grammar
+    from kollama.engines import json_schema_grammar
 
     return Structured(_no_control_characters(json_schema_grammar(json.dumps({"type": "object"}))), None, where)
 

@@ -1,6 +1,6 @@
 """Chats to token ids and loss masks, exactly as kollama will prompt the tuned model later.
 
-The prompt text comes from the model's chat template (`kollama.engines.llamacpp.Tokenizer.render`) with the base GGUF's own
+The prompt text comes from the model's chat template (`kollama.engines.Tokenizer.render`) with the base GGUF's own
 metadata, and the tokens from llama.cpp's own tokenizer for that file (loaded vocabulary-only),
 so training sees the same ids that inference feeds. Labels are -100 everywhere except the
 assistant turns (and the template's end-of-turn after them), so the loss is on answers only.
@@ -31,9 +31,9 @@ class ChatEncoder:
     """Renders and tokenises chats for one base GGUF."""
 
     def __init__(self, gguf_path: str | Path):
-        from kollama.engines.llamacpp import Tokenizer
+        from kollama.engines import load_tokenizer
 
-        self.tokenizer = Tokenizer.vocab_only(gguf_path)
+        self.tokenizer = load_tokenizer(gguf_path)
         self.metadata = self.tokenizer.metadata
         self.bos_id = self.tokenizer.bos_id
         self.eos_id = self.tokenizer.eos_id

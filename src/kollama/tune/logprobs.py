@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kollama.engines.scoring import log_softmax
 from kollama.tune.encoding import ChatEncoder
 from kollama.tune.sft import read_run
 
@@ -32,12 +33,6 @@ def merged_model(run_dir: str | Path):
     return model.eval()
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
-
-
 def torch_logprobs(model, ids: list[list[int]]) -> list[np.ndarray]:
     import torch
 
@@ -45,14 +40,14 @@ def torch_logprobs(model, ids: list[list[int]]) -> list[np.ndarray]:
     with torch.no_grad():
         for seq in ids:
             logits = model(input_ids=torch.tensor([seq])).logits[0, -1].float().numpy()
-            out.append(_log_softmax(logits))
+            out.append(log_softmax(logits))
     return out
 
 
 def gguf_logprobs(path: str | Path, ids: list[list[int]]) -> list[np.ndarray]:
-    from kollama.engines.llamacpp.scorer import next_token_logprobs
+    from kollama.engines import next_token_logprobs
 
-    return next_token_logprobs(str(path), ids)
+    return next_token_logprobs(path, ids)
 
 
 def compare(run_dir: str | Path, gguf_path: str | Path, prompts: list[str], top: int = 20) -> dict[str, float]:

@@ -88,7 +88,7 @@ def run_reward(base_ref: str, data: str | Path, out: str | Path, settings: Train
     import torch
     from peft import get_peft_model
 
-    from kollama.engines.llamacpp import Tokenizer
+    from kollama.engines import load_tokenizer
     from kollama.tune.sft import prepare_out
 
     settings = settings or reward_settings()
@@ -96,7 +96,7 @@ def run_reward(base_ref: str, data: str | Path, out: str | Path, settings: Train
     out, data = Path(out), Path(data)
     triples = load_ranked(data)
     extra_eval = load_ranked(heldout) if heldout else []
-    tokenizer = Tokenizer.vocab_only(base.path)
+    tokenizer = load_tokenizer(base.path)
     pad_id = tokenizer.eos_id
     encoded = [(encode_answer(tokenizer, p, c, settings.max_len), encode_answer(tokenizer, p, r, settings.max_len))
                for p, c, r in triples]

@@ -172,7 +172,7 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
     import torch
     from peft import PeftModel
 
-    from kollama.engines.llamacpp import Tokenizer
+    from kollama.engines import load_tokenizer
     from kollama.tune.devices import unwrap
     from kollama.tune.sft import RUN_FILE, prepare_out, read_run, write_run
 
@@ -190,7 +190,7 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
     identity = "+".join([base.identity, *prior])
     rewards = build_rewards(options.rewards, base.identity, options.lang, options.reference_model,
                             base_name=base.path.name)
-    tokenizer = Tokenizer.vocab_only(base.path)
+    tokenizer = load_tokenizer(base.path)
     checkpoints = prepare_out(out, identity, resume)
     latest = checkpoints.latest()
     done = checkpoints.check(latest)["step"] if latest is not None and resume else 0

@@ -20,6 +20,7 @@ from kollama.engines.llamacpp.context import DecodeContext
 from kollama.engines.llamacpp.model import load_llama
 from kollama.engines.llamacpp.sampler import Sampled
 from kollama.engines.llamacpp.scheduler import BatchScheduler, Job
+from kollama.engines.llamacpp.scorer import LlamaCppScorer
 from kollama.engines.llamacpp.tokenizer import Tokenizer
 from kollama.errors import KollamaError, ModelUnloaded, PromptTooLong
 from kollama.korean.lock import LockMasks, LockMode, LockState, Vocabulary, build_masks, request_texts
@@ -40,6 +41,7 @@ class LlamaCppEngine(Engine):
 
     concurrent = True
     supports_logprobs = True
+    supports_scoring = True
 
     def locks_while_decoding(self, mode: LockMode) -> bool:
         return True
@@ -99,13 +101,15 @@ class LlamaCppEngine(Engine):
     def detokenize(self, tokens: list[int]) -> str:
         return self.tokenizer.detokenize(tokens)
 
+    def scorer(self, n_threads: int | None = None) -> LlamaCppScorer:
+        """The log-likelihood scorer on the model's own context (generation keeps the scheduler's)."""
+        return LlamaCppScorer(self, n_threads=n_threads)
+
     def token_logprobs(self, text: str) -> list[tuple[str, float]]:
         """Scored with the log-likelihood scorer (batch API, sliding window past the context); BOS first
         when the model has one, so every token of `text` gets a probability."""
-        from kollama.engines.llamacpp.scorer import LlamaCppScorer
-
         tokens = self.tokenizer.tokenize(text, add_bos=self.tokenizer.adds_bos)
-        scorer = LlamaCppScorer(self)
+        scorer = self.scorer()
         try:
             logprobs = scorer.token_logprobs(tokens)
         finally:

@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from kollama.engines.base import GenerationParams
-from kollama.engines.llamacpp.scorer import log_normaliser
+from kollama.engines.scoring import log_normaliser
 from kollama.errors import KollamaError
 
 MIN_P = 0.05  # llama-cpp-python's default for create_completion

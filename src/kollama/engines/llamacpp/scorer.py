@@ -22,15 +22,12 @@ request alone, whatever else is in the run or its order.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from kollama.engines.llamacpp.context import DecodeContext
+from kollama.engines.scoring import Request, Result, log_normaliser, log_softmax, log_softmax_at
 from kollama.errors import KollamaError
 
 #: most positions whose logits one llama_decode call returns (bounds the logits buffer); a batch
@@ -42,57 +39,6 @@ ROW_GROUP = 16
 #: rows a cut leaves at least after it: a batch of 4 to 7 rows rounds its rows unlike the same rows
 #: at the end of a longer batch (measured on Gemma 3: up to 0.12 nats on one token); 8 and more do not
 MIN_TAIL_ROWS = 8
-
-
-@dataclass(frozen=True)
-class Request:
-    """Score `continuation` after `context` (token ids; the context already holds any BOS)."""
-
-    context: tuple[int, ...]
-    continuation: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Result:
-    logprob: float
-    n_tokens: int
-    is_greedy: bool
-
-
-def _normalise_rows(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    peak_at = logits.argmax(axis=-1)
-    peak = np.take_along_axis(logits, peak_at[..., None], axis=-1)
-    shifted = np.subtract(logits, peak)
-    np.exp(shifted, out=shifted)  # float32 exp and pairwise sum: 262k terms stay exact to ~1e-7
-    return np.log(shifted.sum(axis=-1).astype(np.float64)) + peak[..., 0].astype(np.float64), peak_at
-
-
-@lru_cache(maxsize=1)
-def _row_workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="kollama-logsoftmax")
-
-
-def row_statistics(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log sum exp of each row of a 2-D array (float64) and each row's argmax. Several rows are split
-    across the cores (numpy releases the GIL): it runs between decodes, while llama.cpp's threads wait."""
-    workers = os.cpu_count() or 1
-    if logits.ndim != 2 or len(logits) < 2 * workers:
-        return _normalise_rows(logits)
-    parts = list(_row_workers().map(_normalise_rows, np.array_split(logits, workers)))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def log_normaliser(logits: np.ndarray) -> np.ndarray:
-    """log sum exp of each row (the last axis), in float64: subtract it from a logit to get a log-probability."""
-    return row_statistics(logits)[0]
-
-
-def log_softmax_at(logits: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probability of `targets[i]` under row i of `logits`, and whether it is the row's argmax."""
-    log_z, peak_at = row_statistics(logits)
-    idx = np.arange(len(targets))
-    target_arr = np.asarray(targets)
-    return logits[idx, target_arr].astype(np.float64) - log_z, peak_at == target_arr
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -313,8 +259,7 @@ def next_token_logprobs(path: str, sequences: Sequence[Sequence[int]]) -> list[n
                 chunk = seq[start:start + context.n_batch]
                 indices = [context.add(t, start + i, 0, start + i == len(seq) - 1) for i, t in enumerate(chunk)]
                 context.decode()
-            row = context.logits(indices[-1]).astype(np.float64)
-            out.append(row - log_normaliser(row))
+            out.append(log_softmax(context.logits(indices[-1])))
     finally:
         context.close()
         llm.close()
