@@ -17,9 +17,10 @@ import typer
 from kollama import __version__
 from kollama.console import print_json, read_text_arg
 from kollama.console import stdout as console
-from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
 
+from kollama.run import RunOptions
+from kollama.serve.options import ServeOptions
 app = typer.Typer(
     help="kollama: a Korean-first workbench for local Llama-family models.",
     no_args_is_help=True,
@@ -47,20 +48,20 @@ def _root(
 def run(
     model: Annotated[str, typer.Argument(help="Model reference: smollm2, gemma3, FILE.gguf, ollama:NAME, hf:..., openai:URL#MODEL, ollama-server:NAME")],
     prompt: Annotated[Optional[str], typer.Argument(help="The prompt; '-' reads standard input; omit for an interactive chat.")] = None,
-    system: Annotated[Optional[str], typer.Option(help="System prompt.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = GenerationParams.temperature,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling.")] = GenerationParams.top_p,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = GenerationParams.max_tokens,
-    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = None,
-    lock: Annotated[Optional[str], typer.Option(help="Language lock: off, script, strict, gated (default: gated for --lang ko, script otherwise).")] = None,
-    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: decided from the prompt (docs/lang-auto.md).")] = "ko",
+    system: Annotated[Optional[str], typer.Option(help="System prompt.")] = RunOptions.system,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = RunOptions.temperature,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling.")] = RunOptions.top_p,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed, for answers you can reproduce.")] = RunOptions.seed,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate.")] = RunOptions.max_tokens,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens (default: min(4096, model's)).")] = RunOptions.ctx,
+    lock: Annotated[Optional[str], typer.Option(help="Language lock: off, script, strict, gated (default: gated for --lang ko, script otherwise).")] = RunOptions.lock,
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: decided from the prompt (docs/lang-auto.md).")] = RunOptions.lang,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
-    logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = None,
+    logprobs: Annotated[Optional[int], typer.Option("--logprobs", help="With --json: each token's log-probability and its N likeliest alternatives (0-20).")] = RunOptions.logprobs,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the answer to SQLite.")] = False,
 ) -> None:
     """Run a model: one answer for PROMPT, or an interactive chat (like `ollama run`), under the language lock."""
-    from kollama.run import RunOptions, chat_loop, run_once
+    from kollama.run import chat_loop, run_once
 
     options = RunOptions(model=model, system=system, temperature=temperature, top_p=top_p, seed=seed,
                          max_tokens=max_tokens, ctx=ctx, lock=lock, lang=lang, logprobs=logprobs,
@@ -232,32 +233,28 @@ app.add_typer(lock_app, name="lock")
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 11435,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key.")] = ServeOptions.host,
+    port: Annotated[int, typer.Option(help="TCP port.")] = ServeOptions.port,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model to load at start: REF, or NAME=REF to serve REF (e.g. openai:URL#MODEL) as NAME. Repeatable.")] = None,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require 'Authorization: Bearer KEY' (default: $KOLLAMA_API_KEY).")] = None,
-    max_concurrency: Annotated[int, typer.Option("--max-concurrency", help="Requests answered at once.")] = 4,
-    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Answers decoded together in one llama.cpp batch per local model (default: --max-concurrency).")] = None,
-    queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = 32,
-    max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = 2,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = 2048,
-    max_n: Annotated[int, typer.Option("--max-n", help="Most answers one request may ask for with `n`.")] = 8,
-    ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = None,
-    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = "script",
-    collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = "default",
-    qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require 'Authorization: Bearer KEY' (default: $KOLLAMA_API_KEY).")] = ServeOptions.api_key,
+    max_concurrency: Annotated[int, typer.Option("--max-concurrency", help="Requests answered at once.")] = ServeOptions.max_concurrency,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Answers decoded together in one llama.cpp batch per local model (default: --max-concurrency).")] = ServeOptions.parallel,
+    queue: Annotated[int, typer.Option(help="Requests waiting beyond that; more get 429 with Retry-After.")] = ServeOptions.queue,
+    max_loaded: Annotated[int, typer.Option("--max-loaded", help="Models kept in memory (least recently used leaves).")] = ServeOptions.max_loaded,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens any request may generate.")] = ServeOptions.max_tokens,
+    max_n: Annotated[int, typer.Option("--max-n", help="Most answers one request may ask for with `n`.")] = ServeOptions.max_n,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window for loaded models.")] = ServeOptions.ctx,
+    lock: Annotated[str, typer.Option(help="Lock for requests that do not choose: off, script, strict, gated.")] = ServeOptions.lock,
+    collection: Annotated[str, typer.Option(help="RAG collection the /v1/rag routes use.")] = ServeOptions.collection,
+    qdrant_url: Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server or cluster for RAG (default: the embedded store).")] = ServeOptions.qdrant_url,
     reports: Annotated[Optional[list[str]], typer.Option("--reports", help="Folder of compare reports to list on the web page. Repeatable.")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log responses to SQLite.")] = False,
     no_rag: Annotated[bool, typer.Option("--no-rag", help="No /v1/rag routes (leaves the RAG store to other processes).")] = False,
 ) -> None:
     """Serve models over OpenAI- and Ollama-compatible HTTP, with the language lock and a web page."""
-    from pathlib import Path
-
-    from kollama.korean.lock import parse_lock
-    from kollama.serve.options import ServeOptions, parse_model_args
+    from kollama.serve.options import parse_model_args
     from kollama.serve.server import serve as run_server
 
-    parse_lock(lock)
     options = ServeOptions(host=host, port=port, models=parse_model_args(model or []), api_key=api_key,
                            max_concurrency=max_concurrency, parallel=parallel, queue=queue, max_loaded=max_loaded,
                            max_tokens=max_tokens, ctx=ctx, lock=lock, collection=collection, qdrant_url=qdrant_url,

@@ -27,17 +27,19 @@ class RunOptions:
     max_tokens: int = GenerationParams.max_tokens
     ctx: int | None = None
     lock: str | None = None  # None: default_lock(lang), gated for Korean
-    lang: str = "ko"  # or "auto": inferred from each prompt (kollama.korean.answer_language)
+    lang: str = GenerationParams.lang  # or "auto": inferred from each prompt (kollama.korean.answer_language)
     logprobs: int | None = None  # per-token log-probabilities and this many alternatives (0: none)
     log: bool = True  # write each answer to the SQLite log (`kollama logs`)
 
     def __post_init__(self) -> None:
-        check_lang(self.lang)  # an unknown --lang fails before the model loads
+        """A bad --lang, sampling setting or lock fails here, before the model loads."""
+        check_lang(self.lang)
+        self.params()
 
     def params(self, lang: str | None = None) -> GenerationParams:
         """Validated by GenerationParams itself (the server builds the same object). `lang`: the language
         decided for this prompt when --lang is auto."""
-        lang = lang or (self.lang if self.lang != AUTO else "ko")
+        lang = lang or (self.lang if self.lang != AUTO else GenerationParams.lang)
         return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed,
                                 max_tokens=self.max_tokens, lock=self.lock or default_lock(lang), lang=lang,
                                 top_logprobs=self.logprobs)

@@ -1,4 +1,5 @@
-"""What `kollama serve` was asked to do, checked before anything binds a socket."""
+"""What `kollama serve` was asked to do: one validated dataclass with its defaults written once (the CLI's
+flags read them), checked before anything binds a socket."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kollama.errors import KollamaError
+from kollama.korean.lock import parse_lock
+from kollama.rag.store import DEFAULT_COLLECTION
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -50,7 +53,7 @@ class ServeOptions:
     max_tokens: int = 2048  # the most any request may generate
     max_body_bytes: int = 1 << 20
     max_upload_bytes: int = 50 << 20
-    collection: str = "default"
+    collection: str = DEFAULT_COLLECTION
     qdrant_url: str | None = None  # a Qdrant server or cluster for RAG instead of the embedded store
     lock: str = "script"  # for requests that do not say
     reports: list[Path] = field(default_factory=lambda: [Path("kollama-report")])  # compare report folders
@@ -66,11 +69,11 @@ class ServeOptions:
         return self.parallel or self.max_concurrency
 
     def __post_init__(self) -> None:
+        """Refuse settings that would expose models to the network without a key, or make no sense, before
+        anything binds a socket or loads a model."""
         if self.api_key is None:
             self.api_key = os.environ.get("KOLLAMA_API_KEY") or None
-
-    def check(self) -> None:
-        """Refuse settings that would expose models to the network without a key, or make no sense."""
+        parse_lock(self.lock)
         if not 0 < self.port < 65536:
             raise KollamaError(f"--port {self.port} is not a TCP port", hint="use 1-65535")
         if self.max_concurrency < 1 or self.queue < 0 or self.max_loaded < 1 or self.max_tokens < 1:

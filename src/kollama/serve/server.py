@@ -1,4 +1,4 @@
-"""`kollama serve`: check the options, load the named models, run uvicorn."""
+"""`kollama serve`: load the named models (the options checked themselves), run uvicorn."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ def serve(options: ServeOptions) -> None:
     from kollama.serve.app import create_app
     from kollama.serve.pool import ModelPool
 
-    options.check()
     pool = ModelPool(options.models, max_loaded=options.max_loaded, n_ctx=options.ctx, parallel=options.decode_slots)
     app = create_app(options, pool)  # opens the RAG store first: a store another process holds fails fast
     with console.status(f"loading {', '.join(options.models) or 'no models'}..."):

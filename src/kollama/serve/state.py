@@ -44,7 +44,7 @@ def generation_params(state: ServerState, *, temperature: float | None, top_p: f
     defaults = GenerationParams()
     cap = state.options.max_tokens
     stops = [stop] if isinstance(stop, str) else list(stop or [])
-    lang = lang or "ko"
+    lang = lang or defaults.lang
     language(lang)  # an unknown language is a 400 with the list of known ones
     return GenerationParams(
         temperature=defaults.temperature if temperature is None else temperature,
