@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kollama.compare.options import DEFAULT_MAX_TOKENS, DEFAULT_OUT, DEFAULT_PARALLEL, CompareOptions
+from kollama.compare.options import CompareOptions
 
 
 def compare(
@@ -19,13 +19,13 @@ def compare(
     lock: Annotated[str, typer.Option(help="Lock modes to compare, comma-separated: off, script, strict, gated.")] = CompareOptions.locks,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = CompareOptions.temperature,
     lang: Annotated[Optional[str], typer.Option(
-        help="Expected answer language for every prompt (default: each prompt's own), or auto: decided from each prompt.")] = None,
+        help="Expected answer language for every prompt (default: each prompt's own), or auto: decided from each prompt.")] = CompareOptions.lang,
     seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = CompareOptions.seed,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")] = DEFAULT_MAX_TOKENS,
-    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens for local models.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = DEFAULT_OUT,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")] = CompareOptions.max_tokens,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens for local models.")] = CompareOptions.ctx,
+    out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = CompareOptions.out,
     parallel: Annotated[int, typer.Option(
-        "--parallel", help="Answers a local model decodes together (deterministic; 1 = one at a time, as `kollama run`).")] = DEFAULT_PARALLEL,
+        "--parallel", help="Answers a local model decodes together (deterministic; 1 = one at a time, as `kollama run`).")] = CompareOptions.parallel,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Generate every answer again (still stores them).")] = False,
     reference_model: Annotated[str, typer.Option(

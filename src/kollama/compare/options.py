@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kollama.engines.base import LIMITS, GenerationParams
 from kollama.errors import KollamaError
 from kollama.korean.answer_language import AUTO, check_lang, infer_answer_language
+from kollama.korean.lock import LockMode, parse_lock
 
 if TYPE_CHECKING:
     from kollama.compare.suites import Suite
@@ -47,6 +48,7 @@ class CompareOptions:
             raise KollamaError(f"--temperature must be between {low:g} and {high:g} (got {self.temperature})")
         if not 1 <= self.parallel <= MAX_PARALLEL:
             raise KollamaError(f"--parallel must be between 1 and {MAX_PARALLEL} (got {self.parallel})")
+        self.lock_modes()
         if self.lang is not None:
             check_lang(self.lang)
         if not self.models:
@@ -56,6 +58,13 @@ class CompareOptions:
         self.out = Path(self.out)
         if self.out.exists() and not self.out.is_dir():
             raise KollamaError(f"--out {self.out} is a file", hint="give a folder for results.json and report.html")
+
+    def lock_modes(self) -> list[LockMode]:
+        """--lock's modes in the order given, each once."""
+        modes = [parse_lock(part.strip()) for part in self.locks.split(",") if part.strip()]
+        if not modes:
+            raise KollamaError("--lock needs at least one mode", hint="e.g. --lock off,script")
+        return list(dict.fromkeys(modes))
 
 
 def with_answer_language(suite: Suite, lang: str | None) -> Suite:

@@ -32,7 +32,7 @@ from kollama.console import ProgressBar
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
 from kollama.korean.fidelity import fidelity_report
-from kollama.korean.lock import LockMode, parse_lock
+from kollama.korean.lock import LockMode
 from kollama.models.reference import ModelRef, resolve
 
 SLOT_CONTEXT_ROUND = 256
@@ -64,16 +64,9 @@ class CompareResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def parse_locks(text: str) -> list[LockMode]:
-    modes = [parse_lock(part.strip()) for part in text.split(",") if part.strip()]
-    if not modes:
-        raise KollamaError("--lock needs at least one mode", hint="e.g. --lock off,script")
-    return list(dict.fromkeys(modes))
-
-
-def _validate(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
-    """What CompareOptions cannot check alone: the lock modes, the suite file, the model references."""
-    locks = parse_locks(options.locks)
+def _load(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
+    """What the options name: the lock modes, the suite (read from its file), the model references."""
+    locks = options.lock_modes()
     suite = with_answer_language(load_suite(options.suite), options.lang)
     refs = [resolve(model) for model in options.models]
     return suite, locks, refs
@@ -165,7 +158,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
     """Run (or resume) a comparison and write results.json and report.html into `options.out`."""
     from kollama.compare.report import write_outputs
 
-    suite, locks, refs = _validate(options)
+    suite, locks, refs = _load(options)
     factory = engine_factory or (lambda ref, ctx, parallel: load_engine(ref, n_ctx=ctx, parallel=parallel, exact=True))
     console = console or Console(stderr=True, highlight=False)
     cells = plan_cells(suite, locks, refs, options)
