@@ -9,18 +9,19 @@ from typing import Annotated, Optional
 import typer
 
 from kollama.errors import KollamaError
+from kollama.evaluate.options import EvalOptions
 
 
 def eval_command(
     model: Annotated[Optional[str], typer.Argument(help="Model: gemma3, smollm2, FILE.gguf, ollama:NAME.")] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task name or task YAML (repeatable).")] = None,
     data: Annotated[Optional[list[str]], typer.Option(help="Data: JSONL, CSV, Parquet or a save_to_disk directory; one per --task, or TASK=PATH.")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Split of a save_to_disk DatasetDict (default: test).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N items.")] = None,
-    num_fewshot: Annotated[int, typer.Option("--num-fewshot", help="Solved examples in each prompt.")] = 0,
+    split: Annotated[Optional[str], typer.Option(help="Split of a save_to_disk DatasetDict (default: test).")] = EvalOptions.split,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N items.")] = EvalOptions.limit,
+    num_fewshot: Annotated[int, typer.Option("--num-fewshot", help="Solved examples in each prompt.")] = EvalOptions.num_fewshot,
     out: Annotated[Optional[Path], typer.Option(help="Write results.json, samples_<task>.jsonl, report.html here.")] = None,
-    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = None,
+    ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = EvalOptions.ctx,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (default: all cores).")] = EvalOptions.threads,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List available tasks and exit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON {results, samples}.")] = False,
 ) -> None:
@@ -47,11 +48,9 @@ def eval_command(
         raise KollamaError("no model given", hint="kollama eval MODEL --task NAME (see --list-tasks)")
     if not task:
         raise KollamaError("no task given", hint="pass --task NAME; `kollama eval --list-tasks` lists them")
-    if num_fewshot < 0 or (limit is not None and limit < 1):
-        raise KollamaError("--num-fewshot must be >= 0 and --limit >= 1")
     from kollama.console import ProgressBar
     from kollama.evaluate.report import eval_payload, print_table, write_outputs
-    from kollama.evaluate.runner import EvalOptions, pair_data, run_eval
+    from kollama.evaluate.runner import pair_data, run_eval
 
     options = EvalOptions(model=model, tasks=task, data=pair_data(task, data or []), split=split, limit=limit, num_fewshot=num_fewshot, ctx=ctx, threads=threads)
     with ProgressBar(transient=True) as progress:

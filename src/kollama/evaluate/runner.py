@@ -11,6 +11,7 @@ from kollama.evaluate.data import Doc, load_docs
 from kollama.evaluate.encoding import encode_pair
 from kollama.engines.scoring import Request, Scorer
 from kollama.evaluate.metrics import macro_f1, predictions, stderr_of_mean
+from kollama.evaluate.options import EvalOptions
 from kollama.evaluate.tasks import FewshotSampler, Task, load_task, task_docs
 
 
@@ -20,18 +21,6 @@ class TaskRun:
     results: dict[str, float]
     samples: list[dict[str, Any]]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class EvalOptions:
-    model: str
-    tasks: list[str]
-    data: str | dict[str, str] | None = None  # one path for every task, or task name -> path
-    split: str | None = None
-    limit: int | None = None
-    num_fewshot: int = 0
-    ctx: int | None = None
-    threads: int | None = None
 
 
 def data_for(options: EvalOptions, task: Task) -> str | None:
