@@ -129,7 +129,7 @@ def main() -> None:
         lcb = [i for i in prompts(args.lcb) if i["set"] != "ko-basic"]
         run_real(lcb, None if args.models == parser.get_default("models") else args.models,
                  list(range(args.seeds)), args.max_tokens if args.max_tokens != 40 else 96, args.parallel,
-                 args.reference_model, 0 if args.no_speed else args.speed_prompts)
+                 args.reference_model, 0 if args.no_speed else args.speed_prompts, args.json)
         return
     items = prompts(args.lcb)
     if args.basic is not None:

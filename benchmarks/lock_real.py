@@ -13,8 +13,10 @@ within 0.15; no forbidden-script answer under any lock; every lock >= 0.9x off's
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
+from pathlib import Path
 
 from results import record
 
@@ -77,14 +79,16 @@ def speed(model: str, items: list[dict], max_tokens: int, prompts_n: int) -> dic
 
 
 def run(items: list[dict], models: list[str] | None, seeds: list[int], max_tokens: int, parallel: int,
-        reference_model: str, speed_prompts: int) -> None:
+        reference_model: str, speed_prompts: int, samples: Path | None = None) -> None:
+    """`samples`: write every answer with its prompt id, lock, seed, verdict and naturalness (JSON lines), so any
+    figure can be traced to the answers behind it (outside the repository: the prompts are LCB's)."""
     found = real_models(models)
     if not found:
         print("skipped: no real instruct model assembled (run: make real-models)")
         return
     print(f"{len(items)} LCB prompts x {len(seeds)} seeds x {len(LOCKS)} locks on {', '.join(found)}; "
           f"T 0.7, {max_tokens} tokens", flush=True)
-    rows = []
+    rows, sample_rows = [], []
     for model in found:
         started = time.perf_counter()
         answers = answer_all(model, items, seeds, max_tokens, parallel)
@@ -102,11 +106,15 @@ def run(items: list[dict], models: list[str] | None, seeds: list[int], max_token
                         n += 1
                         report = fidelity_report(text, "ko", prompt=item["prompt"], with_lcb=False)
                         failed += not report.passed
+                        sample_rows.append({"model": model, "lock": lock.value, "seed": seed, "prompt_id": item["id"],
+                                            "set": item["set"], "answer": text, "passed": report.passed,
+                                            "flagged": [[f.text, f.kind] for f in report.foreign]})
                         forbidden += any(not KO.allows(script_of(ch)) for ch in text)
                         if text not in scored:
                             scored[text] = naturalness(reference, text)
                         if scored[text] is not None:
                             natural.append(scored[text])
+                        sample_rows[-1]["naturalness"] = scored[text]
                 fails[lock.value] = failed
                 cut = 1 - failed / fails["off"] if fails["off"] else float("nan")
                 rows.append({"model": model, "lock": lock.value, "answers": n, "failed": failed,
@@ -122,6 +130,9 @@ def run(items: list[dict], models: list[str] | None, seeds: list[int], max_token
         ratio = "" if r["speed_vs_off"] is None else f"{r['speed_vs_off']:.2f}x"
         print(f"{r['model']:20} {r['lock']:7} {r['answers']:7d} {r['failed']:6d} {cut:>6} "
               f"{r['naturalness'] or float('nan'):8.3f} {r['forbidden_answers']:6d} {ratio:>6}")
+    if samples:
+        samples.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows), encoding="utf-8")
+        print(f"every answer: {samples}")
     record("lock_real", summary(rows),
            command=f"benchmarks/lock.py --real --lcb {len(items)} --seeds {len(seeds)} --max-tokens {max_tokens}",
            rows=rows)
