@@ -12,7 +12,7 @@ import typer
 
 from kollama.tune.reward import REWARD_DEFAULTS
 from kollama.tune.rl import RL_DEFAULTS, RLOptions
-from kollama.tune.trainer import PREFERENCE_DEFAULTS
+from kollama.tune.trainer import PREFERENCE_DEFAULTS, TrainSettings
 
 tune_app = typer.Typer(help="Tune a model: self-instruct data, LoRA SFT, DPO/ORPO, reward model and RL, export to GGUF, "
                             "smooth, before/after report.",
@@ -59,20 +59,20 @@ def sft_cmd(
     base: Annotated[str, typer.Argument(help="Base model: smollm2 or a llama-architecture FILE.gguf.")],
     data: Annotated[Path, typer.Option(help="Alpaca, KoAlpaca, ShareGPT/ChatML or DPO JSONL.")],
     out: Annotated[Path, typer.Option(help="Run directory (adapter, checkpoints, train_report.json, loss.png).")],
-    lora_r: Annotated[int, typer.Option("--lora-r")] = 8,
-    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = 16,
-    epochs: Annotated[float, typer.Option()] = 3.0,
-    lr: Annotated[float, typer.Option()] = 3e-4,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
-    grad_accum: Annotated[int, typer.Option("--grad-accum")] = 1,
-    max_len: Annotated[int, typer.Option("--max-len", help="Tokens per example.")] = 256,
-    eval_split: Annotated[float, typer.Option("--eval-split")] = 0.05,
-    eval_every: Annotated[int, typer.Option("--eval-every")] = 20,
-    save_every: Annotated[int, typer.Option("--save-every")] = 50,
-    seed: Annotated[int, typer.Option()] = 0,
+    lora_r: Annotated[int, typer.Option("--lora-r")] = TrainSettings.lora_r,
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = TrainSettings.lora_alpha,
+    epochs: Annotated[float, typer.Option()] = TrainSettings.epochs,
+    lr: Annotated[float, typer.Option()] = TrainSettings.lr,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps.")] = TrainSettings.max_steps,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = TrainSettings.batch_size,
+    grad_accum: Annotated[int, typer.Option("--grad-accum")] = TrainSettings.grad_accum,
+    max_len: Annotated[int, typer.Option("--max-len", help="Tokens per example.")] = TrainSettings.max_len,
+    eval_split: Annotated[float, typer.Option("--eval-split")] = TrainSettings.eval_split,
+    eval_every: Annotated[int, typer.Option("--eval-every")] = TrainSettings.eval_every,
+    save_every: Annotated[int, typer.Option("--save-every")] = TrainSettings.save_every,
+    seed: Annotated[int, typer.Option()] = TrainSettings.seed,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
-    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = TrainSettings.qlora,
     compare: Annotated[bool, typer.Option("--compare", help="Afterwards, compare base vs tuned on held-out prompts.")] = False,
 ) -> None:
     """LoRA supervised fine-tuning on the CPU (or CUDA when present); loss only on the answers."""
@@ -97,12 +97,12 @@ def dpo_cmd(
     beta: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["beta"],
     epochs: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["epochs"],
     lr: Annotated[float, typer.Option()] = PREFERENCE_DEFAULTS["dpo"]["lr"],
-    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = TrainSettings.max_steps,
     batch_size: Annotated[int, typer.Option("--batch-size")] = PREFERENCE_DEFAULTS["dpo"]["batch_size"],
     max_len: Annotated[int, typer.Option("--max-len")] = PREFERENCE_DEFAULTS["dpo"]["max_len"],
     save_every: Annotated[int, typer.Option("--save-every")] = PREFERENCE_DEFAULTS["dpo"]["save_every"],
     resume: Annotated[bool, typer.Option("--resume")] = False,
-    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = TrainSettings.qlora,
 ) -> None:
     """DPO on a fresh LoRA adapter, with the adapter-disabled model as the reference."""
     from kollama.tune.dpo import run_dpo
@@ -128,7 +128,7 @@ def orpo_cmd(
     max_len: Annotated[int, typer.Option("--max-len")] = PREFERENCE_DEFAULTS["orpo"]["max_len"],
     save_every: Annotated[int, typer.Option("--save-every")] = PREFERENCE_DEFAULTS["orpo"]["save_every"],
     resume: Annotated[bool, typer.Option("--resume")] = False,
-    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = False,
+    qlora: Annotated[bool, typer.Option("--qlora", help="4-bit NF4 base (QLoRA); needs CUDA and bitsandbytes.")] = TrainSettings.qlora,
 ) -> None:
     """ORPO on a fresh LoRA adapter (no reference model): keeps answers in Korean where SFT alone does not."""
     from kollama.tune.dpo import run_dpo
@@ -150,13 +150,13 @@ def reward_cmd(
                                                                   "pairwise accuracy is reported on them too.")] = None,
     epochs: Annotated[float, typer.Option()] = REWARD_DEFAULTS["epochs"],
     lr: Annotated[float, typer.Option()] = REWARD_DEFAULTS["lr"],
-    max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps")] = TrainSettings.max_steps,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = REWARD_DEFAULTS["batch_size"],
     max_len: Annotated[int, typer.Option("--max-len")] = REWARD_DEFAULTS["max_len"],
     eval_split: Annotated[float, typer.Option("--eval-split", help="Share of pairs held out for the accuracy.")] = REWARD_DEFAULTS["eval_split"],
     eval_every: Annotated[int, typer.Option("--eval-every")] = REWARD_DEFAULTS["eval_every"],
     save_every: Annotated[int, typer.Option("--save-every")] = REWARD_DEFAULTS["save_every"],
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option()] = TrainSettings.seed,
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train a reward model from ranked answers (Bradley-Terry loss on a LoRA base with a score head)."""
@@ -185,11 +185,11 @@ def rl_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per step.")] = RL_DEFAULTS["batch_size"],
     max_len: Annotated[int, typer.Option("--max-len", help="Longest prompt in tokens (longer ones are skipped).")] = RL_DEFAULTS["max_len"],
     save_every: Annotated[int, typer.Option("--save-every")] = RL_DEFAULTS["save_every"],
-    lora_r: Annotated[int, typer.Option("--lora-r")] = 8,
-    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = 16,
+    lora_r: Annotated[int, typer.Option("--lora-r")] = TrainSettings.lora_r,
+    lora_alpha: Annotated[int, typer.Option("--lora-alpha")] = TrainSettings.lora_alpha,
     reference_model: Annotated[str | None, typer.Option("--reference-model", help="The naturalness scorer "
                                                                                    "(default: kollama compare's, gemma3).")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option()] = TrainSettings.seed,
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Reinforcement learning (GRPO) on a fresh LoRA adapter with Korean rewards; guards flag a collapsed run."""

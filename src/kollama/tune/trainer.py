@@ -44,6 +44,16 @@ class TrainSettings:
     dtype: str = "auto"
     qlora: bool = False  # 4-bit NF4 base (CUDA + bitsandbytes)
 
+    def __post_init__(self) -> None:
+        """Sizes and intervals a run divides by are refused in one line here, not as a crash mid-run."""
+        for name in ("lora_r", "batch_size", "grad_accum", "max_len", "eval_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise KollamaError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise KollamaError(f"--max-steps must be at least 0 (got {self.max_steps})")
+        if not 0 <= self.eval_split < 1:
+            raise KollamaError(f"--eval-split must be at least 0 and below 1 (got {self.eval_split})")
+
 
 #: the linear projections of a llama, gemma3 or qwen2 block (LoRA on all of them; export merges each)
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
