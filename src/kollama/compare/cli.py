@@ -1,13 +1,20 @@
-"""The `kollama compare` command: parse options, run the comparison, print where the report is."""
+"""The `kollama compare` command: parse options, run the comparison with a live view, print the summary table
+and where the report is."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from kollama.compare.options import CompareOptions
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from kollama.compare.runner import CompareResult
 
 
 def compare(
@@ -40,26 +47,142 @@ def compare(
     from kollama.errors import KollamaError
 
     if list_suites:
-        from kollama.compare.summary_table import print_suites
         from kollama.compare.suites import suite_summaries
 
         rows = suite_summaries()
-        print_json(rows) if as_json else print_suites(rows)
+        print_json(rows) if as_json else _print_suites(rows)
         return
     if not models:
         raise KollamaError("no models to compare", hint="e.g. kollama compare smollm2 gemma3 --suite ko-basic")
     from kollama.compare.runner import run_compare
-    from kollama.compare.summary_table import print_summary
 
     options = CompareOptions(models=list(models), suite=suite, trials=trials, locks=lock, temperature=temperature,
                              seed=seed, max_tokens=max_tokens, ctx=ctx, out=out, use_cache=not no_cache,
                              parallel=parallel, naturalness=not no_naturalness, reference_model=reference_model,
                              lang=lang)
-    result = run_compare(options)
+    with LiveView() as view:
+        result = run_compare(options, progress=view.report, on_record=view.add)
     if as_json:
         print_json(result.summary)
     else:
-        print_summary(result)
+        _print_summary(result)
+
+
+class LiveView:
+    """The answers' bar with a table of running figures per model x lock under it (no refresh thread), then
+    a bar of its own for the naturalness scores; Ctrl-C while answers come says how to resume."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.generated = 0
+        self._stack = ExitStack()  # the bar open now
+        self._bar: Any = None
+        self._task: Any = None
+        self._answering = True
+
+    def __enter__(self) -> LiveView:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._stack.close()
+        if kind is KeyboardInterrupt and self._answering:
+            from kollama.console import stderr
+
+            stderr.print(f"[yellow]interrupted: {self.generated} new answers are cached; "
+                         "run the same command again to resume[/yellow]")
+
+    def report(self, done: int, total: int | None, note: str) -> None:
+        """`kollama.progress.Progress`: the answers, then (a count that starts again) the naturalness scores."""
+        from kollama.console import ProgressBar
+
+        if self._bar is None:  # the plan is made: the answers start
+            self._bar = self._stack.enter_context(ProgressBar(remaining=True, enabled=True, footer=self._render))
+        elif done == 0:
+            self._stack.close()
+            self._answering = False
+            self._bar = self._stack.enter_context(ProgressBar(note))
+            self._task = None
+        if self._task is None:
+            self._task = self._bar.add_task(note, total=total)
+        self._bar.update(self._task, completed=done, description=note, refresh=not self._answering)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """One more answer record in the running figures."""
+        row = self.rows.setdefault((record["model"], record["lock"]),
+                                   {"n": 0, "failed": 0, "fid": 0, "checks": 0, "tps": 0.0})
+        row["n"] += 1
+        row["failed"] += bool(record["error"])
+        row["fid"] += bool(record["fidelity"]["pass"]) and not record["error"]
+        row["checks"] += all(record["checks"].values())
+        row["tps"] += record["tokens_per_second"] or 0.0
+        self.generated += not record["cached"] and not record["error"]
+
+    def _render(self) -> Table:
+        from rich.table import Table
+
+        table = Table("model", "lock", "answers", "fidelity", "checks", "tok/s", "failed", title="kollama compare")
+        for (model, lock), row in self.rows.items():
+            ok = row["n"] - row["failed"]
+            table.add_row(model, lock, str(row["n"]), f"{row['fid'] / ok:.0%}" if ok else "-",
+                          f"{row['checks'] / row['n']:.0%}" if row["n"] else "-",
+                          f"{row['tps'] / ok:.1f}" if ok else "-", str(row["failed"]))
+        return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _print_summary(result: CompareResult) -> None:
+    from rich.table import Table
+
+    from kollama.console import stdout as console
+
+    summary = result.summary
+    table = Table("model", "lock", "fidelity", "checks", "natural", "pass^N", "pass@N", "LCPR", "KA-LCPR", "tok/s",
+                  "failed",
+                  title=f"kollama compare · {summary['suite']} · {summary['trials']} trials")
+    for group in summary["groups"]:
+        o = group["overall"]
+        table.add_row(group["model"], group["lock"], _pct(o["fidelity_rate"]), _pct(o["check_pass_rate"]),
+                      _num(o.get("naturalness")),
+                      _pct(o["consistency"]["pass_hat_n"]), _pct(o["consistency"]["pass_at_n"]),
+                      _pct(o["lcb"]["lcpr"]), _pct(o["korean_aware"]["lcpr"]),
+                      _num(o["speed"]["tokens_per_second_mean"]), str(o["failed"]))
+    console.print(table)
+    for group in summary["groups"]:
+        o = group["overall"]
+        intrusions = ", ".join(f"{s} {r:.0%}" for s, r in o["intrusion_rate"].items()) or "none"
+        console.print(f"{group['model']} · {group['lock']}: intrusions {intrusions}; code-switch "
+                      f"{_num(o['code_switch_per_100_words'])}/100 words; stable "
+                      f"{_pct(o['consistency']['language_stability'])}; TTFT {_num(o['speed']['ttft_mean'])} s; "
+                      f"peak {_num(group.get('peak_rss_mb'))} MB")
+    natural = summary.get("naturalness")
+    if natural:
+        console.print(f"natural: {natural['unit']} under {natural['reference_model']} (higher reads more fluently)"
+                      + (f"; [red]{natural['error']}[/red]" if natural.get("error") else ""))
+    for model, error in summary["errors"].items():
+        console.print(f"[red]{model} failed:[/red] {error}")
+    console.print(f"{summary['generated']} generated, {summary['cached']} from cache, {summary['failed']} failed "
+                  f"in {summary['wall_seconds']:.1f} s")
+    console.print(f"report: [bold]{(result.out / 'report.html').resolve()}[/bold]  "
+                  f"(data: {(result.out / 'results.json').resolve()})")
+
+
+def _print_suites(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from kollama.console import stdout as console
+
+    table = Table("suite", "prompts", "languages", "categories", "description")
+    for row in rows:
+        table.add_row(row["name"], str(row["prompts"]), ", ".join(row["languages"]), ", ".join(row["categories"]),
+                      row["description"])
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console
-
-from kollama.console import ProgressBar
 from kollama.engines import Engine, load_engine
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 
 DEFAULT_REFERENCE = "gemma3"
 
@@ -33,7 +31,7 @@ def naturalness(engine: Engine, text: str) -> float | None:
 
 
 def score_answers(answers: list[dict[str, Any]], reference: str = DEFAULT_REFERENCE,
-                  console: Console | None = None,
+                  progress: Progress = no_progress,
                   load: Callable[[str], Engine] = lambda ref: load_engine(ref)) -> str | None:
     """Set `naturalness` on every answer record; returns an error line if the reference model cannot score."""
     todo = [a for a in answers if not a.get("error") and a.get("text", "").strip()]
@@ -46,16 +44,15 @@ def score_answers(answers: list[dict[str, Any]], reference: str = DEFAULT_REFERE
     except KollamaError as exc:
         return f"reference model {reference}: {exc}"
     seen: dict[str, float | None] = {}
-    progress = ProgressBar(f"naturalness ({reference})", console=console)
+    note = f"naturalness ({reference})"
     try:
-        with progress:
-            task = progress.add_task(reference, total=len(todo))
-            for answer in todo:
-                text = answer["text"]
-                if text not in seen:
-                    seen[text] = naturalness(engine, text)
-                answer["naturalness"] = None if seen[text] is None else round(seen[text], 4)
-                progress.update(task, advance=1, refresh=True)
+        progress(0, len(todo), note)
+        for done, answer in enumerate(todo, start=1):
+            text = answer["text"]
+            if text not in seen:
+                seen[text] = naturalness(engine, text)
+            answer["naturalness"] = None if seen[text] is None else round(seen[text], 4)
+            progress(done, len(todo), note)
     except KollamaError as exc:
         return f"reference model {reference}: {exc}"
     finally:

@@ -20,20 +20,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
 from kollama.compare.metrics import korean_aware_verdict, summarise
 from kollama.compare.options import CompareOptions, with_answer_language
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
-from kollama.console import ProgressBar
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
 from kollama.models.reference import ModelRef, resolve
+from kollama.progress import Progress, no_progress
 
 SLOT_CONTEXT_ROUND = 256
 
@@ -124,61 +121,41 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-class _LiveView:
-    """A progress bar and, under it, a table of running figures per model x lock (no refresh thread)."""
-
-    def __init__(self, total: int, console: Console):
-        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
-        self.progress = ProgressBar(remaining=True, console=console, enabled=True, footer=self._render)
-        self.task = self.progress.add_task("compare", total=total)
-
-    def _render(self) -> Table:
-        table = Table("model", "lock", "answers", "fidelity", "checks", "tok/s", "failed", title="kollama compare")
-        for (model, lock), row in self.rows.items():
-            ok = row["n"] - row["failed"]
-            table.add_row(model, lock, str(row["n"]), f"{row['fid'] / ok:.0%}" if ok else "-",
-                          f"{row['checks'] / row['n']:.0%}" if row["n"] else "-",
-                          f"{row['tps'] / ok:.1f}" if ok else "-", str(row["failed"]))
-        return table
-
-    def add(self, record: dict[str, Any], description: str) -> None:
-        row = self.rows.setdefault((record["model"], record["lock"]),
-                                   {"n": 0, "failed": 0, "fid": 0, "checks": 0, "tps": 0.0})
-        row["n"] += 1
-        row["failed"] += bool(record["error"])
-        row["fid"] += bool(record["fidelity"]["pass"]) and not record["error"]
-        row["checks"] += all(record["checks"].values())
-        row["tps"] += record["tokens_per_second"] or 0.0
-        self.progress.update(self.task, advance=1, description=description)
+Tally = Callable[[dict[str, Any], str], None]  # one more answer record, and what it was
 
 
 def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = None,
                 on_answer: Callable[[Engine, dict[str, Any]], None] | None = None,
-                console: Console | None = None) -> CompareResult:
-    """Run (or resume) a comparison and write results.json and report.html into `options.out`."""
+                progress: Progress = no_progress,
+                on_record: Callable[[dict[str, Any]], None] | None = None) -> CompareResult:
+    """Run (or resume) a comparison and write results.json and report.html into `options.out`.
+
+    `progress` counts the answers (each note says whose answer came: model, lock, prompt), then the
+    naturalness scores; `on_record` sees each answer's record as it comes (cached, new or failed), for
+    running figures."""
     from kollama.compare.report import write_outputs
 
     suite, locks, refs = _load(options)
     factory = engine_factory or (lambda ref, ctx, parallel: load_engine(ref, n_ctx=ctx, parallel=parallel, exact=True))
-    console = console or Console(stderr=True, highlight=False)
     cells = plan_cells(suite, locks, refs, options)
     cache = AnswerCache()
     started = time.perf_counter()
     records: list[dict[str, Any]] = []
     result = CompareResult(summary={}, answers=records, out=Path(options.out))
     group_info: dict[tuple[str, str], dict[str, Any]] = {}
-    view = _LiveView(len(cells), console)
+    progress(0, len(cells), "compare")
+
+    def tally(record: dict[str, Any], note: str) -> None:
+        if on_record is not None:
+            on_record(record)
+        progress(len(records), len(cells), note)
+
     try:
-        with view.progress:
-            for ref in refs:
-                mine = [c for c in cells if c.model is ref]
-                info = _run_model(ref, mine, options, cache, factory, view, records, result, on_answer)
-                for lock in locks:
-                    group_info[(ref.ref, lock.value)] = info
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: {result.generated} new answers are cached; "
-                      "run the same command again to resume[/yellow]")
-        raise
+        for ref in refs:
+            mine = [c for c in cells if c.model is ref]
+            info = _run_model(ref, mine, options, cache, factory, tally, records, result, on_answer)
+            for lock in locks:
+                group_info[(ref.ref, lock.value)] = info
     finally:
         cache.close()
     order = {c.key: i for i, c in enumerate(cells)}
@@ -188,7 +165,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
     if options.naturalness:
         from kollama.compare.naturalness import score_answers
 
-        naturalness_error = score_answers(records, options.reference_model, console)
+        naturalness_error = score_answers(records, options.reference_model, progress)
     result.summary = {
         "suite": suite.name, "suite_path": suite.path, "prompts": len(suite.prompts),
         "categories": suite.categories, "models": [r.ref for r in refs], "locks": [m.value for m in locks],
@@ -207,7 +184,7 @@ def run_compare(options: CompareOptions, engine_factory: EngineFactory | None = 
 
 
 def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache: AnswerCache,
-               factory: EngineFactory, view: _LiveView, records: list[dict[str, Any]], result: CompareResult,
+               factory: EngineFactory, tally: Tally, records: list[dict[str, Any]], result: CompareResult,
                on_answer: Callable[[Engine, dict[str, Any]], None] | None) -> dict[str, Any]:
     """All cells of one model: cached ones first, then generate the rest on one loaded engine."""
     pending: list[Cell] = []
@@ -219,7 +196,7 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
         record = analyse(cell, hit, None, cached=True)
         records.append(record)
         result.cached += 1
-        view.add(record, f"{ref.ref} (cached)")
+        tally(record, f"{ref.ref} (cached)")
     info: dict[str, Any] = {"model_identity": cells[0].identity if cells else None, "peak_rss_mb": None}
     if not pending:
         return info
@@ -260,7 +237,7 @@ def _run_model(ref: ModelRef, cells: list[Cell], options: CompareOptions, cache:
             record = analyse(cell, response, error, cached=False)
             records.append(record)
             peak = max(peak, _rss_mb())
-            view.add(record, f"{ref.ref} · {cell.lock.value} · {cell.prompt.id}")
+            tally(record, f"{ref.ref} · {cell.lock.value} · {cell.prompt.id}")
             if on_answer is not None and engine is not None:
                 on_answer(engine, record)
     finally:
