@@ -195,3 +195,16 @@ def test_upload_a_pdf_and_ask_with_a_citation(page, tmp_path):
     assert href.endswith("#page=2")
     response = httpx.get(page.server_url + href.split("#")[0], timeout=60)
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+
+
+def test_the_answer_language_selector_sends_auto_and_judges_against_the_decided_language(page):
+    """With `auto`, an English question that quotes a Korean word is decided English by the server; the page
+    judges the answer against that language and shows why."""
+    page.select_option("#lang", "auto")
+    try:
+        sent, answer = _ask(page, "What does the Korean word 눈치 mean? Explain in English.", "off")
+    finally:
+        page.select_option("#lang", "ko")
+    assert sent["lang"] == "auto"
+    meta = answer.locator(".meta").inner_text()
+    assert "(en)" in meta and "auto: " in meta, meta
