@@ -43,6 +43,10 @@ class RLOptions:
     lang: str = "ko"
     reference_model: str | None = None  # naturalness's scorer (None: compare's default, gemma3)
 
+    def __post_init__(self) -> None:
+        if self.group < 2:
+            raise KollamaError("--group must be at least 2", hint="GRPO compares each answer with its group")
+
 
 def rl_settings(**overrides: Any) -> TrainSettings:
     """TrainSettings for RL: RL_DEFAULTS, then `overrides` (None means: the default)."""
@@ -177,8 +181,6 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
     from kollama.tune.sft import RUN_FILE, prepare_out, read_run, write_run
 
     settings, options = settings or rl_settings(), options or RLOptions()
-    if options.group < 2:
-        raise KollamaError("--group must be at least 2", hint="GRPO compares each answer with its group")
     prior: list[str] = []
     if Path(start).is_dir() and (Path(start) / RUN_FILE).is_file():
         run = read_run(start)
