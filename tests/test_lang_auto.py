@@ -119,3 +119,5 @@ def test_compare_lang_auto_agrees_with_the_built_in_suite_authors():
     assert [p.lang for p in decided.prompts] == [p.lang for p in suite.prompts]
     assert {p.lang for p in suite.prompts} == {"ko", "en"}
     assert {p.lang for p in with_answer_language(suite, "ja").prompts} == {"ja"}
+    assert all(p.lang_reason for p in decided.prompts)  # results.json says why (analyse copies it per answer)
+    assert all(p.lang_reason is None for p in with_answer_language(suite, "ja").prompts)

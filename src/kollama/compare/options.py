@@ -72,6 +72,8 @@ def with_answer_language(suite: Suite, lang: str | None) -> Suite:
     each prompt and its system prompt (so the lock and the judge get the same concrete language)."""
     if lang is None:
         return suite
-    prompts = [replace(p, lang=infer_answer_language(p.prompt, system=p.system).lang if lang == AUTO else lang)
-               for p in suite.prompts]
+    if lang != AUTO:
+        return replace(suite, prompts=[replace(p, lang=lang) for p in suite.prompts])
+    decisions = [infer_answer_language(p.prompt, system=p.system) for p in suite.prompts]
+    prompts = [replace(p, lang=d.lang, lang_reason=d.reason) for p, d in zip(suite.prompts, decisions)]
     return replace(suite, prompts=prompts)

@@ -101,7 +101,7 @@ def analyse(cell: Cell, response: dict[str, Any] | None, error: str | None, cach
     response = response or {}
     return {
         "model": cell.model.ref, "prompt_id": cell.prompt.id, "category": cell.prompt.category,
-        "lang": cell.prompt.lang, "trial": cell.trial, "seed": cell.params.seed, "lock": cell.lock.value,
+        "lang": cell.prompt.lang, "lang_reason": cell.prompt.lang_reason, "trial": cell.trial, "seed": cell.params.seed, "lock": cell.lock.value,
         **assess(cell.prompt, response.get("text", ""), failed=bool(error)),
         "ttft": response.get("ttft"), "seconds": response.get("seconds"),
         "tokens_per_second": response.get("tokens_per_second"),

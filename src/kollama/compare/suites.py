@@ -29,6 +29,7 @@ class SuitePrompt:
     system: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     line: int = 0
+    lang_reason: str | None = None  # why `lang` was chosen, when --lang auto decided it
 
     def messages(self) -> list[dict[str, str]]:
         system = [{"role": "system", "content": self.system}] if self.system else []
