@@ -16,6 +16,7 @@ import typer
 
 from kollama import __version__
 from kollama.console import print_json, read_text_arg
+from kollama.console import stderr as notes
 from kollama.console import stdout as console
 from kollama.errors import KollamaError
 
@@ -61,29 +62,153 @@ def run(
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the answer to SQLite.")] = False,
 ) -> None:
     """Run a model: one answer for PROMPT, or an interactive chat (like `ollama run`), under the language lock."""
-    from kollama.run import chat_loop, run_once
+    from kollama.korean.answer_language import AUTO
+    from kollama.run import decide_language, run_once
 
     options = RunOptions(model=model, system=system, temperature=temperature, top_p=top_p, seed=seed,
                          max_tokens=max_tokens, ctx=ctx, lock=lock, lang=lang, logprobs=logprobs,
                          log=not no_log)
     if prompt is None and sys.stdin.isatty() and not as_json:
-        chat_loop(options)
+        _chat(options)
         return
-    response, decision = run_once(options, read_text_arg(prompt), stream=not as_json)
+    text = read_text_arg(prompt)
     if as_json:
+        response, decision = run_once(options, text)
         print_json({**response.to_json(), **decision.to_json()})
+        return
+    decision = decide_language(options, text)
+    if options.lang == AUTO:
+        notes.print(f"[dim](lang {decision.lang}: {decision.reason})[/dim]")
+    response, _ = run_once(options, text, on_piece=_write, decision=decision)
+    _answer_ends(response, options.params(decision.lang).lock.value)
+
+
+def _write(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _answer_ends(response, lock: str) -> None:
+    """The streamed answer's last line, and how the lock held where the backend cannot ban tokens."""
+    _write("\n")
+    if response.lock_enforcement == "retry":
+        outcome = (f"still {response.lock_violations} foreign spans after {response.retries + 1} attempts"
+                   if response.lock_violations else f"{response.retries} retries")
+        notes.print(f"[dim](lock '{lock}' enforced by detect-and-retry with the fidelity v2 judgment, "
+                    f"not by decoding: this backend cannot "
+                    f"ban tokens; {outcome})[/dim]")
+
+
+CHAT_HELP = """/lock off|script|strict|gated   change the language lock
+/lang auto|ko|en|...      change the answer language (auto: decided from each prompt)
+/system TEXT              set the system prompt
+/clear                    forget the conversation
+/bye                      leave"""
+
+
+def _chat(options: RunOptions) -> None:
+    """Interactive chat with history, like `ollama run`; slash commands change settings between turns."""
+    from kollama.engines import load_engine
+    from kollama.korean.answer_language import AUTO, check_lang, resolve_answer_language
+    from kollama.korean.lock import default_lock, parse_lock
+    from kollama.run import answer, conversation
+
+    try:
+        import readline  # noqa: F401  (arrow keys and history in input())
+    except ImportError:
+        pass
+    params = options.params()
+    system = options.system
+    lang, lock_chosen = options.lang, options.lock is not None
+    history: list[dict[str, str]] = []
+    with load_engine(options.model, n_ctx=options.ctx) as engine:
+        lock_shown = params.lock.value if lock_chosen or lang != AUTO else "by language"
+        console.print(f"[bold]{engine.name}[/bold] · lock {lock_shown} · lang {lang} · /? for help")
+        while True:
+            try:
+                line = input(">>> ").strip()
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line.startswith("/"):
+                command, _, arg = line.partition(" ")
+                if command in ("/bye", "/exit", "/quit"):
+                    break
+                if command == "/clear":
+                    history.clear()
+                    console.print("[dim]conversation cleared[/dim]")
+                elif command == "/system":
+                    system = arg or None
+                    console.print(f"[dim]system prompt {'set' if system else 'removed'}[/dim]")
+                elif command == "/lock":
+                    try:
+                        params.lock = parse_lock(arg.strip())
+                        lock_chosen = True
+                        console.print(f"[dim]lock: {params.lock.value}[/dim]")
+                    except KollamaError as exc:
+                        console.print(f"[red]{exc}[/red]")
+                elif command == "/lang":
+                    try:
+                        lang = check_lang(arg.strip())
+                        console.print(f"[dim]lang: {lang}[/dim]")
+                    except KollamaError as exc:
+                        console.print(f"[red]{exc}[/red]")
+                else:
+                    console.print(CHAT_HELP)
+                continue
+            decision = resolve_answer_language(lang, line, system=system, history=history)
+            params.lang = decision.lang
+            if not lock_chosen:
+                params.lock = default_lock(decision.lang)
+            if lang == AUTO:
+                console.print(f"[dim]lang {decision.lang} · {decision.reason}[/dim]")
+            history.append({"role": "user", "content": line})
+            try:
+                response = answer(engine, conversation(system, history), params, options.log, on_piece=_write)
+            except KeyboardInterrupt:
+                history.pop()
+                console.print("\n[dim](interrupted)[/dim]")
+                continue
+            _answer_ends(response, params.lock.value)
+            history.append({"role": "assistant", "content": response.text})
 
 
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List local models with size, quantisation, context, vocabulary and memory needed."""
-    from kollama.models.catalog import list_local_models, print_models
+    from kollama.models.catalog import list_local_models
 
     found = list_local_models()
     if as_json:
         print_json(found)
     else:
-        print_models(found)
+        _print_models(found)
+
+
+def _print_models(found: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="local models")
+    for column in ("model", "arch", "params", "quant", "size", "context", "vocab", "chat template", "memory"):
+        table.add_column(column)
+    for m in found:
+        if "error" in m:
+            table.add_row(m["reference"], f"[red]{m['error']}[/red]", *[""] * 7)
+            continue
+        table.add_row(m["reference"], m["architecture"], f"{m['parameters'] / 1e6:.0f}M", m["quantization"],
+                      _human_size(m["file_size"]), str(m["context_length"]), str(m["vocab_size"]),
+                      "yes" if m["has_chat_template"] else "no (plain format)", _human_size(m["memory_bytes"]))
+    Console().print(table)
+
+
+def _human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 @app.command()
@@ -108,16 +233,45 @@ def fidelity(
                                hint="give --lang ko (or another code) with --file")
         _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
-    from kollama.korean.fidelity import fidelity_report, print_fidelity
+    from kollama.korean.fidelity import fidelity_report
 
     decision = _auto_lang(lang, prompt, None)
     report = fidelity_report(read_text_arg(text), lang=decision.lang, prompt=prompt)
     if as_json:
         print_json({**report.to_json(), **(decision.to_json() if lang == "auto" else {})})
     else:
-        print_fidelity(report)
+        _print_fidelity(report)
     if not report.passed:
         raise typer.Exit(2)
+
+
+def _print_fidelity(report) -> None:
+    from rich.table import Table
+
+    from kollama.korean.fidelity import SCRIPT_COLOURS
+
+    verdict = "[green]pass[/green]" if report.passed else "[red]fail[/red]"
+    console.print(f"{verdict} · expected {report.lang} · dominant {report.dominant or '-'} · "
+                  f"hangul ratio {report.hangul_ratio:.2f} · code-switch words {report.code_switch_words}")
+    console.print("characters: " + ", ".join(f"{k} {v}" for k, v in sorted(report.chars.items())))
+    if report.foreign:
+        table = Table("text", "kind", "script", "reason", title="flagged")
+        for span in report.foreign:
+            colour = SCRIPT_COLOURS.get(span.script, "white")
+            shown = span.text if len(span.text) <= 60 else span.text[:57] + "..."
+            table.add_row(f"[{colour}]{shown}[/{colour}]", span.kind, span.script, span.reason)
+        console.print(table)
+    if report.exempt:
+        by_why: dict[str, list[str]] = {}
+        for span in report.exempt:
+            by_why.setdefault(span.why, []).append(span.text if len(span.text) <= 30 else span.text[:27] + "...")
+        console.print("accepted: " + "; ".join(f"{why}: {', '.join(dict.fromkeys(t.strip() for t in texts))}"
+                                               for why, texts in by_why.items()))
+    if report.lcb is not None:
+        lcb = report.lcb
+        state = "skipped (no line of 5+ tokens)" if lcb["skipped"] else (
+            f"line error {lcb['line_error']} · word error {lcb['word_error']} · lines {lcb['line_languages']}")
+        console.print(f"LCB: {state}")
 
 
 def _auto_lang(lang: str, prompt: str | None, system: str | None):
@@ -136,7 +290,7 @@ def _auto_lang(lang: str, prompt: str | None, system: str | None):
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
                     as_json: bool, jobs: int | None) -> None:
     from kollama.console import ProgressBar
-    from kollama.korean.batch import BatchOptions, count_lines, judge_file, print_batch
+    from kollama.korean.batch import BatchOptions, judge_file
 
     options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
     flagged: list[tuple[int, dict]] = []
@@ -156,13 +310,33 @@ def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None,
         summary = judge_file(file, options, emit, problem)
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
-        total = count_lines(file) if file.is_file() else 0
         with ProgressBar(transient=True) as progress:
-            progress.begin("judging", total)
-            summary = judge_file(file, options, emit, problem, progress.step)
-        print_batch(summary, flagged, group_by)
+            summary = judge_file(file, options, emit, problem, progress.report)
+        _print_batch(summary, flagged, group_by)
     if summary["skipped_lines"]:
         raise typer.Exit(1)
+
+
+def _print_batch(summary: dict, flagged: list[tuple[int, dict]], group_by: str | None) -> None:
+    """The failing answers (first 20) and the summary per group."""
+    from rich.table import Table
+
+    if flagged:
+        table = Table("#", "dominant", "kinds", "first flagged spans", title=f"failing answers ({len(flagged)})")
+        for index, report in flagged[:20]:
+            spans = "; ".join(s["text"][:30] for s in report["foreign"][:3])
+            table.add_row(str(index), report["dominant"] or "-", ", ".join(f"{k} {n}" for k, n in report["kinds"].items()),
+                          spans)
+        console.print(table)
+    table = Table(group_by or "group", "answers", "pass", "LPR", "WPR", "LCPR", "flagged by kind", title="summary")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    for row in summary["summary"]:
+        table.add_row(row["group"], str(row["answers"]), pct(row["pass_rate"]), pct(row["lpr"]), pct(row["wpr"]),
+                      pct(row["lcpr"]), ", ".join(f"{k} {n}" for k, n in row["kinds"].items()) or "-")
+    console.print(table)
 
 
 @app.command()
@@ -172,13 +346,26 @@ def logs(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show logged prompts and responses (every run is logged to SQLite in the data directory)."""
-    from kollama.logs import print_logs, recent
+    from kollama.logs import recent
 
     rows = recent(count, model)
     if as_json:
         print_json(rows)
     else:
-        print_logs(rows)
+        _print_logs(rows)
+
+
+def _print_logs(rows: list[dict]) -> None:
+    import time
+
+    if not rows:
+        console.print("no logged responses yet")
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"]))
+        console.rule(f"#{row['id']} {when} · {row['model']} · lock {row['lock']} ({row['lock_enforcement']})")
+        console.print(f"[bold]prompt[/bold]: {row['prompt']}")
+        console.print(f"[bold]response[/bold]: {row['response']}")
+        console.print(f"[dim]{row['prompt_tokens']} + {row['completion_tokens']} tokens, {row['seconds']:.2f} s[/dim]")
 
 
 lock_app = typer.Typer(help="The language lock: see what it would ban.", no_args_is_help=True)

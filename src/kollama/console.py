@@ -56,7 +56,7 @@ class ProgressBar(Progress):
                 bar.advance(task)
 
     `begin(description, total)` + `step(n)` drive one current bar (eval and score pass `bar.step` as
-    a callback). `info=True` adds a free-text column (`update(task, info=...)`); `footer` renders a
+    a callback); `report` is the core's progress callback (`kollama.progress`). `info=True` adds a free-text column (`update(task, info=...)`); `footer` renders a
     live table under the bars (compare). `enabled=False` prints nothing; on a standard error that is
     not a terminal the bar becomes plain progress lines (see the module's docstring).
     """
@@ -76,6 +76,8 @@ class ProgressBar(Progress):
         self._info = info
         self._drawn = 0.0
         self._current = None
+        self._note: str | None = None  # what `report` was last told, and how far
+        self._done = 0
         self._plain = enabled is not False and not console.is_terminal
         self._plain_started = time.monotonic()
         self._plain_printed = 0.0
@@ -136,6 +138,14 @@ class ProgressBar(Progress):
         """Advance the current bar."""
         if self._current is not None:
             self.advance(self._current, n)
+
+    def report(self, done: int, total: int | None, note: str) -> None:
+        """The core's `kollama.progress.Progress` callback: a new bar for each piece of work (a count that
+        starts again), its description the latest `note`."""
+        if self._current is None or done < self._done or (done == 0 and note != self._note):
+            self.begin(note, total)
+        self._note, self._done = note, done
+        self.update(self._current, completed=done, total=total, description=note)
 
     def redraw(self, force: bool = False) -> None:
         now = time.monotonic()

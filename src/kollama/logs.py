@@ -63,17 +63,3 @@ def recent(count: int = 3, model: str | None = None) -> list[dict[str, Any]]:
         item["params"] = json.loads(item["params"])
         out.append(item)
     return out
-
-
-def print_logs(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if not rows:
-        console.print("no logged responses yet")
-    for row in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"]))
-        console.rule(f"#{row['id']} {when} · {row['model']} · lock {row['lock']} ({row['lock_enforcement']})")
-        console.print(f"[bold]prompt[/bold]: {row['prompt']}")
-        console.print(f"[bold]response[/bold]: {row['response']}")
-        console.print(f"[dim]{row['prompt_tokens']} + {row['completion_tokens']} tokens, {row['seconds']:.2f} s[/dim]")

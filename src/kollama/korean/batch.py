@@ -18,6 +18,7 @@ from kollama.errors import KollamaError
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lcb import lcb_rates
 from kollama.korean.scripts import language
+from kollama.progress import Progress, Steps, no_progress
 
 CHUNK = 200  # answers per task handed to a worker process
 
@@ -152,11 +153,13 @@ def _judged_chunks(path: Path, options: BatchOptions) -> Iterator[list]:
 
 
 def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]], None],
-               problem: Callable[[Problem], None], progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Judge every line of `path` in order: `emit` each judged object, `problem` each bad line; returns the summary."""
+               problem: Callable[[Problem], None], progress: Progress = no_progress) -> dict[str, Any]:
+    """Judge every line of `path` in order: `emit` each judged object, `problem` each bad line; returns the summary.
+    The lines are counted for `progress` only when someone watches (it reads the file once more)."""
     language(options.lang)  # an unknown language fails before any work
     if not path.is_file():
         raise KollamaError(f"file not found: {path}", hint="give a JSONL file, one JSON object per line")
+    steps = Steps(progress, count_lines(path) if progress is not no_progress else None, "judging")
     groups: dict[str, Group] = {}
     overall = Group("all")
     problems: list[Problem] = []
@@ -172,8 +175,7 @@ def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]
             if options.group_by:
                 name = str(judged.get(options.group_by, "(none)"))
                 groups.setdefault(name, Group(name)).add(judged["fidelity"])
-        if progress:
-            progress(len(chunk))
+        steps.step(len(chunk))
     summary = [g.to_json(options.lang) for g in groups.values()] + [overall.to_json(options.lang)]
     return {"summary": summary, "skipped_lines": [str(p) for p in problems]}
 
@@ -181,27 +183,3 @@ def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]
 def count_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
-
-
-def print_batch(summary: dict[str, Any], flagged: list[tuple[int, dict[str, Any]]], group_by: str | None) -> None:
-    """Rich tables: the failing answers (first 20) and the summary per group."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
-    if flagged:
-        table = Table("#", "dominant", "kinds", "first flagged spans", title=f"failing answers ({len(flagged)})")
-        for index, report in flagged[:20]:
-            spans = "; ".join(s["text"][:30] for s in report["foreign"][:3])
-            table.add_row(str(index), report["dominant"] or "-", ", ".join(f"{k} {n}" for k, n in report["kinds"].items()),
-                          spans)
-        console.print(table)
-    table = Table(group_by or "group", "answers", "pass", "LPR", "WPR", "LCPR", "flagged by kind", title="summary")
-
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
-    for row in summary["summary"]:
-        table.add_row(row["group"], str(row["answers"]), pct(row["pass_rate"]), pct(row["lpr"]), pct(row["wpr"]),
-                      pct(row["lcpr"]), ", ".join(f"{k} {n}" for k, n in row["kinds"].items()) or "-")
-    console.print(table)

@@ -431,32 +431,3 @@ def _judge_latin(text: str, analysed: str, words: list[re.Match], prompt_words: 
 
 SCRIPT_COLOURS = {"han": "red", "kana": "magenta", "thai": "yellow", "cyrillic": "cyan", "latin_ext": "blue",
                   "latin": "green", "arabic": "bright_red", "devanagari": "bright_yellow"}
-
-
-def print_fidelity(report: FidelityReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
-    verdict = "[green]pass[/green]" if report.passed else "[red]fail[/red]"
-    console.print(f"{verdict} · expected {report.lang} · dominant {report.dominant or '-'} · "
-                  f"hangul ratio {report.hangul_ratio:.2f} · code-switch words {report.code_switch_words}")
-    console.print("characters: " + ", ".join(f"{k} {v}" for k, v in sorted(report.chars.items())))
-    if report.foreign:
-        table = Table("text", "kind", "script", "reason", title="flagged")
-        for span in report.foreign:
-            colour = SCRIPT_COLOURS.get(span.script, "white")
-            shown = span.text if len(span.text) <= 60 else span.text[:57] + "..."
-            table.add_row(f"[{colour}]{shown}[/{colour}]", span.kind, span.script, span.reason)
-        console.print(table)
-    if report.exempt:
-        by_why: dict[str, list[str]] = {}
-        for span in report.exempt:
-            by_why.setdefault(span.why, []).append(span.text if len(span.text) <= 30 else span.text[:27] + "...")
-        console.print("accepted: " + "; ".join(f"{why}: {', '.join(dict.fromkeys(t.strip() for t in texts))}"
-                                               for why, texts in by_why.items()))
-    if report.lcb is not None:
-        lcb = report.lcb
-        state = "skipped (no line of 5+ tokens)" if lcb["skipped"] else (
-            f"line error {lcb['line_error']} · word error {lcb['word_error']} · lines {lcb['line_languages']}")
-        console.print(f"LCB: {state}")

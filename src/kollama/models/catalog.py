@@ -34,28 +34,3 @@ def list_local_models() -> list[dict[str, Any]]:
     for name in list_ollama_models():
         found.append(_entry(f"ollama:{name}", find_ollama_model(name)))
     return found
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def print_models(found: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="local models")
-    for column in ("model", "arch", "params", "quant", "size", "context", "vocab", "chat template", "memory"):
-        table.add_column(column)
-    for m in found:
-        if "error" in m:
-            table.add_row(m["reference"], f"[red]{m['error']}[/red]", *[""] * 7)
-            continue
-        table.add_row(m["reference"], m["architecture"], f"{m['parameters'] / 1e6:.0f}M", m["quantization"],
-                      _size(m["file_size"]), str(m["context_length"]), str(m["vocab_size"]),
-                      "yes" if m["has_chat_template"] else "no (plain format)", _size(m["memory_bytes"]))
-    Console().print(table)
