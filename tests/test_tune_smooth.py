@@ -25,7 +25,8 @@ from gguf import GGMLQuantizationType as Q  # noqa: E402
 from gguf.constants import GGML_QUANT_SIZES  # noqa: E402
 from conftest import run_cli  # noqa: E402
 from kollama.korean.lock import Vocabulary, foreign_risk  # noqa: E402
-from kollama.models.gguf_layout import TOKEN_ARRAYS, read_layout, token_bytes  # noqa: E402
+from kollama.models.gguf_file import read_layout  # noqa: E402
+from kollama.models.gguf_vocab import TOKEN_ARRAYS, token_bytes  # noqa: E402
 from kollama.tune.smooth import BLOCK_SCALES, has_script_intrusion, ollama_modelfile, risk_rows, smooth  # noqa: E402
 
 WORDS = ["▁안녕", "하세요", "▁한국어", "는", "를", "▁모델", "입니다", "▁the", "▁model", "▁code", "▁東京", "中",

@@ -1,19 +1,25 @@
-"""Read a GGUF file's metadata and tensor table without touching the weights.
+"""The one GGUF reader: header, key/values and tensor table, parsed from a memory map without touching the
+weights or decoding what nobody asked for.
 
-`gguf.GGUFReader` materialises every vocabulary string as a numpy view (9 s for Gemma's
-262k tokens); this reader seeks past large arrays and keeps the scalars, which is all
-`kollama models` and the validity checks need. Types and sizes come from the `gguf` package.
+`gguf.GGUFReader` materialises every value as a numpy view (9 s for Gemma's 262k-token vocabulary); this
+reader skips long arrays unless they are named (`arrays=`, or every one with `arrays=ALL`), so `kollama
+models` and the validity checks read only scalars, `kollama tune smooth` gets byte offsets and the
+vocabulary, and `kollama tune export` gets every value with its type and the tensors' bytes. Value types,
+tensor types and their sizes come from the `gguf` package.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import mmap
 import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Final
 
+import numpy as np
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 from kollama.errors import KollamaError
@@ -24,11 +30,194 @@ _SCALARS = {
     GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
     GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
 }
-_KEEP_ARRAY_ITEMS = 64  # longer arrays (vocabularies, merges) are counted, not kept
+_NUMPY = {GGUFValueType.INT32: np.int32, GGUFValueType.UINT32: np.uint32, GGUFValueType.FLOAT32: np.float32}
+_KEEP_ARRAY_ITEMS = 64  # longer arrays (vocabularies, merges) are counted, not kept, unless asked for
+ALL: Final = ("*",)  # `read_layout(path, arrays=ALL)`: keep every array
 
 
 class CorruptModel(KollamaError):
-    pass
+    """A file that is not a whole GGUF model: the fix is another file or a fresh download."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor-table entry. `dims` are in GGML order: dims[0] is the length of a row."""
+
+    name: str
+    dims: tuple[int, ...]
+    kind: GGMLQuantizationType
+    offset: int  # from the start of the data section
+
+    @property
+    def row_bytes(self) -> int:
+        block, size = GGML_QUANT_SIZES[self.kind]
+        return self.dims[0] // block * size
+
+    @property
+    def n_rows(self) -> int:
+        return int(np.prod(self.dims[1:], dtype=np.int64)) if len(self.dims) > 1 else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.row_bytes * self.n_rows
+
+    def encode(self, offset: int) -> bytes:
+        """This entry as the file stores it, at a new data offset."""
+        name = self.name.encode("utf-8")
+        return (struct.pack("<Q", len(name)) + name + struct.pack("<I", len(self.dims))
+                + struct.pack(f"<{len(self.dims)}Q", *self.dims) + struct.pack("<IQ", int(self.kind), offset))
+
+
+@dataclass
+class GGUFLayout:
+    path: Path
+    version: int
+    n_kv: int
+    kv_span: tuple[int, int]  # [start, end) of the key/value block in the file
+    metadata: dict[str, Any]  # scalars, short arrays (lists), and the long arrays asked for
+    types: dict[str, tuple[GGUFValueType, GGUFValueType | None]]  # each key's type (and an array's item type)
+    tensors: list[TensorInfo]
+    alignment: int
+    data_start: int
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", "unknown"))
+
+    def tensor(self, name: str) -> TensorInfo | None:
+        return next((t for t in self.tensors if t.name == name), None)
+
+    def tensor_bytes(self, tensor: TensorInfo) -> np.ndarray:
+        """A tensor's stored bytes, memory-mapped read-only, shaped (..., rows, bytes per row) in numpy order:
+        what `gguf.quants.dequantize` takes for every tensor type."""
+        shape = (*reversed(tensor.dims[1:]), tensor.row_bytes)
+        return np.memmap(self.path, dtype=np.uint8, mode="r", offset=self.data_start + tensor.offset, shape=shape)
+
+
+class _Cursor:
+    def __init__(self, buf: mmap.mmap, path: Path):
+        self.buf, self.pos, self.path = buf, 0, path
+
+    def take(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.buf):
+            raise self.truncated()
+        value = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return value[0] if len(value) == 1 else value
+
+    def truncated(self) -> CorruptModel:
+        return CorruptModel(f"{self.path} is truncated (header ends early)", hint="download the file again")
+
+    def raw_string(self) -> bytes:
+        length = self.take("<Q")
+        if length > 1 << 30:
+            raise CorruptModel(f"{self.path} is corrupt (string of {length} bytes in header)",
+                               hint="download the file again")
+        if self.pos + length > len(self.buf):
+            raise self.truncated()
+        data = self.buf[self.pos:self.pos + length]
+        self.pos += length
+        return data
+
+    def array_type(self) -> GGUFValueType:
+        item = GGUFValueType(self.take("<I"))
+        if item == GGUFValueType.ARRAY:
+            raise CorruptModel(f"{self.path} nests arrays, which kollama cannot read")
+        return item
+
+    def value(self, vtype: GGUFValueType, item: GGUFValueType | None, keep_long: bool) -> Any:
+        """A scalar or string; an array (after its `item` type) as a list, a long one asked for as a numpy
+        array where its items are 32-bit numbers, else `{"array_length": n}`."""
+        if vtype == GGUFValueType.STRING:
+            return self.raw_string().decode("utf-8", errors="replace")
+        if vtype != GGUFValueType.ARRAY:
+            return self.take(_SCALARS[vtype])
+        count = self.take("<Q")
+        if item == GGUFValueType.STRING:
+            if count <= _KEEP_ARRAY_ITEMS or keep_long:
+                return [self.raw_string().decode("utf-8", errors="replace") for _ in range(count)]
+            for _ in range(count):
+                length = self.take("<Q")
+                self.pos += length
+            return {"array_length": count}
+        width = struct.calcsize(_SCALARS[item])
+        size = width * count
+        if count <= _KEEP_ARRAY_ITEMS or keep_long:
+            if self.pos + size > len(self.buf):
+                raise self.truncated()
+            dtype = _NUMPY.get(item)
+            if keep_long and dtype is not None:
+                values = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos).copy()
+            else:
+                values = [struct.unpack_from(_SCALARS[item], self.buf, self.pos + i * width)[0] for i in range(count)]
+            self.pos += size
+            return values
+        self.pos += size
+        return {"array_length": count}
+
+
+def read_layout(path: str | Path, arrays: tuple[str, ...] = ()) -> GGUFLayout:
+    """Parse header, key/values and tensor table; long arrays are skipped unless named in `arrays` (`ALL`:
+    every one). Raises `CorruptModel` for anything that is not a whole GGUF file."""
+    path = Path(path)
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise CorruptModel(f"cannot read {path}: {exc.strerror or exc}", hint="check the path and its permissions") from exc
+    with handle:
+        try:
+            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise CorruptModel(f"{path} is empty or unreadable", hint="pass a .gguf model file") from exc
+        with buf:
+            return _parse(_Cursor(buf, path), path, arrays, len(buf))
+
+
+def _parse(r: _Cursor, path: Path, arrays: tuple[str, ...], size: int) -> GGUFLayout:
+    if r.buf[:4] != b"GGUF"[:size]:
+        raise CorruptModel(f"{path} is not a GGUF file (bad magic bytes)", hint="pass a .gguf model file")
+    if size < 4:
+        raise r.truncated()
+    r.pos = 4
+    version, n_tensors, n_kv = r.take("<I"), r.take("<Q"), r.take("<Q")
+    if version not in (2, 3):
+        raise CorruptModel(f"{path} has unsupported GGUF version {version}")
+    kv_start = r.pos
+    metadata: dict[str, Any] = {}
+    types: dict[str, tuple[GGUFValueType, GGUFValueType | None]] = {}
+    keep_all = arrays == ALL
+    try:
+        for _ in range(n_kv):
+            key = r.raw_string().decode("utf-8", errors="replace")
+            vtype = GGUFValueType(r.take("<I"))
+            item = r.array_type() if vtype == GGUFValueType.ARRAY else None
+            types[key] = (vtype, item)
+            metadata[key] = r.value(vtype, item, keep_all or key in arrays)
+    except ValueError as exc:  # an unknown value-type number
+        raise CorruptModel(f"{path} is corrupt ({exc})", hint="download the file again") from exc
+    kv_end = r.pos
+    tensors = []
+    for _ in range(n_tensors):
+        name = r.raw_string().decode("utf-8", errors="replace")
+        n_dims = r.take("<I")
+        if n_dims > 8:
+            raise CorruptModel(f"{path} is corrupt (tensor {name} has {n_dims} dimensions)")
+        dims = tuple(int(r.take("<Q")) for _ in range(n_dims))
+        kind_id, offset = r.take("<I"), r.take("<Q")
+        try:
+            kind = GGMLQuantizationType(kind_id)
+        except ValueError:
+            kind = None
+        if kind not in GGML_QUANT_SIZES:  # a type llama.cpp knows but no size is known for is as unreadable
+            raise CorruptModel(f"{path} has an unknown tensor type {kind_id}")
+        tensors.append(TensorInfo(name, dims, kind, int(offset)))
+    alignment = int(metadata.get("general.alignment", 32))
+    data_start = (r.pos + alignment - 1) // alignment * alignment
+    end = max((data_start + t.offset + t.nbytes for t in tensors), default=r.pos)
+    if size < end:
+        raise CorruptModel(f"{path} is truncated: {size} bytes, tensors need {end}", hint="download the file again")
+    return GGUFLayout(path, version, n_kv, (kv_start, kv_end), metadata, types, tensors, alignment, data_start)
 
 
 @dataclass
@@ -66,83 +255,6 @@ class GGUFInfo:
         return out
 
 
-class _Reader:
-    def __init__(self, handle: BinaryIO, path: Path):
-        self.f = handle
-        self.path = path
-
-    def read(self, n: int) -> bytes:
-        data = self.f.read(n)
-        if len(data) != n:
-            raise CorruptModel(f"{self.path} is truncated (header ends early)", hint="download the file again")
-        return data
-
-    def scalar(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
-
-    def string(self) -> str:
-        length = self.scalar("<Q")
-        if length > 1 << 30:
-            raise CorruptModel(f"{self.path} is corrupt (string of {length} bytes in header)", hint="download the file again")
-        return self.read(length).decode("utf-8", errors="replace")
-
-    def value(self, vtype: int) -> Any:
-        vtype = GGUFValueType(vtype)
-        if vtype == GGUFValueType.STRING:
-            return self.string()
-        if vtype == GGUFValueType.ARRAY:
-            item_type = GGUFValueType(self.scalar("<I"))
-            count = self.scalar("<Q")
-            if count <= _KEEP_ARRAY_ITEMS:
-                return [self.value(item_type) for _ in range(count)]
-            if item_type == GGUFValueType.STRING:
-                for _ in range(count):
-                    self.f.seek(self.scalar("<Q"), os.SEEK_CUR)
-            else:
-                self.f.seek(struct.calcsize(_SCALARS[item_type]) * count, os.SEEK_CUR)
-            return {"array_length": count}
-        return self.scalar(_SCALARS[vtype])
-
-
-def _read(path: Path) -> tuple[dict[str, Any], int, int]:
-    """Metadata, parameter count, and the byte offset where tensor data must end."""
-    with open(path, "rb") as handle:
-        r = _Reader(handle, path)
-        if r.read(4) != b"GGUF":
-            raise CorruptModel(f"{path} is not a GGUF file (bad magic bytes)", hint="pass a .gguf model file")
-        version = r.scalar("<I")
-        if version not in (2, 3):
-            raise CorruptModel(f"{path} has unsupported GGUF version {version}")
-        n_tensors, n_kv = r.scalar("<Q"), r.scalar("<Q")
-        meta: dict[str, Any] = {}
-        try:
-            for _ in range(n_kv):
-                key = r.string()
-                meta[key] = r.value(r.scalar("<I"))
-        except ValueError as exc:  # unknown value type enum
-            raise CorruptModel(f"{path} is corrupt ({exc})", hint="download the file again") from exc
-        params, data_end = 0, 0
-        for _ in range(n_tensors):
-            r.string()
-            n_dims = r.scalar("<I")
-            dims = [r.scalar("<Q") for _ in range(n_dims)]
-            ttype = r.scalar("<I")
-            offset = r.scalar("<Q")
-            n = 1
-            for d in dims:
-                n *= d
-            params += n
-            try:
-                block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
-            except (ValueError, KeyError) as exc:
-                raise CorruptModel(f"{path} has an unknown tensor type {ttype}") from exc
-            data_end = max(data_end, offset + n // block * type_size)
-        alignment = int(meta.get("general.alignment", 32))
-        header_end = handle.tell()
-        data_start = (header_end + alignment - 1) // alignment * alignment
-    return meta, params, data_start + data_end
-
-
 def _quant_name(meta: dict[str, Any]) -> str:
     file_type = meta.get("general.file_type")
     if file_type is None:
@@ -171,12 +283,9 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
             cached = {}
     if key in cached:
         return GGUFInfo(**cached[key])
-    meta, params, data_end = _read(path)
-    if stat.st_size < data_end:
-        raise CorruptModel(
-            f"{path} is truncated: {stat.st_size} bytes, tensors need {data_end}",
-            hint="download the file again",
-        )
+    layout = read_layout(path)
+    meta = layout.metadata
+    params = sum(math.prod(t.dims) for t in layout.tensors)
     arch = str(meta.get("general.architecture", "unknown"))
 
     def arch_key(name: str, default: Any = 0) -> Any:
@@ -219,6 +328,5 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
 
 def chat_template(path: str | Path) -> str | None:
     """The Jinja chat template stored in the file, if any (not cached: it can be long)."""
-    meta, _, _ = _read(Path(path))
-    template = meta.get("tokenizer.chat_template")
+    template = read_layout(path).metadata.get("tokenizer.chat_template")
     return template if isinstance(template, str) else None

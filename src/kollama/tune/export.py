@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from kollama.errors import KollamaError
+from kollama.models.gguf_file import ALL, GGUFLayout, read_gguf_info, read_layout
 from kollama.tune.base_model import EXPORTABLE
 from kollama.tune.sft import read_run
 
@@ -104,20 +105,19 @@ def _target_type(name: str, shape: tuple[int, ...], quant: str):
     return wanted
 
 
-def _copy_metadata(reader, writer, overrides: dict[str, tuple[Any, Any]]) -> None:
+def _copy_metadata(layout: GGUFLayout, writer, overrides: dict[str, tuple[Any, Any]]) -> None:
     import gguf
 
-    for field in reader.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") or field.name in overrides:
+    for key, value in layout.metadata.items():
+        if key == gguf.Keys.General.ARCHITECTURE or key in overrides:
             continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
+        kind, sub = layout.types[key]
+        writer.add_key_value(key, value.tolist() if isinstance(value, np.ndarray) else value, kind, sub_type=sub)
     for key, (value, kind) in overrides.items():
         writer.add_key_value(key, value, kind)
 
 
-def _merged_tensors(reader, deltas: list[LoraDelta], quant: str) -> Iterator[tuple[str, np.ndarray, Any]]:
+def _merged_tensors(layout: GGUFLayout, deltas: list[LoraDelta], quant: str) -> Iterator[tuple[str, np.ndarray, Any]]:
     """(name, array to write, GGML type) per base tensor, de-quantised, merged and re-quantised."""
     from gguf import GGMLQuantizationType
     from gguf.quants import dequantize, quantize
@@ -125,8 +125,8 @@ def _merged_tensors(reader, deltas: list[LoraDelta], quant: str) -> Iterator[tup
     by_tensor: dict[str, list[LoraDelta]] = {}
     for d in deltas:
         by_tensor.setdefault(d.tensor, []).append(d)
-    for tensor in reader.tensors:
-        w = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+    for tensor in layout.tensors:
+        w = dequantize(layout.tensor_bytes(tensor), tensor.kind).astype(np.float32)
         for d in by_tensor.pop(tensor.name, []):
             w = w + d.delta()
         kind = _target_type(tensor.name, w.shape, quant)
@@ -150,16 +150,16 @@ def _progress(total: int, label: str):
 def write_merged(base_path: Path, deltas: list[LoraDelta], out: Path, quant: str) -> None:
     import gguf
 
-    reader = gguf.GGUFReader(str(base_path))
-    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    layout = read_layout(base_path, arrays=ALL)
+    arch = layout.architecture
     file_type = int(gguf.LlamaFileType[FILE_TYPES[quant]])
 
     def write(tmp: Path) -> None:
         # Two passes over the tensors: sizes first (the header precedes the data), then the data.
-        writer = gguf.GGUFWriter(str(tmp), arch=arch, endianess=reader.endianess)
-        _copy_metadata(reader, writer, {gguf.Keys.General.FILE_TYPE: (file_type, gguf.GGUFValueType.UINT32)})
-        for tensor in reader.tensors:
-            shape = tuple(int(n) for n in reversed(tensor.shape.tolist()))
+        writer = gguf.GGUFWriter(str(tmp), arch=arch)
+        _copy_metadata(layout, writer, {gguf.Keys.General.FILE_TYPE: (file_type, gguf.GGUFValueType.UINT32)})
+        for tensor in layout.tensors:
+            shape = tuple(reversed(tensor.dims))
             kind = _target_type(tensor.name, shape, quant)
             byte_shape = gguf.quants.quant_shape_to_byte_shape(shape, kind) if kind not in (
                 gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16) else shape
@@ -169,9 +169,9 @@ def write_merged(base_path: Path, deltas: list[LoraDelta], out: Path, quant: str
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        progress, task = _progress(len(reader.tensors), "export")
+        progress, task = _progress(len(layout.tensors), "export")
         with progress:
-            for _, data, _ in _merged_tensors(reader, deltas, quant):
+            for _, data, _ in _merged_tensors(layout, deltas, quant):
                 writer.write_tensor_data(data)
                 progress.advance(task)
         writer.close()
@@ -183,8 +183,7 @@ def write_adapter(base_path: Path, deltas: list[LoraDelta], out: Path, alpha: fl
     """A llama.cpp LoRA adapter GGUF (`--lora FILE`): general.type=adapter, lora_a/lora_b tensors."""
     import gguf
 
-    reader = gguf.GGUFReader(str(base_path))
-    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    arch = read_layout(base_path).architecture
 
     def write(tmp: Path) -> None:
         writer = gguf.GGUFWriter(str(tmp), arch=arch)
@@ -215,7 +214,6 @@ def modelfile_text(gguf_name: str, base_path: Path | None, stops: list[str], pla
 
 def export_run(run_dir: str | Path, out: str | Path, quant: str = "f16", adapter_only: bool = False) -> dict[str, Any]:
     """Export a finished tune run; returns what was written."""
-    from kollama.models.gguf_file import read_gguf_info
     from kollama.tune.encoding import ChatEncoder
 
     if quant not in QUANTS:

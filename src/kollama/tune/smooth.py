@@ -32,7 +32,8 @@ from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q
 
 from kollama.errors import KollamaError
 from kollama.korean.lock import Vocabulary, foreign_risk
-from kollama.models.gguf_layout import TOKEN_ARRAYS, GGUFLayout, TensorInfo, read_layout, token_bytes
+from kollama.models.gguf_file import GGUFLayout, TensorInfo, read_layout
+from kollama.models.gguf_vocab import TOKEN_ARRAYS, token_bytes
 
 SMOOTHABLE = ("llama", "gemma3", "qwen2")
 OUTPUT, EMBEDDINGS = "output.weight", "token_embd.weight"
