@@ -5,6 +5,9 @@ One small interface, `DocumentParser` (in `kollama.rag.pages` with the page type
 (`kollama.rag.pdf_layout`); `kollama.rag.structure` then works on the whole document (running headers,
 tables of contents, table headers across page breaks) before blocks are final. Every string leaves
 this module in NFC.
+
+`PARSERS` maps a suffix to its parser: the built-ins are registered below, a third-party package adds a
+format through the `kollama.parsers` entry-point group (`kollama.rag.registry`).
 """
 
 from __future__ import annotations
@@ -27,11 +30,9 @@ from kollama.rag.pages import (
     blocks_from_lines,
 )
 from kollama.rag.pdf_layout import Line, page_objects, read_page_layout
+from kollama.rag.registry import Registry
 from kollama.rag.structure import finish_pages
 from kollama.rag.text_quality import measure
-
-SUPPORTED = (".pdf", ".hwp", ".hwpx", ".txt", ".md", ".markdown")
-
 
 # ---------------------------------------------------------------- PDF
 def _pdf_date(value: str) -> str:
@@ -148,18 +149,30 @@ class TextParser:
         return read_text_file(path)
 
 
-def parsers() -> list[DocumentParser]:
-    """The offline parsers, one per file type."""
-    return [PdfParser(), HwpParser(), TextParser()]
+def _instance(loaded: object) -> Callable[[], DocumentParser]:
+    """A `kollama.parsers` entry point names a parser class or a ready parser object."""
+    return loaded if isinstance(loaded, type) else lambda: loaded  # type: ignore[return-value]
+
+
+PARSERS: Registry[DocumentParser] = Registry("kollama.parsers", {
+    ".pdf": PdfParser, ".hwp": HwpParser, ".hwpx": HwpParser,
+    ".txt": TextParser, ".md": TextParser, ".markdown": TextParser,
+}, _instance)
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """Every suffix a parser is registered for, third-party ones included: what a folder is searched for."""
+    return tuple(PARSERS.names())
 
 
 def parser_for(path: Path) -> DocumentParser:
+    """The parser registered for the file's suffix (case-insensitive)."""
     suffix = path.suffix.lower()
-    for parser in parsers():
-        if suffix in parser.suffixes:
-            return parser
-    raise KollamaError(f"{path.name}: unsupported file type '{suffix or 'none'}'",
-                       hint="add PDF, HWP, HWPX, .txt or .md files")
+    make = PARSERS.factory(suffix) if suffix else None
+    if make is None:
+        raise KollamaError(f"{path.name}: unsupported file type '{suffix or 'none'}'",
+                           hint="add PDF, HWP, HWPX, .txt or .md files")
+    return make()
 
 
 def read_document(path: Path, ocr_mode: str = "auto") -> tuple[DocumentInfo, Callable[[int], Page]]:

