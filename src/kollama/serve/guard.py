@@ -1,11 +1,20 @@
 """The first thing every request meets: host check, API key, body size (a plain ASGI middleware, so
-it runs before any body is parsed)."""
+it runs before any body is parsed).
+
+Headers are read through Starlette's `HTTPConnection` and rewritten through `MutableHeaders`; the Bearer
+token is split as FastAPI's `HTTPBearer` splits it. The host and origin rules are kollama's own: Starlette's
+`TrustedHostMiddleware` matches names from a list (and cuts an IPv6 host at its first colon), where this
+server accepts any loopback address and answers in the error shape of the route that was called.
+"""
 
 from __future__ import annotations
 
 import hmac
 
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kollama.serve.errors import error_response
@@ -38,7 +47,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = HTTPConnection(scope).headers
         problem = self._refuse(path, headers)
         if problem is not None:
             status, message, extra = problem
@@ -46,8 +55,8 @@ class Guard:
             return
         if path.startswith("/api/") and "json" not in headers.get("content-type", "json"):
             # Ollama parses any body as JSON (its docs use `curl -d` without a content type)
-            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
-                     + [(b"content-type", b"application/json")]}
+            scope = {**scope}
+            MutableHeaders(scope=scope)["content-type"] = "application/json"
         limit = self.max_upload if path.startswith(UPLOAD_PATHS) else self.max_body
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -55,7 +64,7 @@ class Guard:
             return
         await self.app(scope, self._counting(receive, limit), send)
 
-    def _refuse(self, path: str, headers: dict[str, str]) -> tuple[int, str, dict[str, str] | None] | None:
+    def _refuse(self, path: str, headers: Headers) -> tuple[int, str, dict[str, str] | None] | None:
         if self.loopback_only:
             host = headers.get("host", "")
             hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
@@ -67,9 +76,8 @@ class Guard:
             return 403, f"cross-origin request from {origin} refused", None
         if self.api_key is None or path in OPEN_PATHS or _is_static(path):
             return None
-        auth = headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key):
+        scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self.api_key):
             return 401, "missing or wrong API key: send 'Authorization: Bearer KEY'", {"WWW-Authenticate": "Bearer"}
         return None
 
