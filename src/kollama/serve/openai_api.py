@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kollama.engines import Engine, Generation, Response, TokenLogprob
 from kollama.serve import logprobs
 from kollama.serve.answers import Answer, collect_all, start_answer, start_answers
+from kollama.serve.best_of import answer_count, best, decoded_count, rankable, with_scores
 from kollama.serve.completions import Prompt, ScoredPrompt, prompt_list, read_prompt, score_prompt
 from kollama.serve.embeddings import E5_NAMES, Embedder, encode_vector
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
@@ -150,66 +151,6 @@ def _turns(body: ChatCompletionRequest) -> list[Turn]:
     return turns
 
 
-def _n(state: ServerState, n: int | None) -> int:
-    n = n or 1
-    if n > state.options.max_n:
-        raise ApiError(400, f"n: at most {state.options.max_n} answers per request on this server (--max-n)",
-                       param="n")
-    return n
-
-
-def _best_of(state: ServerState, body: ChatCompletionRequest | CompletionRequest, n: int) -> int:
-    """How many answers to decode for the n returned: `best_of` (at least n, at most --max-n), else n."""
-    if body.best_of is None or body.best_of == n:
-        return n
-    if body.best_of < n:
-        raise ApiError(400, f"best_of ({body.best_of}) must be at least n ({n})", param="best_of")
-    if body.best_of > state.options.max_n:
-        raise ApiError(400, f"best_of: at most {state.options.max_n} answers per request on this server (--max-n)",
-                       param="best_of")
-    if body.stream:
-        raise ApiError(400, "best_of cannot be streamed: the best answers are known once all are done; "
-                            "leave out stream or best_of", param="best_of")
-    return body.best_of
-
-
-def _scored(params, decoded: int, n: int):
-    """With best_of, every answer carries its tokens' log-probabilities (to rank them)."""
-    return replace(params, top_logprobs=0) if decoded > n and params.top_logprobs is None else params
-
-
-def _ranked(make: Callable[[Engine], Generation], decoded: int, n: int) -> Callable[[Engine], Generation]:
-    """Refuse best_of on a backend that gives no log-probabilities (nothing to rank by) with a 400."""
-    if decoded == n:
-        return make
-
-    def checked(engine: Engine) -> Generation:
-        if not engine.supports_logprobs:
-            raise ApiError(400, f"best_of: {engine.name} gives no token log-probabilities to rank answers by; "
-                                "leave out best_of, or use a local GGUF model", param="best_of")
-        return make(engine)
-
-    return checked
-
-
-def mean_logprob(response: Response) -> float:
-    """The answer's mean token log-probability (after the lock's mask): best_of's ranking. An empty answer
-    ranks last."""
-    values = [t.logprob for t in response.logprobs or []]
-    return sum(values) / len(values) if values else -math.inf
-
-
-def best(responses: list[Response], n: int, keep_logprobs: bool) -> list[Response]:
-    """The n answers with the highest mean log-probability, best first (ties: the lower seed first)."""
-    if len(responses) == n:
-        return responses
-    chosen = sorted(responses, key=mean_logprob, reverse=True)[:n]
-    if not keep_logprobs:
-        for response in chosen:
-            response.logprobs = None
-    return chosen
-
-
 def _tool_calls(plan: Plan, text: str) -> list[dict[str, Any]] | None:
     """The answer's tool calls in OpenAI's shape, or None when it is a plain answer."""
     if plan.tool_mode == "none":
@@ -225,8 +166,8 @@ def _tool_calls(plan: Plan, text: str) -> list[dict[str, Any]] | None:
 @router.post("/chat/completions", summary="Chat completion (streaming SSE or one JSON)", responses=STREAMS)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     state = state_of(request)
-    n = _n(state, body.n)
-    decoded = _best_of(state, body, n)
+    n = answer_count(state, body.n)
+    decoded = decoded_count(state, body, n)
     tools = [t.function.model_dump() for t in body.tools or []]
     choice = body.tool_choice.function.model_dump() if isinstance(body.tool_choice, NamedToolChoice) else body.tool_choice
     the_plan = plan(tools, choice, _structured_format(body))
@@ -234,12 +175,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     base_params = with_grammar(_params(state, body, body.max_completion_tokens or body.max_tokens, decision),
                                the_plan.structured)
     wants_logprobs = base_params.top_logprobs is not None
-    base_params = _scored(base_params, decoded, n)
+    base_params = with_scores(base_params, decoded, n)
     turns = _turns(body)
 
     def make(index: int) -> Callable[[Engine], Generation]:
         params = replace(base_params, seed=derive_seed(base_params.seed, index))
-        return _ranked(lambda engine: engine.chat(conversation(turns, the_plan, engine.tool_format), params),
+        return rankable(lambda engine: engine.chat(conversation(turns, the_plan, engine.tool_format), params),
                        decoded, n)
 
     answers = await start_answers(state.pool, state.limiter, body.model, [make(i) for i in range(decoded)], request,
@@ -364,8 +305,8 @@ async def completions(body: CompletionRequest, request: Request):
     first = prompts[0] if prompts and isinstance(prompts[0], str) else ""
     decision = decide_language(kollama_extras(body)[1], [("user", first)])  # auto: from the first prompt
     params = _params(state, body, body.max_tokens, decision)
-    n = _n(state, body.n)
-    body_best_of = _best_of(state, body, n)
+    n = answer_count(state, body.n)
+    body_best_of = decoded_count(state, body, n)
     if body.stream and n > 1:
         raise ApiError(400, "stream one answer at a time (n=1), or leave out stream", param="n")
     if generate and body_best_of * len(prompts) > MAX_PROMPTS:
@@ -419,11 +360,11 @@ async def completions(body: CompletionRequest, request: Request):
         return with_language(StreamingResponse(_stream(answer, chunk, include_usage), media_type="text/event-stream",
                                                headers=SSE_HEADERS), decision)
 
-    scored_params = _scored(params, body_best_of, n)
+    scored_params = with_scores(params, body_best_of, n)
 
     def make(prompt: ScoredPrompt, index: int) -> Callable[[Engine], Generation]:
         each = replace(scored_params, seed=derive_seed(scored_params.seed, index))
-        return _ranked(lambda engine: engine.complete(prompt.text, each), body_best_of, n)
+        return rankable(lambda engine: engine.complete(prompt.text, each), body_best_of, n)
 
     answers = await start_answers(state.pool, state.limiter, body.model,
                                   [make(p, i) for p in read for i in range(body_best_of)], request,
