@@ -26,22 +26,27 @@ from pathlib import Path
 
 from kollama.korean.answer_language import infer_answer_language
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "tests" / "data" / "lang_auto_prompts.jsonl"
 REALDATA = Path(os.environ.get("KOLLAMA_REALDATA", ROOT.parent / "shared" / "realdata"))
 
 
-def _table(title: str, rows: list[tuple[str, int, int, int]]) -> None:
-    """rows: (group, n, right with auto, right with always-ko)."""
+def _table(title: str, rows: list[tuple[str, int, int, int]]) -> tuple[int, int, int, float]:
+    """rows: (group, n, right with auto, right with always-ko). Returns n, auto, always-ko and the worst group's
+    auto accuracy."""
     print(f"\n{title}")
     print(f"{'group':<40} {'n':>5} {'auto':>7} {'always-ko':>10}")
     for group, n, auto, ko in rows:
         print(f"{group:<40} {n:>5} {auto / n:>7.1%} {ko / n:>10.1%}")
     n, auto, ko = (sum(r[i] for r in rows) for i in (1, 2, 3))
     print(f"{'all':<40} {n:>5} {auto / n:>7.1%} {ko / n:>10.1%}")
+    return n, auto, ko, min(r[2] / r[1] for r in rows)
 
 
-def own_prompts(show_misses: bool) -> list[dict]:
+def own_prompts(show_misses: bool) -> tuple[list[dict], tuple[int, int, int, float]]:
     records = [json.loads(line) for line in PROMPTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     total, auto, ko = Counter(), Counter(), Counter()
     started = time.perf_counter()
@@ -55,17 +60,17 @@ def own_prompts(show_misses: bool) -> list[dict]:
             print(f"miss [{r['kind']}] expected {r['expected']}, got {decision.lang}: {r['prompt'][:80]!r} "
                   f"({decision.reason})")
     seconds = time.perf_counter() - started
-    _table(f"{PROMPTS.relative_to(ROOT)}: {len(records)} prompts, "
-           f"{seconds / len(records) * 1000:.0f} ms a prompt (Kiwi loaded on the first)",
-           [(kind, total[kind], auto[kind], ko[kind]) for kind in total])
-    return records
+    totals = _table(f"{PROMPTS.relative_to(ROOT)}: {len(records)} prompts, "
+                    f"{seconds / len(records) * 1000:.0f} ms a prompt (Kiwi loaded on the first)",
+                    [(kind, total[kind], auto[kind], ko[kind]) for kind in total])
+    return records, totals
 
 
-def lcb_prompts(show_misses: bool) -> None:
+def lcb_prompts(show_misses: bool) -> tuple[int, int, int, float] | None:
     folder = REALDATA / "lcb"
     if not folder.is_dir():
         print(f"\nskipped LCB: real data not found at {folder} (set KOLLAMA_REALDATA to the shared realdata folder)")
-        return
+        return None
     rows = []
     for lang in ("ko", "ja", "zh"):
         records = [json.loads(line) for line in (folder / f"lcb_{lang}.jsonl").open(encoding="utf-8")]
@@ -79,10 +84,10 @@ def lcb_prompts(show_misses: bool) -> None:
             if show_misses and decision.lang != r["language"]:
                 print(f"miss [{group}] got {decision.lang}: {r['prompt'][:80]!r} ({decision.reason})")
         rows += [(group, total[group], auto[group], ko[group]) for group in total]
-    _table("LCB prompts (real users' prompts; the expected language is the benchmark's)", rows)
+    return _table("LCB prompts (real users' prompts; the expected language is the benchmark's)", rows)
 
 
-def generate(records: list[dict], n: int, model: str, max_tokens: int) -> None:
+def generate(records: list[dict], n: int, model: str, max_tokens: int) -> Counter | None:
     """Answers under `--lang auto`'s default lock, under `--lang ko`'s (gated) and unlocked, greedy, on a real
     instruct model: how many English-expected answers come out English, and Korean-expected ones Korean."""
     from kollama.engines import load_engine
@@ -92,7 +97,7 @@ def generate(records: list[dict], n: int, model: str, max_tokens: int) -> None:
 
     if model in CHUNKED_MODELS and find_assembled(model) is None:
         print(f"\nskipped generation: {model} is not assembled (run `make real-models`)")
-        return
+        return None
     picked = [r for r in records if r["expected"] == "en" and not r.get("history")][:n] + \
              [r for r in records if r["expected"] == "ko" and not r.get("history")][:n]
     settings = ("auto", "ko", "off")
@@ -121,6 +126,7 @@ def generate(records: list[dict], n: int, model: str, max_tokens: int) -> None:
     for expected in ("en", "ko"):
         print(f"{expected:<10} {right[(expected, 'auto')]:>12} {right[(expected, 'ko')]:>18} "
               f"{right[(expected, 'off')]:>10}")
+    return right
 
 
 def main() -> None:
@@ -130,10 +136,19 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
-    records = own_prompts(args.show_misses)
-    lcb_prompts(args.show_misses)
-    if args.generate:
-        generate(records, args.generate, args.model, args.max_tokens)
+    records, (n, auto, ko, worst) = own_prompts(args.show_misses)
+    figure = (f"{n} code-switched prompts: --lang auto {auto / n:.1%} right (worst kind {worst:.1%}), "
+              f"always Korean {ko / n:.1%}")
+    lcb = lcb_prompts(args.show_misses)
+    if lcb:
+        figure += f"; {lcb[0]} LCB prompts: auto {lcb[1] / lcb[0]:.1%}, always Korean {lcb[2] / lcb[0]:.1%}"
+    right = generate(records, args.generate, args.model, args.max_tokens) if args.generate else None
+    if right:
+        figure += (f"; {args.model}, greedy, {args.generate} English-expected and {args.generate} Korean-expected "
+                   f"prompts answered in the expected language: --lang auto {right[('en', 'auto')]} and "
+                   f"{right[('ko', 'auto')]}, --lang ko (gated) {right[('en', 'ko')]} and {right[('ko', 'ko')]}, "
+                   f"unlocked {right[('en', 'off')]} and {right[('ko', 'off')]}")
+    record("lang-auto", figure)
 
 
 if __name__ == "__main__":

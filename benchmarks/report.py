@@ -25,6 +25,9 @@ CATALOGUE = [
                   "(generation, naturalness)", "python benchmarks/first_run.py --setup; python benchmarks/first_run.py"),
     ("generation", "`kollama run` (no lock, `script`, `strict`) against raw llama-cpp-python, tokens/s",
      "python benchmarks/generation.py --rounds 3 --max-tokens 96"),
+    ("lang-auto", "`--lang auto` against always-Korean: the expected answer language of code-switched and LCB prompts, "
+                  "and a real instruct model's answers under auto's lock and `--lang ko`'s",
+     "python benchmarks/lang_auto.py --generate 20"),
     ("openmp", "llama.cpp's OpenMP idle policy: kollama's 500 spins against libgomp's default and passive, "
                "with other work on the machine", "python benchmarks/generation.py --omp --busy 2"),
     ("compare", "`kollama compare --parallel 8` (answers decoded together) against `--parallel 1`",
