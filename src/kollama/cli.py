@@ -19,9 +19,9 @@ from kollama.console import print_json, read_text_arg
 from kollama.console import stderr as notes
 from kollama.console import stdout as console
 from kollama.errors import KollamaError
-
 from kollama.run import RunOptions
 from kollama.serve.options import ServeOptions
+
 app = typer.Typer(
     help="kollama: a Korean-first workbench for local Llama-family models.",
     no_args_is_help=True,
