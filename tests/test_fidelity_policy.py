@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kollama.korean import policy
+from kollama.korean import policy, policy_spans
 from kollama.korean.fidelity import fidelity_report
 
 
@@ -175,10 +175,10 @@ def test_inside_open_gloss_for_the_streaming_lock():
     def anchor(ch: str) -> bool:
         return hangul(ch) or "\u4e00" <= ch <= "\u9fff"
 
-    assert policy.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
-    assert not policy.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
-    assert not policy.inside_open_gloss("this is (an English aside", hangul, anchor)
-    assert not policy.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)
+    assert policy_spans.inside_open_gloss("인수 전 실사(due dil", hangul, anchor)
+    assert not policy_spans.inside_open_gloss("인수 전 실사(due diligence) 후 training", hangul, anchor)
+    assert not policy_spans.inside_open_gloss("this is (an English aside", hangul, anchor)
+    assert not policy_spans.inside_open_gloss("실사(one two three four five six seven", hangul, anchor)
 
 
 def test_a_library_the_answer_s_own_code_uses_is_not_code_switching():

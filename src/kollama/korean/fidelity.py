@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kollama.korean import policy as rules
+from kollama.korean import policy_spans as spans
 from kollama.korean.morphology import nfc
 from kollama.korean.scripts import COMMON, language, script_of
 
@@ -300,11 +301,11 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
     exempt: list[ExemptSpan] = [ExemptSpan(text[s:e], why, s, e) for s, e, why in rules.exempt_regions(text)]
     taken = [(s.start, s.end) for s in exempt]
     if target.strict_bans_latin:
-        for start, end in rules.gloss_regions(text, is_target_letter, is_gloss_anchor):
+        for start, end in spans.gloss_regions(text, is_target_letter, is_gloss_anchor):
             if not _overlaps(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
                 exempt.append(ExemptSpan(text[start:end], "gloss", start, end))
                 taken.append((start, end))
-        for start, end, why in rules.quote_regions(text, is_target_letter):
+        for start, end, why in spans.quote_regions(text, is_target_letter):
             if not _overlaps(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
                 exempt.append(ExemptSpan(text[start:end], why, start, end))
                 taken.append((start, end))
