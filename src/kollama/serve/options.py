@@ -14,6 +14,7 @@ from kollama.korean.lock import parse_lock
 from kollama.rag.store import DEFAULT_COLLECTION
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+MAX_N = 128  # the most --max-n allows: the request schemas' bound on `n` and `best_of`
 
 
 def is_loopback(host: str) -> bool:
@@ -78,8 +79,8 @@ class ServeOptions:
             raise KollamaError(f"--port {self.port} is not a TCP port", hint="use 1-65535")
         if self.max_concurrency < 1 or self.queue < 0 or self.max_loaded < 1 or self.max_tokens < 1:
             raise KollamaError("--max-concurrency, --max-loaded and --max-tokens must be at least 1, --queue at least 0")
-        if not 1 <= self.max_n <= 128:
-            raise KollamaError(f"--max-n {self.max_n} is out of range", hint="use 1-128")
+        if not 1 <= self.max_n <= MAX_N:
+            raise KollamaError(f"--max-n {self.max_n} is out of range", hint=f"use 1-{MAX_N}")
         if self.parallel is not None and not 1 <= self.parallel <= 64:
             raise KollamaError(f"--parallel {self.parallel} is out of range", hint="use 1-64 (default: --max-concurrency)")
         if not is_loopback(self.host) and not self.api_key:

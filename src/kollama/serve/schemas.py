@@ -20,6 +20,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from kollama.engines.base import ABOVE_LOW, LIMITS
 from kollama.korean.lock import LockMode
 from kollama.korean.scripts import languages
+from kollama.serve.options import MAX_N
 
 LockName = LockMode  # the one list of lock modes (kollama.korean.lock)
 LangCode = Literal[tuple(sorted(languages()))]  # type: ignore[valid-type]
@@ -30,7 +31,6 @@ Seed = Field(default=None, ge=-(2**31), le=2**32 - 1)
 Stops = Annotated[list[str], Field(max_length=8, description="at most 8 stop strings")]
 Text = Annotated[str, Field(max_length=20_000)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=256)]
-MAX_N = 128
 
 
 def limited(name: str, low: float | None = None, description: str | None = None) -> Any:
