@@ -64,8 +64,9 @@ def accuracy(model: str, copa: Path, copa_limit: int | None) -> dict[str, float]
     from kollama.evaluate.runner import EvalOptions, run_eval
 
     with ProgressBar(transient=True) as progress:
-        _, grammar, _ = run_eval(EvalOptions(model=model, tasks=["ko_grammar"]), progress)
-        _, kobest, _ = run_eval(EvalOptions(model=model, tasks=["kobest_copa"], data=str(copa), limit=copa_limit), progress)
+        _, grammar, _ = run_eval(EvalOptions(model=model, tasks=["ko_grammar"]), progress.report)
+        _, kobest, _ = run_eval(EvalOptions(model=model, tasks=["kobest_copa"], data=str(copa), limit=copa_limit),
+                                progress.report)
     return {"ko_grammar": grammar[0].results["acc"], "kobest_copa": kobest[0].results["acc"]}
 
 

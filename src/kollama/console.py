@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -55,8 +57,8 @@ class ProgressBar(Progress):
                 ...
                 bar.advance(task)
 
-    `begin(description, total)` + `step(n)` drive one current bar (eval and score pass `bar.step` as
-    a callback); `report` is the core's progress callback (`kollama.progress`). `info=True` adds a free-text column (`update(task, info=...)`); `footer` renders a
+    `report` is the core's progress callback (`kollama.progress`): pass `bar.report` where a function
+    takes `progress`. `info=True` adds a free-text column (`update(task, info=...)`); `footer` renders a
     live table under the bars (compare). `enabled=False` prints nothing; on a standard error that is
     not a terminal the bar becomes plain progress lines (see the module's docstring).
     """
@@ -134,11 +136,6 @@ class ProgressBar(Progress):
         """A new current bar (under the previous ones, which stay unless transient)."""
         self._current = self.add_task(description, total=total)
 
-    def step(self, n: float = 1) -> None:
-        """Advance the current bar."""
-        if self._current is not None:
-            self.advance(self._current, n)
-
     def report(self, done: int, total: int | None, note: str) -> None:
         """The core's `kollama.progress.Progress` callback: a new bar for each piece of work (a count that
         starts again), its description the latest `note`."""
@@ -179,3 +176,34 @@ class ProgressBar(Progress):
     def _print_lines(self) -> None:
         for line in self.plain_lines():
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+class ProgressBars:
+    """The core's progress callback drawn as one `ProgressBar` per piece of work (a count that starts again),
+    each closed when the next begins, so each piece keeps its own clock for the plain lines.
+
+        with ProgressBars() as progress:
+            report = bake_in_report(..., progress=progress)
+    """
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._stack = ExitStack()  # the bar open now
+        self._bar: ProgressBar | None = None
+        self._task: Any = None
+        self._note: str | None = None
+        self._done = 0
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def __call__(self, done: int, total: int | None, note: str) -> None:
+        if self._bar is None or done < self._done or (done == 0 and note != self._note):
+            self._stack.close()
+            self._bar = self._stack.enter_context(ProgressBar(note, **self._options))
+            self._task = self._bar.add_task(note, total=total)
+        self._note, self._done = note, done
+        self._bar.update(self._task, completed=done, total=total, description=note)

@@ -69,23 +69,24 @@ def compare(
 
 
 class LiveView:
-    """The answers' bar with a table of running figures per model x lock under it (no refresh thread), then
-    a bar of its own for the naturalness scores; Ctrl-C while answers come says how to resume."""
+    """The answers' bar with a table of running figures per model x lock under it (no refresh thread), then a
+    bar for each piece of work after them (naturalness scores; `tune report`'s eval tasks); Ctrl-C while
+    answers come says how to resume."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.generated = 0
-        self._stack = ExitStack()  # the bar open now
+        self._stack = ExitStack()  # the bars open now
         self._bar: Any = None
         self._task: Any = None
-        self._answering = True
+        self._later: Any = None  # the bars after the answers'
 
     def __enter__(self) -> LiveView:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self._stack.close()
-        if kind is KeyboardInterrupt and self._answering:
+        if kind is KeyboardInterrupt and self._later is None:
             from kollama.console import stderr
 
             stderr.print(f"[yellow]interrupted: {self.generated} new answers are cached; "
@@ -93,18 +94,18 @@ class LiveView:
 
     def report(self, done: int, total: int | None, note: str) -> None:
         """`kollama.progress.Progress`: the answers, then (a count that starts again) the naturalness scores."""
-        from kollama.console import ProgressBar
+        from kollama.console import ProgressBar, ProgressBars
 
+        if self._later is None and self._bar is not None and done == 0:
+            self._stack.close()
+            self._later = self._stack.enter_context(ProgressBars())
+        if self._later is not None:
+            self._later(done, total, note)
+            return
         if self._bar is None:  # the plan is made: the answers start
             self._bar = self._stack.enter_context(ProgressBar(remaining=True, enabled=True, footer=self._render))
-        elif done == 0:
-            self._stack.close()
-            self._answering = False
-            self._bar = self._stack.enter_context(ProgressBar(note))
-            self._task = None
-        if self._task is None:
             self._task = self._bar.add_task(note, total=total)
-        self._bar.update(self._task, completed=done, description=note, refresh=not self._answering)
+        self._bar.update(self._task, completed=done, description=note)
 
     def add(self, record: dict[str, Any]) -> None:
         """One more answer record in the running figures."""

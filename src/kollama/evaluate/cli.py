@@ -49,12 +49,12 @@ def eval_command(
     if not task:
         raise KollamaError("no task given", hint="pass --task NAME; `kollama eval --list-tasks` lists them")
     from kollama.console import ProgressBar
-    from kollama.evaluate.report import eval_payload, print_table, write_outputs
+    from kollama.evaluate.report import eval_payload, write_outputs
     from kollama.evaluate.runner import pair_data, run_eval
 
     options = EvalOptions(model=model, tasks=task, data=pair_data(task, data or []), split=split, limit=limit, num_fewshot=num_fewshot, ctx=ctx, threads=threads)
     with ProgressBar(transient=True) as progress:
-        name, runs, load_seconds = run_eval(options, progress)
+        name, runs, load_seconds = run_eval(options, progress.report)
     payload = eval_payload(name, runs, {"tasks": task, "data": data, "limit": limit, "num_fewshot": num_fewshot,
                                         "load_seconds": round(load_seconds, 4)})
     if out:
@@ -62,9 +62,30 @@ def eval_command(
     if as_json:
         print_json({"results": payload["results"], "samples": payload["samples"]})
     else:
-        print_table(payload)
+        _print_results(payload)
         if out:
             typer.echo(f"wrote {out}/results.json, samples_<task>.jsonl, report.html")
+
+
+def _print_results(payload: dict) -> None:
+    """The metrics per task, as lm-evaluation-harness prints them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kollama.evaluate.report import METRIC_ORDER
+
+    table = Table(title=f"kollama eval · {payload['config']['model']}")
+    for col in ("Task", "n", "Metric", "Value", "± Stderr"):
+        table.add_column(col, justify="right" if col in ("n", "Value", "± Stderr") else "left")
+    for task, res in payload["results"].items():
+        first = True
+        for metric in METRIC_ORDER:
+            if metric in res:
+                err = res.get(f"{metric}_stderr")
+                table.add_row(task if first else "", str(res["n"]) if first else "", metric,
+                              f"{res[metric]:.4f}", f"{err:.4f}" if err is not None else "")
+                first = False
+    Console().print(table)
 
 
 def score_command(
@@ -91,7 +112,7 @@ def score_command(
     from kollama.engines import load_engine
     from kollama.console import ProgressBar
     from kollama.evaluate.score import perplexity as text_perplexity
-    from kollama.evaluate.score import print_groups, read_groups, score_groups
+    from kollama.evaluate.score import read_groups, score_groups
 
     if perplexity:
         if not file:
@@ -113,9 +134,10 @@ def score_command(
     try:
         with ProgressBar(transient=True) as progress:
             if perplexity:
-                result = text_perplexity(engine, text, window=window, progress=progress, threads=threads)
+                result = text_perplexity(engine, text, window=window, progress=progress.report, threads=threads)
             else:
-                scored = score_groups(engine, groups, progress=progress, threads=threads, raw_reference=raw_reference)
+                scored = score_groups(engine, groups, progress=progress.report, threads=threads,
+                                      raw_reference=raw_reference)
     finally:
         engine.close()
     if perplexity:
@@ -127,7 +149,26 @@ def score_command(
     elif as_json:
         print_json({"model": engine.name, "groups": [g.to_json() for g in scored]})
     else:
-        print_groups(scored)
+        _print_groups(scored)
+
+
+def _print_groups(groups: list) -> None:
+    """Each group's sentences ranked by log-probability, the likeliest in bold."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for gi, g in enumerate(groups):
+        table = Table(title=f"group {gi + 1}" if len(groups) > 1 else None)
+        raw = g.raw_logprob is not None
+        for col in ("rank", "logprob", "tokens", "avg", *(("raw logprob", "raw tokens") if raw else ()), "sentence"):
+            table.add_column(col, justify="left" if col == "sentence" else "right")
+        order = sorted(range(len(g.sentences)), key=lambda i: -g.logprob[i])
+        for rank, i in enumerate(order, start=1):
+            extra = (f"{g.raw_logprob[i]:.3f}", str(g.raw_tokens[i])) if raw else ()
+            table.add_row(str(rank), f"{g.logprob[i]:.3f}", str(g.tokens[i]), f"{g.logprob[i] / g.tokens[i]:.3f}",
+                          *extra, g.sentences[i], style="bold" if rank == 1 else None)
+        console.print(table)
 
 
 def _reward_scores(directory: Path, texts: list[str], as_json: bool) -> None:
@@ -156,7 +197,7 @@ def tokens_command(
 ) -> None:
     """Token counts, characters/bytes per token, byte-fallback share and context fill, per model."""
     from kollama.console import print_json, read_text_arg
-    from kollama.evaluate.tokens import compare_tokens, print_token_table
+    from kollama.evaluate.tokens import compare_tokens
     from kollama.models import resolve
 
     if export_tokenizer is not None:
@@ -184,7 +225,24 @@ def tokens_command(
     if as_json:
         print_json({"models": [s.to_json() for s in stats]})
     else:
-        print_token_table(stats)
+        _print_token_table(stats)
+
+
+def _print_token_table(stats: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="kollama tokens", caption="chr, B, 한 = characters, UTF-8 bytes, Hangul syllables per token; "
+                  "byte = share of byte-level tokens; fill = share of the context window (ctx)")
+    for col in ("model", "vocab", "tokens", "chr/tok", "B/tok", "한/tok", "byte", "ctx", "fill"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    fewest = min(s.tokens for s in stats)
+    for s in stats:
+        ratio = f" ×{s.tokens / fewest:.2f}" if len(stats) > 1 and fewest else ""
+        table.add_row(s.model, f"{s.vocab_size // 1000}k", f"{s.tokens:,}{ratio}", f"{s.chars_per_token:.2f}",
+                      f"{s.bytes_per_token:.2f}", f"{s.hangul_per_token:.2f}", f"{s.byte_fallback_share:.0%}",
+                      f"{s.context // 1024}k" if s.context % 1024 == 0 else f"{s.context:,}", f"{s.context_fill:.1%}")
+    Console().print(table)
 
 
 def _is_model(arg: str, resolve) -> bool:

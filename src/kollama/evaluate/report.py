@@ -1,5 +1,5 @@
-"""Eval output in the shape lm-evaluation-harness users know: a terminal table, the JSON
-{results, samples}, and in --out: results.json, samples_<task>.jsonl and report.html."""
+"""Eval output in the shape lm-evaluation-harness users know: the JSON {results, samples} (the CLI prints
+it as a table), and in --out: results.json, samples_<task>.jsonl and report.html."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import html
 import json
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from kollama.evaluate.runner import TaskRun
 
@@ -23,22 +20,6 @@ def eval_payload(model: str, runs: list[TaskRun], config: dict[str, Any]) -> dic
         "config": {"model": model, **config},
         "timing": {r.task.name: {k: round(v, 4) for k, v in r.seconds.items()} for r in runs},
     }
-
-
-def print_table(payload: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
-    table = Table(title=f"kollama eval · {payload['config']['model']}")
-    for col in ("Task", "n", "Metric", "Value", "± Stderr"):
-        table.add_column(col, justify="right" if col in ("n", "Value", "± Stderr") else "left")
-    for task, res in payload["results"].items():
-        first = True
-        for metric in METRIC_ORDER:
-            if metric in res:
-                err = res.get(f"{metric}_stderr")
-                table.add_row(task if first else "", str(res["n"]) if first else "", metric,
-                              f"{res[metric]:.4f}", f"{err:.4f}" if err is not None else "")
-                first = False
-    console.print(table)
 
 
 def write_outputs(out: Path, payload: dict[str, Any]) -> list[Path]:

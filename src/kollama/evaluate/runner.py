@@ -13,6 +13,7 @@ from kollama.engines.scoring import Request, Scorer
 from kollama.evaluate.metrics import macro_f1, predictions, stderr_of_mean
 from kollama.evaluate.options import EvalOptions
 from kollama.evaluate.tasks import FewshotSampler, Task, load_task, task_docs
+from kollama.progress import Progress, Steps, no_progress
 
 
 @dataclass
@@ -89,7 +90,7 @@ def score_items(task: Task, items: list[dict], lls: list[list[float]], greedy: l
     return TaskRun(task, results, samples)
 
 
-def evaluate_task(engine, scorer: Scorer, task: Task, options: EvalOptions, progress=None,
+def evaluate_task(engine, scorer: Scorer, task: Task, options: EvalOptions, progress: Progress = no_progress,
                   docs: list[Doc] | None = None) -> TaskRun:
     if docs is None:
         _, docs = task_docs(task, data_for(options, task), options.split)
@@ -101,9 +102,7 @@ def evaluate_task(engine, scorer: Scorer, task: Task, options: EvalOptions, prog
     items = build_requests(engine, task, docs, pool, same_split, options.num_fewshot)
     flat: list[Request] = [r for item in items for r in item["requests"]]
     t1 = time.perf_counter()
-    if progress:
-        progress.begin(task.name, len(flat))
-    results = scorer.loglikelihood(flat, progress=progress.step if progress else None)
+    results = scorer.loglikelihood(flat, progress=Steps(progress, len(flat), task.name).step)
     t2 = time.perf_counter()
     lls, greedy, k = [], [], 0
     for item in items:
@@ -116,7 +115,7 @@ def evaluate_task(engine, scorer: Scorer, task: Task, options: EvalOptions, prog
     return run
 
 
-def run_eval(options: EvalOptions, progress=None) -> tuple[str, list[TaskRun], float]:
+def run_eval(options: EvalOptions, progress: Progress = no_progress) -> tuple[str, list[TaskRun], float]:
     """Load the model once, evaluate every task; returns (model name, runs, model load seconds).
     Tasks and data are read and checked first, so a bad file fails before the model loads."""
     from kollama.engines import load_engine

@@ -4,6 +4,7 @@ the perplexity of a text file with a sliding window."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from kollama.errors import KollamaError
 from kollama.evaluate.encoding import raw_sentence_request, sentence_request
 from kollama.engines.scoring import Request, Scorer
+from kollama.progress import Progress, Steps, no_progress
 
 
 @dataclass
@@ -53,7 +55,7 @@ def read_groups(path: str | Path) -> list[list[str]]:
     return [[line.strip() for line in lines]]
 
 
-def score_groups(engine, groups: list[list[str]], progress=None, threads: int | None = None,
+def score_groups(engine, groups: list[list[str]], progress: Progress = no_progress, threads: int | None = None,
                  raw_reference: bool = False) -> list[Group]:
     """Each sentence's log-probability after BOS; sentences longer than the context use a sliding window.
     `raw_reference` adds what llama-cpp-python gives for the tokenizer's own tokens (docs/scoring.md): the same
@@ -68,9 +70,7 @@ def score_groups(engine, groups: list[list[str]], progress=None, threads: int | 
     scorer = engine.scorer(n_threads=threads)
     try:
         todo = requests + [r for r in raw if r is not None]
-        if progress:
-            progress.begin("scoring", len(todo))
-        scores = _score_requests(engine, scorer, todo, progress)
+        scores = _score_requests(engine, scorer, todo, Steps(progress, len(todo), "scoring").step)
     finally:
         scorer.close()
     own, extra = scores[:len(requests)], iter(scores[len(requests):])
@@ -90,23 +90,22 @@ def score_groups(engine, groups: list[list[str]], progress=None, threads: int | 
     return out
 
 
-def _score_requests(engine, scorer: Scorer, requests: list[Request], progress=None) -> list[float]:
+def _score_requests(engine, scorer: Scorer, requests: list[Request], step: Callable[[int], None]) -> list[float]:
     """Log-likelihoods of whole requests; one longer than the context is scored with a sliding window."""
     fits = [i for i, r in enumerate(requests) if len(r.context) + len(r.continuation) <= engine.n_ctx]
     scores: dict[int, float] = {}
-    step = progress.step if progress else None
     for i, res in zip(fits, scorer.loglikelihood([requests[i] for i in fits], progress=step)):
         scores[i] = res.logprob
     for i, r in enumerate(requests):
         if i not in scores:
             tokens = list(r.context + r.continuation)
             scores[i] = float(scorer.token_logprobs(tokens)[len(r.context) - 1:].sum())
-            if progress:
-                progress.step(1)
+            step(1)
     return [scores[i] for i in range(len(requests))]
 
 
-def perplexity(engine, text: str, window: int | None = None, progress=None, threads: int | None = None) -> dict[str, Any]:
+def perplexity(engine, text: str, window: int | None = None, progress: Progress = no_progress,
+               threads: int | None = None) -> dict[str, Any]:
     """Perplexity of a text: exp of the mean negative log-likelihood per token, with a sliding
     window (half of each window is context for the next) when the text exceeds the context."""
     text = text.strip()
@@ -116,9 +115,7 @@ def perplexity(engine, text: str, window: int | None = None, progress=None, thre
     tokens = list(req.context + req.continuation)
     scorer = engine.scorer(n_threads=threads)
     try:
-        if progress:
-            progress.begin("perplexity", len(tokens) - 1)
-        lps = scorer.token_logprobs(tokens, window=window, progress=progress.step if progress else None)
+        lps = scorer.token_logprobs(tokens, window=window, progress=Steps(progress, len(tokens) - 1, "perplexity").step)
     finally:
         scorer.close()
     nll = -float(lps.sum())
@@ -126,21 +123,3 @@ def perplexity(engine, text: str, window: int | None = None, progress=None, thre
     return {"model": engine.name, "tokens": n, "chars": len(text), "logprob": round(-nll, 6),
             "perplexity": round(math.exp(nll / n), 6), "bits_per_byte": round(nll / math.log(2) / len(text.encode("utf-8")), 6),
             "window": min(window or engine.n_ctx, engine.n_ctx)}
-
-
-def print_groups(groups: list[Group]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for gi, g in enumerate(groups):
-        table = Table(title=f"group {gi + 1}" if len(groups) > 1 else None)
-        raw = g.raw_logprob is not None
-        for col in ("rank", "logprob", "tokens", "avg", *(("raw logprob", "raw tokens") if raw else ()), "sentence"):
-            table.add_column(col, justify="left" if col == "sentence" else "right")
-        order = sorted(range(len(g.sentences)), key=lambda i: -g.logprob[i])
-        for rank, i in enumerate(order, start=1):
-            extra = (f"{g.raw_logprob[i]:.3f}", str(g.raw_tokens[i])) if raw else ()  # type: ignore[index]
-            table.add_row(str(rank), f"{g.logprob[i]:.3f}", str(g.tokens[i]), f"{g.logprob[i] / g.tokens[i]:.3f}",
-                          *extra, g.sentences[i], style="bold" if rank == 1 else None)
-        console.print(table)

@@ -74,20 +74,3 @@ def compare_tokens(models: list[str], text: str, context: int | None = None) -> 
         finally:
             tok.close()
     return out
-
-
-def print_token_table(stats: list[TokenStats]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="kollama tokens", caption="chr, B, 한 = characters, UTF-8 bytes, Hangul syllables per token; "
-                  "byte = share of byte-level tokens; fill = share of the context window (ctx)")
-    for col in ("model", "vocab", "tokens", "chr/tok", "B/tok", "한/tok", "byte", "ctx", "fill"):
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
-    fewest = min(s.tokens for s in stats)
-    for s in stats:
-        ratio = f" ×{s.tokens / fewest:.2f}" if len(stats) > 1 and fewest else ""
-        table.add_row(s.model, f"{s.vocab_size // 1000}k", f"{s.tokens:,}{ratio}", f"{s.chars_per_token:.2f}",
-                      f"{s.bytes_per_token:.2f}", f"{s.hangul_per_token:.2f}", f"{s.byte_fallback_share:.0%}",
-                      f"{s.context // 1024}k" if s.context % 1024 == 0 else f"{s.context:,}", f"{s.context_fill:.1%}")
-    Console().print(table)

@@ -297,9 +297,33 @@ def export_cmd(
 
 def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks: list[str] | None = None,
             limit: int | None = None) -> None:
-    from kollama.tune.report import EVAL_TASKS, print_report, tune_report
+    from kollama.compare.cli import LiveView
+    from kollama.tune.report import EVAL_TASKS, tune_report
 
-    print_report(tune_report(run_dir, suite, max_tokens=max_tokens, tasks=tuple(tasks or EVAL_TASKS), limit=limit))
+    with LiveView() as view:
+        report = tune_report(run_dir, suite, max_tokens=max_tokens, tasks=tuple(tasks or EVAL_TASKS), limit=limit,
+                             progress=view.report, on_record=view.add)
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"base vs tuned: {report['prompts']} held-out prompts (lock off), eval tasks")
+    for column, justify in (("metric", "left"), ("base", "right"), ("tuned", "right"), ("change", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in report["metrics"]:
+        fmt = (lambda v: "–" if v is None else f"{v:.0%}")  # noqa: E731
+        change = "–" if row["change"] is None else f"{row['change']:+.0%}"
+        table.add_row(row["metric"], fmt(row["base"]), fmt(row["tuned"]), change)
+    training = report.get("training") or {}
+    if training.get("first_loss") is not None:
+        table.add_row("train loss", f"{training['first_loss']:.3f}", f"{training['last_loss']:.3f}",
+                      f"{training['last_loss'] - training['first_loss']:+.3f}")
+    console = Console()
+    console.print(table)
+    console.print(f"answers side by side: {report['compare_report']}")
 
 
 @tune_app.command("report")
@@ -327,23 +351,55 @@ def report_cmd(
     from kollama.errors import KollamaError
 
     if model:
-        from kollama.tune.report import EVAL_TASKS, NATURALNESS_REFERENCE, bake_in_report, print_bake_in
+        from kollama.console import ProgressBars
+        from kollama.tune.report import EVAL_TASKS, NATURALNESS_REFERENCE, bake_in_report
 
         pairs = [m.split("=", 1) if "=" in m else [m, m] for m in model]
         try:
             temperatures = tuple(float(t) for t in temperature.split(",") if t.strip())
         except ValueError:
             raise KollamaError(f"--temperature {temperature} is not a comma-separated list of numbers") from None
-        report = bake_in_report({label: ref for label, ref in pairs}, prompt_file, prompt_limit, temperatures,
-                                max_tokens, tuple(task or EVAL_TASKS), limit, out,
-                                reference=None if no_naturalness else reference_model or NATURALNESS_REFERENCE)
-        print_bake_in(report)
+        with ProgressBars() as progress:
+            report = bake_in_report({label: ref for label, ref in pairs}, prompt_file, prompt_limit, temperatures,
+                                    max_tokens, tuple(task or EVAL_TASKS), limit, out,
+                                    reference=None if no_naturalness else reference_model or NATURALNESS_REFERENCE,
+                                    progress=progress)
+        _print_bake_in(report)
         return
     if run_dir is None:
         raise KollamaError("tune report needs a RUN_DIR or --model LABEL=MODEL options",
                            hint="e.g. kollama tune report --model base=gemma3 --model smooth=gemma3-ko.gguf")
     _report(run_dir, suite, max_tokens, task, limit)
     _print_guards(run_dir)
+
+
+def _print_bake_in(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    labels = list(report["models"])
+    table = Table(title=f"lock off, {report['prompts']} Korean prompts; eval tasks")
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for t in report["temperatures"]:
+        for key, name in (("fidelity", "fidelity pass"), ("intrusion_rate", "foreign-script answers")):
+            table.add_row(f"{name} @ t={t}", *[f"{report['models'][m]['fidelity'][str(t)][key]:.0%}" for m in labels])
+        table.add_row(f"malformed-byte answers @ t={t}",
+                      *[str(report["models"][m]["fidelity"][str(t)].get("malformed_answers", "–")) for m in labels])
+        if report.get("naturalness"):
+            table.add_row(f"naturalness @ t={t}", *[_nat(report["models"][m]["fidelity"][str(t)]) for m in labels])
+    for task in report["tasks"]:
+        table.add_row(f"{task} accuracy", *[f"{report['models'][m]['accuracy'][task]:.1%}" for m in labels])
+    console = Console()
+    console.print(table)
+    if report.get("naturalness"):
+        console.print(f"naturalness: mean log-probability per character under {report['naturalness']['reference_model']} "
+                      "(higher reads more fluently; kollama compare's metric)")
+
+
+def _nat(row: dict) -> str:
+    return "–" if row.get("naturalness") is None else f"{row['naturalness']:.3f}"
 
 
 def _print_guards(run_dir: Path) -> None:

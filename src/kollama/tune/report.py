@@ -9,11 +9,13 @@ built-in grammar and spelling pairs. Answers are cached, so a second report is q
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kollama.compare.naturalness import DEFAULT_REFERENCE
 from kollama.models.reference import resolve
+from kollama.progress import Progress, no_progress
 from kollama.tune.sft import read_run
 
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "tune" / "ko_heldout.jsonl"
@@ -32,34 +34,36 @@ def tuned_gguf(run_dir: Path) -> Path:
     return path
 
 
-def _compare(base: str, tuned: str, suite: str, max_tokens: int, out: Path) -> dict[str, dict[str, Any]]:
+def _compare(base: str, tuned: str, suite: str, max_tokens: int, out: Path, progress: Progress,
+             on_record: Callable[[dict[str, Any]], None] | None) -> dict[str, dict[str, Any]]:
     from kollama.compare.runner import CompareOptions, run_compare
 
     result = run_compare(CompareOptions(models=[base, tuned], suite=suite, trials=1, locks="off", temperature=0.0,
-                                        max_tokens=max_tokens, out=out))
+                                        max_tokens=max_tokens, out=out), progress=progress, on_record=on_record)
     by_model = {group["model"]: group["overall"] for group in result.summary["groups"]}
     return {role: by_model[resolve(model).ref] for role, model in (("base", base), ("tuned", tuned))}
 
 
-def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None) -> dict[str, float]:
-    from kollama.console import ProgressBar
+def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None, progress: Progress) -> dict[str, float]:
     from kollama.evaluate.runner import EvalOptions, run_eval
 
-    with ProgressBar(transient=True) as progress:
-        _, runs, _ = run_eval(EvalOptions(model=model, tasks=list(tasks), limit=limit), progress)
+    _, runs, _ = run_eval(EvalOptions(model=model, tasks=list(tasks), limit=limit), progress)
     return {run.task.name: run.results["acc"] for run in runs}
 
 
 def tune_report(run_dir: str | Path, suite: str | Path | None = None, max_tokens: int = 96,
                 tuned: str | Path | None = None, tasks: tuple[str, ...] = EVAL_TASKS,
-                limit: int | None = None) -> dict[str, Any]:
-    """Compare and eval, base vs tuned; written to DIR/compare_report.json (and DIR/compare/report.html)."""
+                limit: int | None = None, progress: Progress = no_progress,
+                on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Compare and eval, base vs tuned; written to DIR/compare_report.json (and DIR/compare/report.html).
+    `progress` and `on_record` are compare's (`run_compare`), then eval's."""
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     tuned_path = str(Path(tuned) if tuned else tuned_gguf(run_dir))
     suite_name = str(suite) if suite else str(HELDOUT)
-    compared = _compare(run["base"], tuned_path, suite_name, max_tokens, run_dir / "compare")
-    accuracy = {role: _accuracy(model, tasks, limit) for role, model in (("base", run["base"]), ("tuned", tuned_path))}
+    compared = _compare(run["base"], tuned_path, suite_name, max_tokens, run_dir / "compare", progress, on_record)
+    accuracy = {role: _accuracy(model, tasks, limit, progress)
+                for role, model in (("base", run["base"]), ("tuned", tuned_path))}
     training = {}
     train_report = run_dir / "train_report.json"
     if train_report.is_file():
@@ -75,26 +79,6 @@ def tune_report(run_dir: str | Path, suite: str | Path | None = None, max_tokens
               "compare": compared, "accuracy": accuracy, "training": training}
     (run_dir / "compare_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     return report
-
-
-def print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"base vs tuned: {report['prompts']} held-out prompts (lock off), eval tasks")
-    for column, justify in (("metric", "left"), ("base", "right"), ("tuned", "right"), ("change", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for row in report["metrics"]:
-        fmt = (lambda v: "–" if v is None else f"{v:.0%}")  # noqa: E731
-        change = "–" if row["change"] is None else f"{row['change']:+.0%}"
-        table.add_row(row["metric"], fmt(row["base"]), fmt(row["tuned"]), change)
-    training = report.get("training") or {}
-    if training.get("first_loss") is not None:
-        table.add_row("train loss", f"{training['first_loss']:.3f}", f"{training['last_loss']:.3f}",
-                      f"{training['last_loss'] - training['first_loss']:+.3f}")
-    console = Console()
-    console.print(table)
-    console.print(f"answers side by side: {report['compare_report']}")
 
 
 # --- side by side: base, smoothed and ORPO models (`kollama tune report --model LABEL=MODEL ...`) -------------
@@ -131,7 +115,7 @@ def bake_in_prompts(files: list[Path], limit: int | None, lang: str = "ko") -> l
 
 
 def answer_fidelity(model: str, prompts: list[str], temperature: float, max_tokens: int, lang: str = "ko",
-                    seed: int = 0, reference: str | None = None) -> dict[str, Any]:
+                    seed: int = 0, reference: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """Lock-off answers: fidelity pass rate, foreign-script intrusion rate, intrusions per script, and (with a
     `reference` model) naturalness, compare's mean log-probability per character: a model pushed off foreign
     scripts could still write worse Korean, and fidelity alone would not show it."""
@@ -141,7 +125,6 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     from kollama.errors import KollamaError, PromptTooLong
     from kollama.korean.fidelity import fidelity_report
     from kollama.korean.lock import LockMode
-    from kollama.console import ProgressBar
 
     engine = load_engine(model)
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off, lang=lang, seed=seed)
@@ -149,26 +132,26 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
     scripts: Counter = Counter()
     answers: list[dict[str, Any]] = []
     too_long: list[int] = []
+    note = f"{Path(model).name} t={temperature}"
     try:
-        with ProgressBar(f"{Path(model).name} t={temperature}") as progress:
-            task = progress.add_task("answers", total=len(prompts))
-            for index, prompt in enumerate(prompts):
-                try:
-                    answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
-                except PromptTooLong:  # e.g. a long LCB text to summarise, in a small model's context
-                    too_long.append(index)
-                    progress.update(task, advance=1, refresh=True)
-                    continue
-                answers.append({"text": answer})
-                report = fidelity_report(answer, lang, prompt=prompt)
-                passed += report.passed
-                intruding = report.scripts_intruding()
-                intruded += bool(intruding)
-                broken = report.malformed()
-                malformed += bool(broken)
-                scripts.update(intruding.keys())
-                answers[-1].update(prompt=index, passed=report.passed, scripts=sorted(intruding), malformed=broken)
-                progress.update(task, advance=1, refresh=True)
+        progress(0, len(prompts), note)
+        for index, prompt in enumerate(prompts):
+            try:
+                answer = engine.chat([{"role": "user", "content": prompt}], params).result().text
+            except PromptTooLong:  # e.g. a long LCB text to summarise, in a small model's context
+                too_long.append(index)
+                progress(index + 1, len(prompts), note)
+                continue
+            answers.append({"text": answer})
+            report = fidelity_report(answer, lang, prompt=prompt)
+            passed += report.passed
+            intruding = report.scripts_intruding()
+            intruded += bool(intruding)
+            broken = report.malformed()
+            malformed += bool(broken)
+            scripts.update(intruding.keys())
+            answers[-1].update(prompt=index, passed=report.passed, scripts=sorted(intruding), malformed=broken)
+            progress(index + 1, len(prompts), note)
     finally:
         engine.close()
     n = len(answers)
@@ -178,16 +161,17 @@ def answer_fidelity(model: str, prompts: list[str], temperature: float, max_toke
                            "intruded": intruded, "intrusions_by_script": dict(scripts.most_common()),
                            "malformed_answers": malformed, "skipped_too_long": too_long}
     if reference:
-        row.update(answer_naturalness(answers, reference))
+        row.update(answer_naturalness(answers, reference, progress))
     row["samples"] = answers  # per answer: text, prompt index, verdict, scripts (traces every figure to its inputs)
     return row
 
 
-def answer_naturalness(answers: list[dict[str, Any]], reference: str) -> dict[str, Any]:
+def answer_naturalness(answers: list[dict[str, Any]], reference: str,
+                       progress: Progress = no_progress) -> dict[str, Any]:
     """Mean naturalness of the answers under `reference` (compare's metric), or the reason it is missing."""
     from kollama.compare.naturalness import score_answers
 
-    error = score_answers(answers, reference)
+    error = score_answers(answers, reference, progress)
     scores = [a["naturalness"] for a in answers if a.get("naturalness") is not None]
     if error or not scores:
         return {"naturalness": None, "naturalness_error": error or "no answer to score"}
@@ -197,7 +181,8 @@ def answer_naturalness(answers: list[dict[str, Any]], reference: str) -> dict[st
 def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = None, prompt_limit: int | None = 100,
                    temperatures: tuple[float, ...] = BAKE_IN_TEMPERATURES, max_tokens: int = 96,
                    tasks: tuple[str, ...] = EVAL_TASKS, limit: int | None = None,
-                   out: Path | None = None, reference: str | None = NATURALNESS_REFERENCE) -> dict[str, Any]:
+                   out: Path | None = None, reference: str | None = NATURALNESS_REFERENCE,
+                   progress: Progress = no_progress) -> dict[str, Any]:
     """Fidelity v2 with the lock off at each temperature, intrusion rate, naturalness under `reference` (None:
     not scored) and eval accuracy, per model."""
     prompts = bake_in_prompts(list(prompt_files or []), prompt_limit)
@@ -205,9 +190,10 @@ def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = Non
     rows: dict[str, Any] = {}
     for label, model in files.items():
         rows[label] = {"model": model,
-                       "fidelity": {str(t): answer_fidelity(model, prompts, t, max_tokens, reference=reference)
+                       "fidelity": {str(t): answer_fidelity(model, prompts, t, max_tokens, reference=reference,
+                                                            progress=progress)
                                     for t in temperatures},
-                       "accuracy": _accuracy(model, tasks, limit)}
+                       "accuracy": _accuracy(model, tasks, limit, progress)}
     report = {"prompts": len(prompts), "prompt_files": [str(p) for p in prompt_files or []], "lock": "off",
               "temperatures": list(temperatures), "max_tokens": max_tokens, "tasks": list(tasks), "models": rows,
               "naturalness": {"reference_model": reference, "unit": "mean log-probability per character"}
@@ -217,32 +203,3 @@ def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = Non
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         report["out"] = str(out)
     return report
-
-
-def print_bake_in(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    labels = list(report["models"])
-    table = Table(title=f"lock off, {report['prompts']} Korean prompts; eval tasks")
-    table.add_column("metric")
-    for label in labels:
-        table.add_column(label, justify="right")
-    for t in report["temperatures"]:
-        for key, name in (("fidelity", "fidelity pass"), ("intrusion_rate", "foreign-script answers")):
-            table.add_row(f"{name} @ t={t}", *[f"{report['models'][m]['fidelity'][str(t)][key]:.0%}" for m in labels])
-        table.add_row(f"malformed-byte answers @ t={t}",
-                      *[str(report["models"][m]["fidelity"][str(t)].get("malformed_answers", "–")) for m in labels])
-        if report.get("naturalness"):
-            table.add_row(f"naturalness @ t={t}", *[_nat(report["models"][m]["fidelity"][str(t)]) for m in labels])
-    for task in report["tasks"]:
-        table.add_row(f"{task} accuracy", *[f"{report['models'][m]['accuracy'][task]:.1%}" for m in labels])
-    console = Console()
-    console.print(table)
-    if report.get("naturalness"):
-        console.print(f"naturalness: mean log-probability per character under {report['naturalness']['reference_model']} "
-                      "(higher reads more fluently; kollama compare's metric)")
-
-
-def _nat(row: dict[str, Any]) -> str:
-    return "–" if row.get("naturalness") is None else f"{row['naturalness']:.3f}"

@@ -162,13 +162,6 @@ def busy_cores(window: float = 0.5) -> float:
     return cores * (1 - (idle1 - idle0) / max(1, total1 - total0))
 
 
-def stderr_console():
-    """Progress bars go to stderr so a command's JSON on stdout stays machine-readable."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,47 @@
+"""Side effects stay at the edges (docs/architecture.md): only the command-line modules, the server's start-up
+and `kollama.console` render with rich; the core returns data and reports progress through
+`kollama.progress.Progress`. Read with `ast`, so imports inside functions count too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kollama"
+
+
+def _is_edge(path: Path) -> bool:
+    relative = path.relative_to(PACKAGE).as_posix()
+    return path.name == "cli.py" or relative in ("console.py", "serve/server.py")
+
+
+def _imports_rich(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import) and any(a.name == "rich" or a.name.startswith("rich.") for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "rich":
+            return True
+    return False
+
+
+def test_only_the_edges_import_rich() -> None:
+    rendering = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if _imports_rich(p))
+    assert "console.py" in rendering, "the checker found no rich import at all"
+    below = [p for p in rendering if not _is_edge(PACKAGE / p)]
+    assert not below, f"rich imported below the edges (return data, print in a cli.py): {below}"
+
+
+def test_a_progress_bar_is_the_core_s_progress_callback() -> None:
+    """What the CLIs pass as `progress`: the bar starts a new line of work when the count starts again."""
+    from kollama.console import ProgressBar
+    from kollama.progress import Progress, Steps
+
+    with ProgressBar(enabled=False) as bar:
+        report: Progress = bar.report
+        steps = Steps(report, 3, "first")
+        steps.step(2)
+        steps.step()
+        report(0, 2, "second")
+        report(1, 2, "second · item")
+        assert [(t.description, t.completed, t.total) for t in bar.tasks] == [("first", 3, 3),
+                                                                              ("second · item", 1, 2)]
