@@ -214,7 +214,7 @@ def _human_size(n: float) -> str:
 @app.command()
 def fidelity(
     text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
-    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1), or auto: the language --prompt asks for.")] = "ko",
+    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1), or auto: the language --prompt (with --file: each line's --prompt-field) asks for.")] = "ko",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="JSONL of answers: judge every line, then summarise.")] = None,
     field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
@@ -228,9 +228,6 @@ def fidelity(
     if file is not None:
         if text is not None:
             raise KollamaError("give a TEXT or --file, not both", hint="kollama fidelity --file answers.jsonl")
-        if lang == "auto":
-            raise KollamaError("--lang auto judges one answer against its --prompt, not a --file",
-                               hint="give --lang ko (or another code) with --file")
         _fidelity_batch(file, lang, field, prompt_field, group_by, as_json, jobs)
         return
     from kollama.korean.fidelity import fidelity_report

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.korean.answer_language import AUTO, infer_answer_language
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lcb import lcb_rates
 from kollama.korean.scripts import language
@@ -58,7 +59,7 @@ class Group:
         self.kinds.update(report["kinds"])
         self.lcb.append(report["lcb"])
 
-    def to_json(self, lang: str) -> dict[str, Any]:
+    def to_json(self, lang: str | None) -> dict[str, Any]:
         rates = lcb_rates(self.lcb, lang=lang)
         if rates["skipped"] == self.answers:  # LCB would print 100% for a group it could not measure at all
             rates.update(lpr=None, wpr=None, lcpr=None)
@@ -100,8 +101,11 @@ def _check(record: dict[str, Any], options: BatchOptions) -> str | None:
 def judge_record(record: dict[str, Any], options: BatchOptions) -> dict[str, Any]:
     """The input object with its fields kept and `fidelity` added."""
     prompt = record.get(options.prompt_field) if options.prompt_field else None
-    report = fidelity_report(record[options.field], options.lang, prompt=prompt)
-    return {**record, "fidelity": report.to_json()}
+    if options.lang != AUTO:
+        return {**record, "fidelity": fidelity_report(record[options.field], options.lang, prompt=prompt).to_json()}
+    decision = infer_answer_language(prompt or "")  # each answer against the language its own prompt asks for
+    report = fidelity_report(record[options.field], decision.lang, prompt=prompt)
+    return {**record, "fidelity": {**report.to_json(), **decision.to_json()}}
 
 
 def _judge_chunk(chunk: list[tuple[int, dict[str, Any] | None, str | None]], options: BatchOptions) -> list:
@@ -156,7 +160,12 @@ def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]
                problem: Callable[[Problem], None], progress: Progress = no_progress) -> dict[str, Any]:
     """Judge every line of `path` in order: `emit` each judged object, `problem` each bad line; returns the summary.
     The lines are counted for `progress` only when someone watches (it reads the file once more)."""
-    language(options.lang)  # an unknown language fails before any work
+    if options.lang == AUTO:  # each answer against the language its prompt asks for
+        if not options.prompt_field:
+            raise KollamaError("--lang auto decides each answer's language from its prompt: give --prompt-field",
+                               hint="kollama fidelity --file answers.jsonl --lang auto --prompt-field prompt")
+    else:
+        language(options.lang)  # an unknown language fails before any work
     if not path.is_file():
         raise KollamaError(f"file not found: {path}", hint="give a JSONL file, one JSON object per line")
     steps = Steps(progress, count_lines(path) if progress is not no_progress else None, "judging")
@@ -176,7 +185,8 @@ def judge_file(path: Path, options: BatchOptions, emit: Callable[[dict[str, Any]
                 name = str(judged.get(options.group_by, "(none)"))
                 groups.setdefault(name, Group(name)).add(judged["fidelity"])
         steps.step(len(chunk))
-    summary = [g.to_json(options.lang) for g in groups.values()] + [overall.to_json(options.lang)]
+    lang = None if options.lang == AUTO else options.lang  # auto: LCB's rates per the languages the verdicts carry
+    summary = [g.to_json(lang) for g in groups.values()] + [overall.to_json(lang)]
     return {"summary": summary, "skipped_lines": [str(p) for p in problems]}
 
 
