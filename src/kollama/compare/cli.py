@@ -14,7 +14,7 @@ from kollama.compare.options import CompareOptions
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from kollama.compare.runner import CompareResult
+    from kollama.compare.result import CompareResult
 
 
 def compare(

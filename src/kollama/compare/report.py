@@ -16,7 +16,7 @@ from kollama.korean.fidelity import SCRIPT_COLOURS
 from kollama.korean.morphology import nfc
 
 if TYPE_CHECKING:
-    from kollama.compare.runner import CompareResult
+    from kollama.compare.result import CompareResult
     from kollama.compare.suites import Suite
 
 # rich colour names (SCRIPT_COLOURS) as CSS colours readable as a highlight

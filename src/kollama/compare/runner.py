@@ -16,7 +16,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from kollama.compare.cache import AnswerCache, answer_key
 from kollama.compare.checks import run_checks
 from kollama.compare.metrics import korean_aware_verdict, summarise
 from kollama.compare.options import CompareOptions, with_answer_language
+from kollama.compare.result import CompareResult
 from kollama.compare.suites import Suite, SuitePrompt, load_suite
 from kollama.engines import Engine, Generation, GenerationParams, load_engine
 from kollama.errors import BackendUnavailable, KollamaError, ModelNotFound
@@ -48,17 +49,6 @@ class Cell:
     trial: int
     params: GenerationParams
     key: str
-
-
-@dataclass
-class CompareResult:
-    summary: dict[str, Any]
-    answers: list[dict[str, Any]]
-    out: Path
-    generated: int = 0
-    cached: int = 0
-    failed: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
 
 
 def _load(options: CompareOptions) -> tuple[Suite, list[LockMode], list[ModelRef]]:
