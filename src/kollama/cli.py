@@ -18,7 +18,10 @@ from kollama import __version__
 from kollama.console import print_json, read_text_arg
 from kollama.console import stderr as notes
 from kollama.console import stdout as console
+from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
+from kollama.korean.fidelity_options import BatchOptions
+from kollama.logs import RECENT
 from kollama.run import RunOptions
 from kollama.serve.options import ServeOptions
 
@@ -214,13 +217,13 @@ def _human_size(n: float) -> str:
 @app.command()
 def fidelity(
     text: Annotated[Optional[str], typer.Argument(help="Text to check; '-' reads standard input.")] = None,
-    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1), or auto: the language --prompt (with --file: each line's --prompt-field) asks for.")] = "ko",
+    lang: Annotated[str, typer.Option(help="Expected language (ISO 639-1), or auto: the language --prompt (with --file: each line's --prompt-field) asks for.")] = BatchOptions.lang,
     prompt: Annotated[Optional[str], typer.Option(help="The prompt: Latin words it used are not code-switching.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="JSONL of answers: judge every line, then summarise.")] = None,
-    field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = "completion",
+    field: Annotated[str, typer.Option("--field", help="With --file: the field holding the answer.")] = BatchOptions.field,
     prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="With --file: the field holding the prompt.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="With --file: summarise per value of this field.")] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", min=1, help="With --file: worker processes for big files (default 1).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="With --file: worker processes for big files.")] = BatchOptions.jobs,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --file: one object per line, then the summary).")] = False,
 ) -> None:
     """Check that a text is in the expected language, by the policy in docs/fidelity.md: flagged spans with their
@@ -285,11 +288,11 @@ def _auto_lang(lang: str, prompt: str | None, system: str | None):
 
 
 def _fidelity_batch(file: Path, lang: str, field: str, prompt_field: str | None, group_by: str | None,
-                    as_json: bool, jobs: int | None) -> None:
+                    as_json: bool, jobs: int) -> None:
     from kollama.console import ProgressBar
-    from kollama.korean.batch import BatchOptions, judge_file
+    from kollama.korean.batch import judge_file
 
-    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs or 1)
+    options = BatchOptions(field=field, prompt_field=prompt_field, group_by=group_by, lang=lang, jobs=jobs)
     flagged: list[tuple[int, dict]] = []
     seen = [0]
 
@@ -338,7 +341,7 @@ def _print_batch(summary: dict, flagged: list[tuple[int, dict]], group_by: str |
 
 @app.command()
 def logs(
-    count: Annotated[int, typer.Option("-n", "--count", help="How many recent responses.")] = 3,
+    count: Annotated[int, typer.Option("-n", "--count", help="How many recent responses.")] = RECENT,
     model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -375,7 +378,7 @@ def lock_check(
     lock: Annotated[str, typer.Option(help="Lock mode: script, strict, gated.")] = "strict",
     prompt: Annotated[Optional[str], typer.Option(help="The prompt the answer replied to (its words may be repeated).")] = None,
     system: Annotated[Optional[str], typer.Option(help="The system prompt.")] = None,
-    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: the language --prompt asks for.")] = "ko",
+    lang: Annotated[str, typer.Option(help="Answer language (ISO 639-1), or auto: the language --prompt asks for.")] = GenerationParams.lang,
     ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show every token's decision and its reason "
                                           "(for gated: the gate's signal at that step).")] = False,

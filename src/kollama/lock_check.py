@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
 from kollama.korean.lock import LockMode, LockState, parse_lock, script_reason_for
 from kollama.korean.scripts import language
@@ -122,7 +123,7 @@ def check_tokens(state: LockState, tokens: list[int], logits=None,
 
 
 def lock_check(model: str, text: str, lock: str, prompt: str | None = None, system: str | None = None,
-               lang: str = "ko", ctx: int | None = None, explain: bool = False) -> LockCheck:
+               lang: str = GenerationParams.lang, ctx: int | None = None, explain: bool = False) -> LockCheck:
     mode = parse_lock(lock)
     if mode == LockMode.off:
         raise KollamaError("--lock off bans nothing", hint="use --lock script, strict or gated")

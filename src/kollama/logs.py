@@ -9,6 +9,8 @@ from typing import Any
 
 from kollama.config import logs_db
 
+RECENT = 3  # responses `kollama logs` shows when not told how many
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     id INTEGER PRIMARY KEY,
@@ -46,7 +48,7 @@ def log_response(response) -> None:
     db.close()
 
 
-def recent(count: int = 3, model: str | None = None) -> list[dict[str, Any]]:
+def recent(count: int = RECENT, model: str | None = None) -> list[dict[str, Any]]:
     """The newest `count` logged responses, oldest first (as a transcript reads)."""
     with _connect() as db:
         db.row_factory = sqlite3.Row

@@ -17,20 +17,12 @@ from typing import Any
 from kollama.errors import KollamaError
 from kollama.korean.answer_language import AUTO, infer_answer_language
 from kollama.korean.fidelity import fidelity_report
+from kollama.korean.fidelity_options import BatchOptions
 from kollama.korean.lcb import lcb_rates
 from kollama.korean.scripts import language
 from kollama.progress import Progress, Steps, no_progress
 
 CHUNK = 200  # answers per task handed to a worker process
-
-
-@dataclass
-class BatchOptions:
-    field: str = "completion"
-    prompt_field: str | None = None
-    group_by: str | None = None
-    lang: str = "ko"
-    jobs: int = 1  # worker processes; a file of one chunk or less is judged in this process
 
 
 @dataclass

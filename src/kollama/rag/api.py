@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kollama.errors import KollamaError
-from kollama.rag.options import RagAskOptions
+from kollama.rag.options import OCR_MODE, RECALL_K, SEARCH_K, SEARCH_MODE, RagAskOptions
 from kollama.rag.store import DEFAULT_COLLECTION, Store, StoreLocation
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _progress():
 
 
 def add(paths: Iterable[str | Path], collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
-        qdrant_url: str | None = None, ocr: str = "auto", progress: bool = False) -> dict:
+        qdrant_url: str | None = None, ocr: str = OCR_MODE, progress: bool = False) -> dict:
     """Ingest files/folders/globs. Returns `{"collection", "seconds", "files": [{"file", "status", "pages",
     "chunks", "ocr_pages", "seconds", "error"}]}`; failed files carry an `error` and do not stop the others."""
     import time
@@ -101,7 +101,7 @@ def documents(collection: str = DEFAULT_COLLECTION, store: str | Path | None = N
         return {"collection": collection, "documents": docs, "chunks": st.count_points()}
 
 
-def search(query: str, k: int = 5, mode: str = "hybrid", collection: str = DEFAULT_COLLECTION,
+def search(query: str, k: int = SEARCH_K, mode: str = SEARCH_MODE, collection: str = DEFAULT_COLLECTION,
            store: str | Path | None = None, qdrant_url: str | None = None) -> dict:
     """`{"query", "mode", "hits": [{"chunk_id", "score", "doc", "title", "page", "heading", "text", "citation"}]}`"""
     from kollama.rag import retrieve
@@ -179,7 +179,7 @@ def doctor(path: str | Path) -> dict:
     return diagnose(Path(path))
 
 
-def evaluate(qa_path: str | Path, k: int = 5, html: str | Path | None = None, collection: str = DEFAULT_COLLECTION,
+def evaluate(qa_path: str | Path, k: int = RECALL_K, html: str | Path | None = None, collection: str = DEFAULT_COLLECTION,
              store: str | Path | None = None, qdrant_url: str | None = None, progress: bool = False) -> dict:
     """`{"n", "recall@1", "recall@k", "mrr", "ndcg@10", "modes": {...}, "per_question": [...]}`; hybrid on top."""
     from kollama.rag import evaluate as ev

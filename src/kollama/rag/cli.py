@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kollama.rag.options import RagAskOptions
+from kollama.rag.options import OCR_MODE, RECALL_K, SEARCH_K, SEARCH_MODE, RagAskOptions
 from kollama.rag.store import DEFAULT_COLLECTION
 
 rag_app = typer.Typer(help="Ask questions over Korean PDFs with page citations (hybrid Korean retrieval, OCR, doctor).",
@@ -33,7 +33,7 @@ def _console(stderr: bool = False):
 @rag_app.command()
 def add(
     paths: Annotated[list[str], typer.Argument(help="PDF, .txt or .md files, folders, or globs.")],
-    ocr: Annotated[str, typer.Option(help="OCR pages without usable text: auto, always, never.")] = "auto",
+    ocr: Annotated[str, typer.Option(help="OCR pages without usable text: auto, always, never.")] = OCR_MODE,
     collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Add documents; unchanged files are skipped, changed files replace their old chunks."""
@@ -95,8 +95,8 @@ def list_documents(collection: Collection = DEFAULT_COLLECTION, store: StoreDir 
 @rag_app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for (Korean or any language).")],
-    k: Annotated[int, typer.Option("--k", "-k", help="How many chunks.")] = 5,
-    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    k: Annotated[int, typer.Option("--k", "-k", help="How many chunks.")] = SEARCH_K,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = SEARCH_MODE,
     collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:
     """Show the best chunks with document, page, heading and score."""
@@ -170,7 +170,7 @@ def doctor(path: Annotated[str, typer.Argument(help="A PDF (or .txt/.md) file.")
 @rag_app.command("eval")
 def evaluate(
     qa: Annotated[str, typer.Argument(help="JSONL with {\"question\", \"doc\", \"page\"} per line.")],
-    k: Annotated[int, typer.Option("--k", "-k", help="Cut-off for recall@k.")] = 5,
+    k: Annotated[int, typer.Option("--k", "-k", help="Cut-off for recall@k.")] = RECALL_K,
     html: Annotated[str | None, typer.Option(help="Write an HTML report here.")] = "rag-eval.html",
     collection: Collection = DEFAULT_COLLECTION, store: StoreDir = None, qdrant_url: QdrantUrl = None, as_json: AsJson = False,
 ) -> None:

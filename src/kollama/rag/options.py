@@ -1,5 +1,6 @@
-"""What `kollama rag ask` (and POST /v1/rag/ask) is asked to do: one validated dataclass with its defaults
-written once; the CLI's flags and the server's request schema read them from here."""
+"""What the `kollama rag` commands (and the /v1/rag routes) are asked to do, with every default written once:
+`rag ask`'s validated dataclass and the search, evaluation and ingest defaults. The CLI's flags, the server's
+request schemas and `kollama.rag.api`'s functions read them from here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from pathlib import Path
 from kollama.errors import KollamaError
 from kollama.korean.lock import parse_lock
 from kollama.rag.store import DEFAULT_COLLECTION
+
+SEARCH_K = 5  # chunks `rag search` returns
+SEARCH_MODE = "hybrid"  # dense + Kiwi BM25, fused by RRF (or dense, bm25)
+RECALL_K = 5  # `rag eval`'s cut-off for recall@k
+OCR_MODE = "auto"  # OCR the pages without usable text (or always, never)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from kollama.config import subdir
 from kollama.logs import log_response
-from kollama.rag.options import RagAskOptions
+from kollama.rag.options import SEARCH_K, SEARCH_MODE, RagAskOptions
 from kollama.serve.errors import OPENAI_ERRORS, ApiError
 from kollama.serve.schemas import LockName, Loose
 from kollama.serve.state import ServerState, state_of
@@ -26,8 +26,8 @@ router = APIRouter(prefix="/v1/rag", tags=["RAG"], responses={
 
 class SearchRequest(Loose):
     query: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="keywords or a question (not blank)")
-    k: int = Field(default=5, ge=1, le=50)
-    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    k: int = Field(default=SEARCH_K, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "bm25"] = SEARCH_MODE
 
 
 class AskRequest(Loose):

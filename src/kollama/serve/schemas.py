@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kollama.engines.base import ABOVE_LOW, LIMITS
+from kollama.korean.fidelity_options import BatchOptions
 from kollama.korean.lock import LockMode
 from kollama.korean.scripts import languages
 from kollama.serve.options import MAX_N
@@ -239,7 +240,7 @@ class EmbeddingRequest(Loose):
 
 class FidelityRequest(Loose):
     text: str = Field(max_length=200_000)
-    lang: LangChoice = "ko"  # type: ignore[assignment]
+    lang: LangChoice = BatchOptions.lang  # type: ignore[assignment]
     prompt: str | None = Field(default=None, max_length=200_000)
 
 
