@@ -147,9 +147,11 @@ def compare_runs(spec: str, prompts: list[str], copa: Path, copa_limit: int | No
 
 
 def answer_fidelity_row(model: str, prompts: list[str], t: float, max_tokens: int, reference: str | None) -> dict:
+    from kollama.console import ProgressBars
     from kollama.tune.report import answer_fidelity
 
-    return answer_fidelity(model, prompts, t, max_tokens, reference=reference)
+    with ProgressBars() as progress:
+        return answer_fidelity(model, prompts, t, max_tokens, reference=reference, progress=progress)
 
 
 def main() -> None:
@@ -173,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     lcb = realdata_or_exit("lcb", "lcb_ko.jsonl")
     from kollama.models.reference import resolve
-    from kollama.tune.report import NATURALNESS_REFERENCE, answer_fidelity, bake_in_prompts, model_file
+    from kollama.tune.report import NATURALNESS_REFERENCE, bake_in_prompts, model_file
 
     temperatures = [float(t) for t in args.temperatures.split(",")]
     reference = None if args.no_naturalness else args.reference_model or NATURALNESS_REFERENCE
@@ -203,7 +205,7 @@ def main() -> None:
         row["raw_llama_cpp_answer"] = answer
         sides = [("base", str(resolve(name).path))] + [(f"smooth-s{w['strength']:g}", w["out"]) for w in written]
         for label, model in sides:
-            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
+            row[label] = {str(t): answer_fidelity_row(model, prompts, t, args.max_tokens, reference)
                           for t in temperatures}
             print(f"   {name} {label}: {json.dumps(summary(row[label]), ensure_ascii=False)}", flush=True)
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
@@ -246,7 +248,7 @@ def main() -> None:
             sides = sides[1:]
             print(f"   orpo base: smollm2's base row from {args.base_from or 'this run'}", flush=True)
         for label, model in sides:
-            row[label] = {str(t): answer_fidelity(model, prompts, t, args.max_tokens, reference=reference)
+            row[label] = {str(t): answer_fidelity_row(model, prompts, t, args.max_tokens, reference)
                           for t in temperatures}
             row[label]["accuracy"] = accuracy(model, copa, args.copa_limit)
             print(f"   orpo {label}: {json.dumps(summary(row[label]), ensure_ascii=False)}", flush=True)

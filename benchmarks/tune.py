@@ -29,13 +29,15 @@ def small_dataset(records: int) -> Path:
 
 
 def kollama_worker(args) -> dict:
+    from kollama.console import ProgressBar
     from kollama.tune.sft import run_sft
     from kollama.tune.trainer import TrainSettings
 
     out = Path(tempfile.mkdtemp(prefix="kollama-bench-run-"))
     settings = TrainSettings(max_steps=args.steps, batch_size=args.batch_size, max_len=args.max_len,
                              eval_split=0.0, save_every=10_000)
-    report = run_sft("smollm2", args.data, out, settings)
+    with ProgressBar("sft", info=True, remaining=True) as bar:  # as `kollama tune sft` draws it
+        report = run_sft("smollm2", args.data, out, settings, progress=bar.report)
     return {"steps": report["steps"], "seconds": report["seconds"], "threads": _threads()}
 
 

@@ -45,3 +45,35 @@ def test_a_progress_bar_is_the_core_s_progress_callback() -> None:
         report(1, 2, "second · item")
         assert [(t.description, t.completed, t.total) for t in bar.tasks] == [("first", 3, 3),
                                                                               ("second · item", 1, 2)]
+
+
+def test_a_bar_with_an_info_column_shows_the_note_there() -> None:
+    """Training and self-instruct: the label stays, the note (a loss) fills the info column, one bar throughout."""
+    from kollama.console import ProgressBar
+
+    with ProgressBar("sft", info=True, enabled=False) as bar:
+        bar.report(2, 10, "")  # a resumed run starts at its checkpoint's step
+        bar.report(3, 10, "loss 2.100")
+        bar.report(4, 10, "loss 1.900")
+        assert [(t.description, t.completed, t.fields["info"]) for t in bar.tasks] == [("sft", 4, "loss 1.900")]
+
+
+def test_progress_bars_open_one_bar_per_piece_of_work(monkeypatch) -> None:
+    """Each piece keeps its own bar and clock: on a pipe, each ends with its own last line."""
+    import io
+
+    from rich.console import Console
+
+    from kollama import console as kconsole
+    from kollama.console import ProgressBars
+
+    monkeypatch.setattr(kconsole, "PLAIN_SECONDS", 0.0)
+    buffer = io.StringIO()
+    with ProgressBars(console=Console(file=buffer, force_terminal=False, width=200)) as progress:
+        progress(0, 2, "smollm2 t=0.7")
+        progress(2, 2, "smollm2 t=0.7")
+        progress(0, 1, "naturalness (gemma3)")
+        progress(1, 1, "naturalness (gemma3)")
+    lines = buffer.getvalue().splitlines()
+    finished = [line.rsplit(" ", 2)[0] for line in lines if "(100%)" in line]
+    assert finished == ["smollm2 t=0.7: 2/2 (100%)", "naturalness (gemma3): 1/1 (100%)"]

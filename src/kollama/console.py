@@ -7,7 +7,8 @@ advances, at most `REDRAW_SECONDS` apart, and once more when it closes.
 
 Where standard error is not a terminal (CI logs, `make compare | tee`), a bar prints plain lines instead:
 `label: 120/528 (23%) 0:41 elapsed`, every `PLAIN_SECONDS` while it is open (a thread that wakes that
-rarely costs nothing), and a last one when it closes. Work shorter than `PLAIN_SECONDS` prints nothing.
+rarely costs nothing), and a last one when it closes. Work shorter than `PLAIN_SECONDS` prints nothing; the
+clock starts with the bar's first task (a CLI opens its bar before the model loads).
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class ProgressBar(Progress):
         super().__exit__(*exc)
 
     def add_task(self, description: str, *args, **fields):  # type: ignore[override]
+        if not self.tasks:  # the plain lines' clock starts with the first work to report, not with the bar
+            self._plain_started = time.monotonic()
         if self._info:
             fields.setdefault("info", "")
         task = super().add_task(description, *args, **fields)
@@ -132,17 +135,15 @@ class ProgressBar(Progress):
         super().update(task_id, *args, **kwargs)
         self.redraw(force=refresh)
 
-    def begin(self, description: str, total: float | None) -> None:
-        """A new current bar (under the previous ones, which stay unless transient)."""
-        self._current = self.add_task(description, total=total)
-
     def report(self, done: int, total: int | None, note: str) -> None:
         """The core's `kollama.progress.Progress` callback: a new bar for each piece of work (a count that
-        starts again), its description the latest `note`."""
-        if self._current is None or done < self._done or (done == 0 and note != self._note):
-            self.begin(note, total)
+        starts again), its description the latest `note`; with `info=True` the note fills the info column
+        (a loss, what was dropped) under the bar's label instead."""
+        if self._current is None or done < self._done or (not self._info and done == 0 and note != self._note):
+            self._current = self.add_task(self._label or note, total=total, completed=done)
         self._note, self._done = note, done
-        self.update(self._current, completed=done, total=total, description=note)
+        shown = {"info": note} if self._info else {"description": note}
+        self.update(self._current, completed=done, total=total, **shown)
 
     def redraw(self, force: bool = False) -> None:
         now = time.monotonic()

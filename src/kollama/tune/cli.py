@@ -47,11 +47,21 @@ def data_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Self-instruct: grow Korean instruction data from seed tasks with any kollama engine as teacher."""
+    from kollama.console import ProgressBar
     from kollama.tune.selfinstruct import DEFAULT_SEEDS, generate
 
-    report = generate(teacher, seeds or DEFAULT_SEEDS, n, out, seed=seed, max_requests=max_requests,
-                      max_tokens=max_tokens)
+    with ProgressBar("self-instruct", info=True) as bar:
+        report = generate(teacher, seeds or DEFAULT_SEEDS, n, out, seed=seed, max_requests=max_requests,
+                          max_tokens=max_tokens, progress=bar.report)
     _echo_json({**report.to_json(), "out": str(out)})
+
+
+def _training(label: str):
+    """The training steps' bar: the latest loss beside it, and the time left (no refresh thread: a thread
+    waking 10 times a second slows torch's spinning CPU threads)."""
+    from kollama.console import ProgressBar
+
+    return ProgressBar(label, info=True, remaining=True)
 
 
 @tune_app.command("sft")
@@ -81,7 +91,8 @@ def sft_cmd(
     settings = _settings(lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, max_steps=max_steps,
                          batch_size=batch_size, grad_accum=grad_accum, max_len=max_len, eval_split=eval_split,
                          eval_every=eval_every, save_every=save_every, seed=seed, qlora=qlora)
-    report = run_sft(base, data, out, settings, resume=resume)
+    with _training("sft") as bar:
+        report = run_sft(base, data, out, settings, resume=resume, progress=bar.report)
     if report is None:  # not the first process under `accelerate launch`: it writes and reports
         return
     _echo_json(_summary(report))
@@ -110,7 +121,8 @@ def dpo_cmd(
 
     settings = preference_settings("dpo", beta=beta, epochs=epochs, lr=lr, max_steps=max_steps,
                                    batch_size=batch_size, max_len=max_len, save_every=save_every, qlora=qlora)
-    report = run_dpo(start, data, out, settings, resume=resume)
+    with _training("dpo") as bar:
+        report = run_dpo(start, data, out, settings, resume=resume, progress=bar.report)
     if report is not None:  # None: not the first process under `accelerate launch`
         _echo_json(_summary(report))
 
@@ -136,7 +148,8 @@ def orpo_cmd(
 
     settings = preference_settings("orpo", beta=beta, epochs=epochs, lr=lr, max_steps=max_steps,
                                    batch_size=batch_size, max_len=max_len, save_every=save_every, qlora=qlora)
-    report = run_dpo(start, data, out, settings, resume=resume, objective="orpo")
+    with _training("orpo") as bar:
+        report = run_dpo(start, data, out, settings, resume=resume, objective="orpo", progress=bar.report)
     if report is not None:
         _echo_json(_summary(report))
 
@@ -164,7 +177,8 @@ def reward_cmd(
 
     settings = reward_settings(epochs=epochs, lr=lr, max_steps=max_steps, batch_size=batch_size, max_len=max_len,
                                eval_split=eval_split, eval_every=eval_every, save_every=save_every, seed=seed)
-    report = run_reward(base, data, out, settings, resume=resume, heldout=heldout)
+    with _training("reward") as bar:
+        report = run_reward(base, data, out, settings, resume=resume, heldout=heldout, progress=bar.report)
     _echo_json({**_summary(report), "pairs": report["pairs"], "pairwise_accuracy": report["pairwise_accuracy"]})
 
 
@@ -199,7 +213,8 @@ def rl_cmd(
                            max_len=max_len, save_every=save_every, lora_r=lora_r, lora_alpha=lora_alpha, seed=seed)
     options = RLOptions(rewards=reward, group=group, max_new_tokens=max_new_tokens, temperature=temperature,
                         reference_model=reference_model)
-    report = run_rl(start, prompts, out, settings, options, resume=resume)
+    with _training("rl") as bar:
+        report = run_rl(start, prompts, out, settings, options, resume=resume, progress=bar.report)
     keys = ("steps_per_minute", "reward_first", "reward_last", "rewards", "guards")
     _echo_json({**_summary(report), **{k: report.get(k) for k in keys}})
 
@@ -228,13 +243,17 @@ def pairs_cmd(
     """Build DPO/ORPO/reward pairs: chosen = reference answer, rejected = the model's failing answer, (--confusion) a
     confused copy, or (--rank-by) the model's own answers ranked by kollama's judgments (a file a person can edit)."""
     if rank_by:
+        from kollama.console import ProgressBar
         from kollama.errors import KollamaError
         from kollama.tune.ranking import build_ranked_pairs
 
         if model is None:
             raise KollamaError("tune pairs --rank-by needs a MODEL to sample answers from", hint="e.g. smollm2")
-        _echo_json(build_ranked_pairs(model, data, out, rank_by, samples=samples, limit=limit, max_tokens=max_tokens,
-                                      temperature=temperature, seed=seed, ranked=ranked))
+        with ProgressBar("rank") as bar:
+            ranked_pairs = build_ranked_pairs(model, data, out, rank_by, samples=samples, limit=limit,
+                                              max_tokens=max_tokens, temperature=temperature, seed=seed, ranked=ranked,
+                                              progress=bar.report)
+        _echo_json(ranked_pairs)
         return
     if confusion:
         from kollama.tune.confusion import build_confusion_pairs
@@ -247,9 +266,13 @@ def pairs_cmd(
 
         raise KollamaError("tune pairs needs a MODEL whose answers become 'rejected'",
                            hint="pass MODEL, or --confusion for rule-made confused copies")
+    from kollama.console import ProgressBar
     from kollama.tune.pairs import build_pairs
 
-    _echo_json(build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge))
+    with ProgressBar("pairs") as bar:
+        pairs = build_pairs(model, data, out, limit=limit, max_tokens=max_tokens, min_rouge=min_rouge,
+                            progress=bar.report)
+    _echo_json(pairs)
 
 
 @tune_app.command("smooth")
@@ -283,9 +306,11 @@ def export_cmd(
     verify: Annotated[bool, typer.Option("--verify", help="Compare next-token log-probs with the merged PyTorch model.")] = False,
 ) -> None:
     """Merge the LoRA weights into a GGUF (metadata and tokenizer from the base), or write an adapter GGUF."""
+    from kollama.console import ProgressBar
     from kollama.tune.export import export_run
 
-    result = export_run(run_dir, out, quant=quant, adapter_only=adapter_only)
+    with ProgressBar("export") as bar:
+        result = export_run(run_dir, out, quant=quant, adapter_only=adapter_only, progress=bar.report)
     if verify and not adapter_only:
         from kollama.tune.logprobs import compare
         from kollama.compare.suites import load_suite
@@ -298,11 +323,14 @@ def export_cmd(
 def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks: list[str] | None = None,
             limit: int | None = None) -> None:
     from kollama.compare.cli import LiveView
-    from kollama.tune.report import EVAL_TASKS, tune_report
+    from kollama.console import ProgressBar
+    from kollama.tune.report import EVAL_TASKS, tune_report, tuned_gguf
 
+    with ProgressBar("export") as bar:  # the tuned model as a GGUF, once
+        tuned = tuned_gguf(run_dir, bar.report)
     with LiveView() as view:
         report = tune_report(run_dir, suite, max_tokens=max_tokens, tasks=tuple(tasks or EVAL_TASKS), limit=limit,
-                             progress=view.report, on_record=view.add)
+                             tuned=tuned, progress=view.report, on_record=view.add)
     _print_report(report)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.tune.base_model import load_model, resolve_base
 from kollama.tune.devices import check_qlora, placement, unwrap
 from kollama.tune.datasets import load_pairs
@@ -70,7 +71,7 @@ def orpo_loss(chosen_sum, chosen_count, rejected_sum, rejected_count, lam: float
 
 
 def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettings | None = None,
-            resume: bool = False, objective: str = "dpo") -> dict[str, Any] | None:
+            resume: bool = False, objective: str = "dpo", progress: Progress = no_progress) -> dict[str, Any] | None:
     """Train a preference adapter (`objective` dpo or orpo) on top of a base GGUF or a finished SFT
     run directory (None on the processes after the first under `accelerate launch`). Without
     `settings`, the objective's own defaults (`PREFERENCE_DEFAULTS`), never SFT's."""
@@ -120,7 +121,7 @@ def run_dpo(start: str, data: str | Path, out: str | Path, settings: TrainSettin
         return dpo_loss(policy[:n], policy[n:], reference[:n], reference[n:], settings.beta)
 
     lengths = [max(len(c.input_ids), len(r.input_ids)) for c, r in encoded]
-    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, label=objective, place=place)
+    state = train(model, batch_loss, None, lengths, settings, checkpoints, resume, place=place, progress=progress)
     if not place.is_main:
         return None
     model.save_pretrained(out / "adapter")

@@ -21,6 +21,7 @@ import numpy as np
 
 from kollama.errors import KollamaError
 from kollama.models.gguf_file import ALL, GGUFLayout, read_gguf_info, read_layout
+from kollama.progress import Progress, no_progress
 from kollama.tune.base_model import EXPORTABLE
 from kollama.tune.sft import read_run
 
@@ -140,14 +141,8 @@ def _merged_tensors(layout: GGUFLayout, deltas: list[LoraDelta], quant: str) -> 
         raise KollamaError(f"the base file has no tensor {next(iter(by_tensor))} for this adapter")
 
 
-def _progress(total: int, label: str):
-    from kollama.console import ProgressBar
-
-    progress = ProgressBar(label)
-    return progress, progress.add_task(label, total=total)
-
-
-def write_merged(base_path: Path, deltas: list[LoraDelta], out: Path, quant: str) -> None:
+def write_merged(base_path: Path, deltas: list[LoraDelta], out: Path, quant: str,
+                 progress: Progress = no_progress) -> None:
     import gguf
 
     layout = read_layout(base_path, arrays=ALL)
@@ -169,11 +164,10 @@ def write_merged(base_path: Path, deltas: list[LoraDelta], out: Path, quant: str
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        progress, task = _progress(len(layout.tensors), "export")
-        with progress:
-            for _, data, _ in _merged_tensors(layout, deltas, quant):
-                writer.write_tensor_data(data)
-                progress.advance(task)
+        progress(0, len(layout.tensors), "export")
+        for done, (_, data, _) in enumerate(_merged_tensors(layout, deltas, quant), start=1):
+            writer.write_tensor_data(data)
+            progress(done, len(layout.tensors), "export")
         writer.close()
 
     atomic_gguf(out, write)
@@ -212,7 +206,8 @@ def modelfile_text(gguf_name: str, base_path: Path | None, stops: list[str], pla
     return "\n".join(lines) + "\n"
 
 
-def export_run(run_dir: str | Path, out: str | Path, quant: str = "f16", adapter_only: bool = False) -> dict[str, Any]:
+def export_run(run_dir: str | Path, out: str | Path, quant: str = "f16", adapter_only: bool = False,
+               progress: Progress = no_progress) -> dict[str, Any]:
     """Export a finished tune run; returns what was written."""
     from kollama.tune.encoding import ChatEncoder
 
@@ -240,7 +235,7 @@ def export_run(run_dir: str | Path, out: str | Path, quant: str = "f16", adapter
         r, alpha = config["r"], config["lora_alpha"]
         write_adapter(base_path, deltas, out, alpha * math.sqrt(r) if config.get("use_rslora") else alpha)
     else:
-        write_merged(base_path, deltas, out, quant)
+        write_merged(base_path, deltas, out, quant, progress)
     encoder = ChatEncoder(base_path)
     _, stops = encoder.render_with_stops([{"role": "user", "content": "x"}])
     modelfile = out.with_suffix(".Modelfile")

@@ -14,6 +14,7 @@ from typing import Any
 from kollama.engines import GenerationParams, load_engine
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
+from kollama.progress import Progress, no_progress
 from kollama.tune.datasets import load_alpaca
 from kollama.tune.rouge import rouge_l
 
@@ -29,24 +30,21 @@ def rejection_reason(answer: str, reference: str, prompt: str, lang: str, min_ro
 
 
 def build_pairs(model: str, data: str | Path, out: str | Path, limit: int | None = None, max_tokens: int = 128,
-                min_rouge: float = 0.3, lang: str = "ko") -> dict[str, Any]:
+                min_rouge: float = 0.3, lang: str = "ko", progress: Progress = no_progress) -> dict[str, Any]:
     """Write DPO pairs to `out`; returns counts of pairs made and answers already good enough."""
-    from kollama.console import ProgressBar
-
     examples = load_alpaca(data)[:limit] if limit else load_alpaca(data)
     engine = load_engine(model)
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens, lock=LockMode.off, seed=0)
     reasons: Counter = Counter()
     pairs = []
-    with ProgressBar("pairs") as progress:
-        task = progress.add_task("pairs", total=len(examples))
-        for prompt, reference in examples:
-            answer = engine.chat([{"role": "user", "content": prompt}], params).result().text.strip()
-            reason = rejection_reason(answer, reference, prompt, lang, min_rouge)
-            reasons[reason or "already_good"] += 1
-            if reason:
-                pairs.append({"prompt": prompt, "chosen": reference, "rejected": answer, "reason": reason})
-            progress.advance(task)
+    progress(0, len(examples), "pairs")
+    for done, (prompt, reference) in enumerate(examples, start=1):
+        answer = engine.chat([{"role": "user", "content": prompt}], params).result().text.strip()
+        reason = rejection_reason(answer, reference, prompt, lang, min_rouge)
+        reasons[reason or "already_good"] += 1
+        if reason:
+            pairs.append({"prompt": prompt, "chosen": reference, "rejected": answer, "reason": reason})
+        progress(done, len(examples), "pairs")
     engine.close()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kollama.progress import Progress, no_progress
+
 
 def build_ranked_pairs(model: str, data: str | Path, out: str | Path, rank_by: str = "fidelity,naturalness",
                        samples: int = 4, limit: int | None = None, max_tokens: int = 128, temperature: float = 1.0,
-                       seed: int = 0, margin: float = 0.1, ranked: bool = False, lang: str = "ko") -> dict[str, Any]:
-    from kollama.console import ProgressBar
+                       seed: int = 0, margin: float = 0.1, ranked: bool = False, lang: str = "ko",
+                       progress: Progress = no_progress) -> dict[str, Any]:
     from kollama.engines import GenerationParams, load_engine
     from kollama.errors import KollamaError
     from kollama.models.reference import resolve
@@ -33,31 +35,30 @@ def build_ranked_pairs(model: str, data: str | Path, out: str | Path, rank_by: s
     lines: list[dict[str, Any]] = []
     skipped = 0
     try:
-        with ProgressBar("rank") as progress:
-            task = progress.add_task("rank", total=len(prompts))
-            for prompt in prompts:
-                answers = []
-                for k in range(samples):
-                    params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lang=lang, seed=seed + k)
-                    answers.append(engine.chat([{"role": "user", "content": prompt}], params).result().text.strip())
-                answers = [a for a in dict.fromkeys(answers) if a]  # distinct, non-empty
-                if len(answers) < 2:
-                    skipped += 1
-                    progress.advance(task)
-                    continue
-                combined, each = combine(rewards, [prompt] * len(answers), answers)
-                order = sorted(range(len(answers)), key=lambda i: -combined[i])
-                best, worst = order[0], order[-1]
-                if ranked:
-                    lines.append({"prompt": prompt, "answers": [answers[i] for i in order],
-                                  "scores": [round(combined[i], 4) for i in order]})
-                elif combined[best] - combined[worst] >= margin:
-                    lines.append({"prompt": prompt, "chosen": answers[best], "rejected": answers[worst],
-                                  "scores": {"chosen": round(combined[best], 4), "rejected": round(combined[worst], 4),
-                                             **{n: [round(v[best], 4), round(v[worst], 4)] for n, v in each.items()}}})
-                else:
-                    skipped += 1
-                progress.advance(task)
+        progress(0, len(prompts), "rank")
+        for done, prompt in enumerate(prompts, start=1):
+            answers = []
+            for k in range(samples):
+                params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lang=lang, seed=seed + k)
+                answers.append(engine.chat([{"role": "user", "content": prompt}], params).result().text.strip())
+            answers = [a for a in dict.fromkeys(answers) if a]  # distinct, non-empty
+            if len(answers) < 2:
+                skipped += 1
+                progress(done, len(prompts), "rank")
+                continue
+            combined, each = combine(rewards, [prompt] * len(answers), answers)
+            order = sorted(range(len(answers)), key=lambda i: -combined[i])
+            best, worst = order[0], order[-1]
+            if ranked:
+                lines.append({"prompt": prompt, "answers": [answers[i] for i in order],
+                              "scores": [round(combined[i], 4) for i in order]})
+            elif combined[best] - combined[worst] >= margin:
+                lines.append({"prompt": prompt, "chosen": answers[best], "rejected": answers[worst],
+                              "scores": {"chosen": round(combined[best], 4), "rejected": round(combined[worst], 4),
+                                         **{n: [round(v[best], 4), round(v[worst], 4)] for n, v in each.items()}}})
+            else:
+                skipped += 1
+            progress(done, len(prompts), "rank")
     finally:
         engine.close()
         close_all(rewards)

@@ -24,13 +24,13 @@ COMPARE_METRICS = (("fidelity_rate", "Korean fidelity pass"), ("language_rate", 
                    ("check_pass_rate", "check pass rate"))
 
 
-def tuned_gguf(run_dir: Path) -> Path:
+def tuned_gguf(run_dir: Path, progress: Progress = no_progress) -> Path:
     """The run's exported f16 GGUF, exporting it first if needed."""
     from kollama.tune.export import export_run
 
     path = run_dir / "tuned-f16.gguf"
     if not path.is_file():
-        export_run(run_dir, path, quant="f16")
+        export_run(run_dir, path, quant="f16", progress=progress)
     return path
 
 
@@ -87,13 +87,13 @@ BAKE_IN_TEMPERATURES = (0.7, 1.0)
 NATURALNESS_REFERENCE = DEFAULT_REFERENCE  # compare's reference model
 
 
-def model_file(ref: str) -> str:
+def model_file(ref: str, progress: Progress = no_progress) -> str:
     """A tune run directory stands for its exported f16 GGUF; anything else is a model reference."""
     from kollama.tune.sft import RUN_FILE
 
     path = Path(ref)
     if path.is_dir() and (path / RUN_FILE).is_file():
-        return str(tuned_gguf(path))
+        return str(tuned_gguf(path, progress))
     return ref
 
 
@@ -186,7 +186,7 @@ def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = Non
     """Fidelity v2 with the lock off at each temperature, intrusion rate, naturalness under `reference` (None:
     not scored) and eval accuracy, per model."""
     prompts = bake_in_prompts(list(prompt_files or []), prompt_limit)
-    files = {label: model_file(ref) for label, ref in models.items()}
+    files = {label: model_file(ref, progress) for label, ref in models.items()}
     rows: dict[str, Any] = {}
     for label, model in files.items():
         rows[label] = {"model": model,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.evaluate.reward_model import (
     REWARD_FILE,
     RewardModel,
@@ -80,7 +81,8 @@ def _lora(settings: TrainSettings):
 
 
 def run_reward(base_ref: str, data: str | Path, out: str | Path, settings: TrainSettings | None = None,
-               resume: bool = False, heldout: str | Path | None = None) -> dict[str, Any]:
+               resume: bool = False, heldout: str | Path | None = None,
+               progress: Progress = no_progress) -> dict[str, Any]:
     """Train the reward model; writes adapter/, reward.json, checkpoints and train_report.json in `out`.
 
     Pairwise accuracy is measured on the seeded hold-out of `data` and, when given, on `heldout`
@@ -120,7 +122,7 @@ def run_reward(base_ref: str, data: str | Path, out: str | Path, settings: Train
 
     lengths = [max(len(encoded[i][0]), len(encoded[i][1])) for i in train_idx]
     state = train(model, batch_loss, eval_loss if eval_idx else None, lengths, settings, checkpoints, resume,
-                  label="reward")
+                  progress=progress)
     model.save_pretrained(out / "adapter")
     info = {"kind": "reward", "base": str(base.path), "base_identity": base.identity, "base_weights": str(weights),
             "pad_id": pad_id, "max_len": settings.max_len, "data": str(data), "settings": asdict(settings)}

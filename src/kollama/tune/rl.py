@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.tune.base_model import load_model, resolve_base
 from kollama.tune.guards import answer_stats, guard_report
 from kollama.tune.rewards import NaturalnessReward, build_rewards, close_all, combine
@@ -170,7 +171,7 @@ def grpo_loss(policy, reference, mask, advantages, beta: float):
 
 
 def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: TrainSettings | None = None,
-           options: RLOptions | None = None, resume: bool = False) -> dict[str, Any]:
+           options: RLOptions | None = None, resume: bool = False, progress: Progress = no_progress) -> dict[str, Any]:
     """GRPO from a base model or a finished SFT/ORPO run; writes adapter/, tune.json, rewards.jsonl,
     checkpoints and train_report.json (with the guards) in `out`."""
     import torch
@@ -249,7 +250,7 @@ def run_rl(start: str, prompts_file: str | Path, out: str | Path, settings: Trai
 
     try:
         state = train(model, batch_loss, None, [len(encoded[i]) for i in usable], settings, checkpoints, resume,
-                      label="rl")
+                      progress=progress)
     except (torch.OutOfMemoryError, MemoryError):
         kept_at = checkpoints.latest()
         raise KollamaError(f"out of memory at RL step {step['n']}; the last checkpoint "

@@ -22,6 +22,7 @@ from kollama.engines import GenerationParams, load_engine
 from kollama.errors import KollamaError
 from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
+from kollama.progress import Progress, no_progress
 from kollama.tune.datasets import load_chats, read_records
 from kollama.tune.rouge import morphemes, rouge_l_tokens
 
@@ -107,10 +108,10 @@ def parse_answer(text: str) -> tuple[str, str]:
 
 
 def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_prompt: int = 3,
-             max_requests: int | None = None, max_tokens: int = 256, temperature: float = 0.8) -> Report:
-    """Grow `n` kept Alpaca records from the seed tasks; writes `out` and `out`.report.json."""
-    from kollama.console import ProgressBar
-
+             max_requests: int | None = None, max_tokens: int = 256, temperature: float = 0.8,
+             progress: Progress = no_progress) -> Report:
+    """Grow `n` kept Alpaca records from the seed tasks; writes `out` and `out`.report.json. `progress` counts
+    the kept records, its note the requests made and the records dropped."""
     filters = Filters.load()
     seed_records = load_seed_instructions(seeds)
     engine = load_engine(teacher)
@@ -120,34 +121,33 @@ def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_pr
     kept: list[dict[str, str]] = []
     report = Report()
     max_requests = max_requests or max(10, n * 4)
-    with ProgressBar("self-instruct", info=True) as progress:
-        task = progress.add_task("data", total=n)
-        while len(kept) < n and report.requests < max_requests:
-            shown = rng.sample([r["instruction"] for r in seed_records], per_prompt)
-            if machine:
-                shown += rng.sample(machine, min(2, len(machine)))
-            listing = "\n".join(f"{i}. {text}" for i, text in enumerate(shown, 1))
-            prompt = f"{filters.prompt_header}\n{listing}\n{len(shown) + 1}."
-            params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off,
-                                      seed=rng.randrange(1 << 30), stop=["\n\n\n"])
-            text = engine.complete(prompt, params).result().text
-            report.requests += 1
-            for instruction in parse_instructions(f"{len(shown) + 1}. {text}", len(shown) + 1):
-                report.generated += 1
-                tokens = morphemes(instruction)
-                reason = drop_reason(instruction, tokens, pool, filters)
-                if reason is None:
-                    record, reason = _answer(engine, filters, instruction, params)
-                if reason is not None:
-                    report.dropped[reason] += 1
-                    continue
-                pool.append(tokens)
-                machine.append(instruction)
-                kept.append(record)
-                report.kept += 1
-                if len(kept) >= n:
-                    break
-            progress.update(task, completed=len(kept), info=f"requests {report.requests} · dropped {sum(report.dropped.values())}")
+    progress(0, n, "")
+    while len(kept) < n and report.requests < max_requests:
+        shown = rng.sample([r["instruction"] for r in seed_records], per_prompt)
+        if machine:
+            shown += rng.sample(machine, min(2, len(machine)))
+        listing = "\n".join(f"{i}. {text}" for i, text in enumerate(shown, 1))
+        prompt = f"{filters.prompt_header}\n{listing}\n{len(shown) + 1}."
+        params = GenerationParams(temperature=temperature, max_tokens=max_tokens, lock=LockMode.off,
+                                  seed=rng.randrange(1 << 30), stop=["\n\n\n"])
+        text = engine.complete(prompt, params).result().text
+        report.requests += 1
+        for instruction in parse_instructions(f"{len(shown) + 1}. {text}", len(shown) + 1):
+            report.generated += 1
+            tokens = morphemes(instruction)
+            reason = drop_reason(instruction, tokens, pool, filters)
+            if reason is None:
+                record, reason = _answer(engine, filters, instruction, params)
+            if reason is not None:
+                report.dropped[reason] += 1
+                continue
+            pool.append(tokens)
+            machine.append(instruction)
+            kept.append(record)
+            report.kept += 1
+            if len(kept) >= n:
+                break
+        progress(len(kept), n, f"requests {report.requests} · dropped {sum(report.dropped.values())}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
         for record in kept:

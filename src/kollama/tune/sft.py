@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.tune.base_model import Base, load_model, resolve_base
 from kollama.tune.datasets import load_chats
 from kollama.tune.devices import check_qlora, placement
@@ -61,7 +62,7 @@ def prepare_out(out: Path, identity: str, resume: bool) -> Checkpoints:
 
 
 def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSettings,
-            resume: bool = False) -> dict[str, Any] | None:
+            resume: bool = False, progress: Progress = no_progress) -> dict[str, Any] | None:
     """Train a LoRA adapter on `data`; writes adapter/, checkpoints, tune.json, train_report.json, loss.png.
 
     Under `accelerate launch` every process trains and the first one writes; the others return None.
@@ -97,7 +98,7 @@ def run_sft(base_ref: str, data: str | Path, out: str | Path, settings: TrainSet
         return total / count
 
     state = train(model, batch_loss, eval_loss if eval_set else None, [len(e.input_ids) for e in train_set],
-                  settings, checkpoints, resume, label="sft", place=place)
+                  settings, checkpoints, resume, place=place, progress=progress)
     if not place.is_main:
         return None
     model.save_pretrained(out / "adapter")

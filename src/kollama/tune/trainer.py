@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.tune.devices import Placement, placement
 
 
@@ -230,15 +231,15 @@ LossFn = Callable[[Any, list[int]], Any]  # (model, example indices) -> scalar l
 
 
 def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: Sequence[int],
-          settings: TrainSettings, checkpoints: Checkpoints, resume: bool, label: str,
-          place: Placement | None = None) -> RunState:
-    """Run the optimisation with a progress bar; returns the history of losses and evals.
+          settings: TrainSettings, checkpoints: Checkpoints, resume: bool,
+          place: Placement | None = None, progress: Progress = no_progress) -> RunState:
+    """Run the optimisation; returns the history of losses and evals. `progress` counts the steps, its note
+    the latest loss.
 
     `loss_fn` gets the model as it trains (DDP-wrapped under several processes); `eval_fn` runs on
-    the first process only. Checkpoints and the progress bar are the first process's too.
+    the first process only. Checkpoints and progress are the first process's too.
     """
     import torch
-    from kollama.console import ProgressBar
 
     place = place or placement()
     torch.manual_seed(settings.seed)
@@ -261,35 +262,34 @@ def train(model, loss_fn: LossFn, eval_fn: Callable[[], float] | None, lengths: 
     trained, optimizer = place.prepare(model, optimizer)
     model.train()
     per_step = settings.grad_accum * place.processes
-    # no refresh thread (kollama.console): a thread waking 10 times a second slows torch's spinning CPU threads
-    with ProgressBar(label, info=True, remaining=True, enabled=place.is_main) as progress:
-        task = progress.add_task(label, total=total, completed=state.step)
-        while state.step < total:
-            started = time.perf_counter()
-            loss_sum, examples = 0.0, 0
-            for micro in batches[state.step * per_step + place.rank:(state.step + 1) * per_step:place.processes]:
-                loss = loss_fn(trained, micro) / settings.grad_accum
-                place.backward(loss)
-                loss_sum += float(loss.detach())
-                examples += len(micro)
-            if place.processes > 1:  # the report shows the loss and examples over every process's batches
-                loss_sum = float(place.accelerator.reduce(torch.tensor(loss_sum, device=place.device), "mean"))
-                examples = int(place.accelerator.reduce(torch.tensor(examples, device=place.device), "sum"))
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            state.seconds += time.perf_counter() - started
-            state.history.append({"step": state.step, "loss": round(loss_sum, 5), "lr": scheduler.get_last_lr()[0],
-                                  "examples": examples})
-            if place.is_main and eval_fn is not None and (state.step % settings.eval_every == 0 or state.step == total):
-                state.evals.append({"step": state.step, "eval_loss": round(eval_fn(), 5)})
-                model.train()
-            if place.is_main and (state.step % settings.save_every == 0 or state.step == total):
-                checkpoints.save(model, optimizer, scheduler, state)
-            info = f"loss {loss_sum:.3f}" + (f" · eval {state.evals[-1]['eval_loss']:.3f}" if state.evals else "")
-            progress.update(task, completed=state.step, info=info, refresh=True)
+    report = progress if place.is_main else no_progress
+    report(state.step, total, "")
+    while state.step < total:
+        started = time.perf_counter()
+        loss_sum, examples = 0.0, 0
+        for micro in batches[state.step * per_step + place.rank:(state.step + 1) * per_step:place.processes]:
+            loss = loss_fn(trained, micro) / settings.grad_accum
+            place.backward(loss)
+            loss_sum += float(loss.detach())
+            examples += len(micro)
+        if place.processes > 1:  # the report shows the loss and examples over every process's batches
+            loss_sum = float(place.accelerator.reduce(torch.tensor(loss_sum, device=place.device), "mean"))
+            examples = int(place.accelerator.reduce(torch.tensor(examples, device=place.device), "sum"))
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.seconds += time.perf_counter() - started
+        state.history.append({"step": state.step, "loss": round(loss_sum, 5), "lr": scheduler.get_last_lr()[0],
+                              "examples": examples})
+        if place.is_main and eval_fn is not None and (state.step % settings.eval_every == 0 or state.step == total):
+            state.evals.append({"step": state.step, "eval_loss": round(eval_fn(), 5)})
+            model.train()
+        if place.is_main and (state.step % settings.save_every == 0 or state.step == total):
+            checkpoints.save(model, optimizer, scheduler, state)
+        report(state.step, total,
+               f"loss {loss_sum:.3f}" + (f" · eval {state.evals[-1]['eval_loss']:.3f}" if state.evals else ""))
     place.wait()
     return state
 
