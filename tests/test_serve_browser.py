@@ -200,6 +200,7 @@ def test_upload_a_pdf_and_ask_with_a_citation(page, tmp_path):
 def test_the_answer_language_selector_sends_auto_and_judges_against_the_decided_language(page):
     """With `auto`, an English question that quotes a Korean word is decided English by the server; the page
     judges the answer against that language and shows why."""
+    page.click("#tab-chat")  # the page is shared: an earlier test may have left another tab open
     page.select_option("#lang", "auto")
     try:
         sent, answer = _ask(page, "What does the Korean word 눈치 mean? Explain in English.", "off")
