@@ -1,12 +1,15 @@
 """Every default is written once: each CLI flag's default, and each server request field's default, equals the
-default of the options model (or library function) it feeds. A literal that differs fails here."""
+default of the options model (or library function) it feeds, and is written as a name that model defines, never
+as a literal of its own. A literal that differs, or one that repeats the model's, fails here."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import textwrap
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import typer
@@ -17,7 +20,7 @@ from kollama.cli import app
 
 Cmd = tuple[str, ...]
 
-#: flags with no model field behind them: a literal of the CLI's own, and why
+#: flags with no model field behind them, whose default is a literal of the CLI's own, and why
 CLI_ONLY: dict[tuple[Cmd, str], str] = {
     (("lock", "check"), "model"): "the model whose tokens replay the answer; lock_check takes it as required",
     (("lock", "check"), "lock"): "the mode to replay under; lock_check takes it as required",
@@ -28,7 +31,7 @@ CLI_ONLY: dict[tuple[Cmd, str], str] = {
 
 #: a None flag meaning "not given: the model's own default applies" (the command passes it only when given)
 GIVEN_ONLY: set[tuple[Cmd, str]] = {
-    (("serve",), "reports"), (("serve",), "model"), (("fidelity",), "jobs"), (("tune", "report"), "task"),
+    (("serve",), "reports"), (("serve",), "model"), (("tune", "report"), "task"),
     (("tune", "report"), "reference_model"),
 }
 
@@ -93,7 +96,7 @@ CONVERT: dict[tuple[Cmd, str], Callable[[Any], Any]] = {
 def _library_value(path: Cmd, field: str, value: Any) -> Any:
     """A library default that stands for a value spelled out elsewhere (smooth's None: its one strength)."""
     if path == ("tune", "smooth") and field == "strengths" and value is None:
-        from kollama.tune.smooth import DEFAULT_STRENGTH
+        from kollama.tune.defaults import DEFAULT_STRENGTH
 
         return [DEFAULT_STRENGTH]
     return value
@@ -159,8 +162,35 @@ def mismatches(root: Any, sources: Callable[[Cmd], list[tuple[Any, dict[str, str
     return problems
 
 
+def literal_defaults(root: Any) -> list[str]:
+    """Every flag whose default is written in the command's signature as a literal (a number, a text), so the
+    value is written a second time beside its model's; None and False (not given, a switch left off) are not values."""
+    problems = []
+    for path, command in _commands(root):
+        function = inspect.unwrap(command.callback)
+        node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+        assert isinstance(node, ast.FunctionDef)
+        positional = [*node.args.posonlyargs, *node.args.args]
+        written = dict(zip([a.arg for a in positional][len(positional) - len(node.args.defaults):], node.args.defaults))
+        written.update({a.arg: d for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None})
+        for name, expression in written.items():
+            if (path, name) in CLI_ONLY:
+                continue
+            try:
+                value = ast.literal_eval(expression)
+            except ValueError:
+                continue  # a name: the model's field or constant
+            if not _nothing(value):
+                problems.append(f"{' '.join(path)} --{name}: the literal {value!r}; read it from its model")
+    return problems
+
+
 def test_every_cli_default_is_its_models_default():
     assert mismatches(typer.main.get_command(app), _sources) == []
+
+
+def test_every_cli_default_is_written_once():
+    assert literal_defaults(typer.main.get_command(app)) == []
 
 
 def test_every_command_says_where_its_defaults_come_from():
@@ -193,6 +223,24 @@ def test_a_literal_that_differs_is_caught():
 
     found = mismatches(typer.main.get_command(wrong), sources)
     assert len(found) == 2 and "--k" in found[0] and "--count" in found[1]
+
+
+def test_a_literal_equal_to_the_models_is_caught():
+    from kollama.rag.options import RagAskOptions
+
+    twice = typer.Typer()
+
+    @twice.command("ask")
+    def ask(k: int = 5, model: str = RagAskOptions.model, lock: Optional[str] = None, quiet: bool = False) -> None:
+        """A command whose --k repeats RagAskOptions.k as a literal."""
+
+    @twice.command("other")
+    def other(count: int = RagAskOptions.k) -> None:
+        """A default read from the model."""
+
+    assert RagAskOptions.k == 5  # equal, so only the way it is written can tell
+    found = literal_defaults(typer.main.get_command(twice))
+    assert len(found) == 1 and "--k" in found[0]
 
 
 @pytest.mark.parametrize("argv,shown", [(["serve", "--help"], "11435"), (["rag", "ask", "--help"], "gemma3"),

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from kollama.engines.base import GenerationParams
+from kollama.tune import defaults
 from kollama.tune.reward import REWARD_DEFAULTS
 from kollama.tune.rl import RL_DEFAULTS, RLOptions
 from kollama.tune.trainer import PREFERENCE_DEFAULTS, TrainSettings
@@ -43,8 +45,8 @@ def data_cmd(
     n: Annotated[int, typer.Option(help="Instructions to keep.")] = 50,
     seeds: Annotated[Path | None, typer.Option(help="Seed tasks (Alpaca JSONL); default: kollama's Korean seeds.")] = None,
     max_requests: Annotated[int | None, typer.Option("--max-requests", help="Most teacher prompts (default 4n).")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per teacher answer.")] = 256,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per teacher answer.")] = defaults.TEACHER_MAX_TOKENS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = defaults.SEED,
 ) -> None:
     """Self-instruct: grow Korean instruction data from seed tasks with any kollama engine as teacher."""
     from kollama.console import ProgressBar
@@ -228,15 +230,15 @@ def pairs_cmd(
     confusion: Annotated[bool, typer.Option("--confusion", help="Rejected = a rule-made language-confused copy of the "
                                                                  "Korean answer (for ORPO); see OUT.report.json.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
-    min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = 0.3,
-    swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = 0.5,
-    seed: Annotated[int, typer.Option(help="--confusion / --rank-by: random seed.")] = 0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = defaults.PAIRS_MAX_TOKENS,
+    min_rouge: Annotated[float, typer.Option("--min-rouge", help="Below this ROUGE-L vs the reference = rejected.")] = defaults.MIN_ROUGE,
+    swap_rate: Annotated[float, typer.Option("--swap-rate", help="--confusion: share of glossary nouns put in English.")] = defaults.SWAP_RATE,
+    seed: Annotated[int, typer.Option(help="--confusion / --rank-by: random seed.")] = defaults.SEED,
     rank_by: Annotated[str | None, typer.Option("--rank-by", help="Sample several answers per prompt from MODEL and rank "
                                                                  "them by these rewards (e.g. fidelity,naturalness; "
                                                                  "names as in `tune rl --reward`).")] = None,
-    samples: Annotated[int, typer.Option(help="--rank-by: answers sampled per prompt.")] = 4,
-    temperature: Annotated[float, typer.Option(help="--rank-by: sampling temperature.")] = 1.0,
+    samples: Annotated[int, typer.Option(help="--rank-by: answers sampled per prompt.")] = defaults.SAMPLES,
+    temperature: Annotated[float, typer.Option(help="--rank-by: sampling temperature.")] = defaults.SAMPLE_TEMPERATURE,
     ranked: Annotated[bool, typer.Option("--ranked", help="--rank-by: write every answer best first "
                                                          "(prompt/answers) instead of best-vs-worst pairs.")] = False,
 ) -> None:
@@ -278,13 +280,13 @@ def pairs_cmd(
 @tune_app.command("smooth")
 def smooth_cmd(
     model: Annotated[str, typer.Argument(help="Model to smooth: built-in name, FILE.gguf or ollama:NAME (llama, gemma3, qwen2).")],
-    lang: Annotated[str, typer.Option("--lang", help="The answer language whose foreign scripts are scaled down.")] = "ko",
+    lang: Annotated[str, typer.Option("--lang", help="The answer language whose foreign scripts are scaled down.")] = GenerationParams.lang,
     strength: Annotated[str, typer.Option(help="How much to scale the foreign tokens' output rows down, in (0, 1]; "
-                                               "a comma list (0.3,0.5,0.8) writes one file per value and a report.")] = "0.5",
+                                               "a comma list (0.3,0.5,0.8) writes one file per value and a report.")] = str(defaults.DEFAULT_STRENGTH),
     out: Annotated[Path | None, typer.Option(help="GGUF to write (default MODEL.smooth-LANG.gguf); a .Modelfile goes beside it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
     check: Annotated[int, typer.Option("--check", help="Also answer this many Korean prompts (lock off) with the "
-                                                        "original and each smoothed file and count foreign-script answers.")] = 0,
+                                                        "original and each smoothed file and count foreign-script answers.")] = defaults.SMOOTH_CHECK,
 ) -> None:
     """Bake the language lock into the weights: scale down the output rows of tokens that can only write foreign scripts.
 
@@ -301,7 +303,7 @@ def smooth_cmd(
 def export_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A finished sft/dpo/orpo run directory.")],
     out: Annotated[Path, typer.Option(help="GGUF file to write (an Ollama .Modelfile goes beside it).")],
-    quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = "f16",
+    quant: Annotated[str, typer.Option(help="f16, q8_0 or q4_1.")] = defaults.EXPORT_QUANT,
     adapter_only: Annotated[bool, typer.Option("--adapter-only", help="Write a llama.cpp LoRA adapter GGUF.")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Compare next-token log-probs with the merged PyTorch model.")] = False,
 ) -> None:
@@ -320,8 +322,7 @@ def export_cmd(
     _echo_json(result)
 
 
-def _report(run_dir: Path, suite: str | None = None, max_tokens: int = 96, tasks: list[str] | None = None,
-            limit: int | None = None) -> None:
+def _report(run_dir: Path, suite: str | None, max_tokens: int, tasks: list[str] | None, limit: int | None) -> None:
     from kollama.compare.cli import LiveView
     from kollama.console import ProgressBar
     from kollama.tune.report import EVAL_TASKS, tune_report, tuned_gguf
@@ -358,15 +359,15 @@ def _print_report(report: dict) -> None:
 def report_cmd(
     run_dir: Annotated[Path | None, typer.Argument(help="A finished run directory (base vs tuned).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", "--prompts", help="Compare suite (name, YAML or JSONL); default: held-out Korean prompts.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 96,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = defaults.REPORT_MAX_TOKENS,
     task: Annotated[list[str] | None, typer.Option("--task", help="Eval task (repeatable); default: ko_grammar, ko_spelling.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items of each eval task.")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="LABEL=MODEL (repeatable): compare these side by side "
                                                                     "(base, smoothed GGUF, ORPO run...) instead of RUN_DIR.")] = None,
     prompt_file: Annotated[list[Path] | None, typer.Option("--prompt-file", help="--model: extra prompts (JSONL, 'prompt' "
                                                                                  "field) after ko-basic, e.g. LCB's lcb_ko.jsonl.")] = None,
-    prompt_limit: Annotated[int, typer.Option("--prompt-limit", help="--model: first N prompts of each --prompt-file.")] = 100,
-    temperature: Annotated[str, typer.Option(help="--model: comma-separated temperatures (lock off).")] = "0.7,1.0",
+    prompt_limit: Annotated[int, typer.Option("--prompt-limit", help="--model: first N prompts of each --prompt-file.")] = defaults.PROMPT_LIMIT,
+    temperature: Annotated[str, typer.Option(help="--model: comma-separated temperatures (lock off).")] = ",".join(map(str, defaults.BAKE_IN_TEMPERATURES)),
     out: Annotated[Path | None, typer.Option(help="--model: write the report JSON here.")] = None,
     reference_model: Annotated[str | None, typer.Option("--reference-model", help="--model: the model that scores "
                                                                                    "naturalness (log-probability per character); "

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from kollama.errors import KollamaError
+from kollama.tune.defaults import PAIRS_MAX_TOKENS, SEED, SWAP_RATE
 
 RULES = {
     "noun_to_english": "Korean common nouns (Kiwi NNG) in the ko->en glossary become their English word "
@@ -82,9 +83,9 @@ def confuse(answer: str, rng: random.Random, swap_rate: float = 0.5, script: str
     return Confused(text, list(reversed(swapped)), (script, word))
 
 
-def build_confusion_pairs(data: str | Path, out: str | Path, limit: int | None = None, seed: int = 0,
-                          swap_rate: float = 0.5, model: str | None = None, lang: str = "ko",
-                          max_tokens: int = 128) -> dict[str, Any]:
+def build_confusion_pairs(data: str | Path, out: str | Path, limit: int | None = None, seed: int = SEED,
+                          swap_rate: float = SWAP_RATE, model: str | None = None, lang: str = "ko",
+                          max_tokens: int = PAIRS_MAX_TOKENS) -> dict[str, Any]:
     """Write pairs JSONL (prompt/chosen/rejected/rule) and OUT.report.json with the rules and examples."""
     from kollama.tune.datasets import load_alpaca
 

@@ -23,6 +23,7 @@ from kollama.errors import KollamaError
 from kollama.models.gguf_file import ALL, GGUFLayout, read_gguf_info, read_layout
 from kollama.progress import Progress, no_progress
 from kollama.tune.base_model import EXPORTABLE
+from kollama.tune.defaults import EXPORT_QUANT
 from kollama.tune.sft import read_run
 
 QUANTS = {"f16": "F16", "q8_0": "Q8_0", "q4_1": "Q4_1"}
@@ -206,7 +207,7 @@ def modelfile_text(gguf_name: str, base_path: Path | None, stops: list[str], pla
     return "\n".join(lines) + "\n"
 
 
-def export_run(run_dir: str | Path, out: str | Path, quant: str = "f16", adapter_only: bool = False,
+def export_run(run_dir: str | Path, out: str | Path, quant: str = EXPORT_QUANT, adapter_only: bool = False,
                progress: Progress = no_progress) -> dict[str, Any]:
     """Export a finished tune run; returns what was written."""
     from kollama.tune.encoding import ChatEncoder

@@ -16,6 +16,7 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
 from kollama.progress import Progress, no_progress
 from kollama.tune.datasets import load_alpaca
+from kollama.tune.defaults import MIN_ROUGE, PAIRS_MAX_TOKENS
 from kollama.tune.rouge import rouge_l
 
 
@@ -29,8 +30,8 @@ def rejection_reason(answer: str, reference: str, prompt: str, lang: str, min_ro
     return None
 
 
-def build_pairs(model: str, data: str | Path, out: str | Path, limit: int | None = None, max_tokens: int = 128,
-                min_rouge: float = 0.3, lang: str = "ko", progress: Progress = no_progress) -> dict[str, Any]:
+def build_pairs(model: str, data: str | Path, out: str | Path, limit: int | None = None, max_tokens: int = PAIRS_MAX_TOKENS,
+                min_rouge: float = MIN_ROUGE, lang: str = "ko", progress: Progress = no_progress) -> dict[str, Any]:
     """Write DPO pairs to `out`; returns counts of pairs made and answers already good enough."""
     examples = load_alpaca(data)[:limit] if limit else load_alpaca(data)
     engine = load_engine(model)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from kollama.progress import Progress, no_progress
+from kollama.tune.defaults import PAIRS_MAX_TOKENS, SAMPLE_TEMPERATURE, SAMPLES, SEED
 
 
 def build_ranked_pairs(model: str, data: str | Path, out: str | Path, rank_by: str = "fidelity,naturalness",
-                       samples: int = 4, limit: int | None = None, max_tokens: int = 128, temperature: float = 1.0,
-                       seed: int = 0, margin: float = 0.1, ranked: bool = False, lang: str = "ko",
+                       samples: int = SAMPLES, limit: int | None = None, max_tokens: int = PAIRS_MAX_TOKENS,
+                       temperature: float = SAMPLE_TEMPERATURE, seed: int = SEED, margin: float = 0.1, ranked: bool = False, lang: str = "ko",
                        progress: Progress = no_progress) -> dict[str, Any]:
     from kollama.engines import GenerationParams, load_engine
     from kollama.errors import KollamaError

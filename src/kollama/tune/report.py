@@ -16,6 +16,7 @@ from typing import Any
 from kollama.compare.naturalness import DEFAULT_REFERENCE
 from kollama.models.reference import resolve
 from kollama.progress import Progress, no_progress
+from kollama.tune.defaults import BAKE_IN_TEMPERATURES, PROMPT_LIMIT, REPORT_MAX_TOKENS
 from kollama.tune.sft import read_run
 
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "tune" / "ko_heldout.jsonl"
@@ -51,7 +52,7 @@ def _accuracy(model: str, tasks: tuple[str, ...], limit: int | None, progress: P
     return {run.task.name: run.results["acc"] for run in runs}
 
 
-def tune_report(run_dir: str | Path, suite: str | Path | None = None, max_tokens: int = 96,
+def tune_report(run_dir: str | Path, suite: str | Path | None = None, max_tokens: int = REPORT_MAX_TOKENS,
                 tuned: str | Path | None = None, tasks: tuple[str, ...] = EVAL_TASKS,
                 limit: int | None = None, progress: Progress = no_progress,
                 on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -83,7 +84,6 @@ def tune_report(run_dir: str | Path, suite: str | Path | None = None, max_tokens
 
 # --- side by side: base, smoothed and ORPO models (`kollama tune report --model LABEL=MODEL ...`) -------------
 
-BAKE_IN_TEMPERATURES = (0.7, 1.0)
 NATURALNESS_REFERENCE = DEFAULT_REFERENCE  # compare's reference model
 
 
@@ -178,8 +178,8 @@ def answer_naturalness(answers: list[dict[str, Any]], reference: str,
     return {"naturalness": round(sum(scores) / len(scores), 4)}
 
 
-def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = None, prompt_limit: int | None = 100,
-                   temperatures: tuple[float, ...] = BAKE_IN_TEMPERATURES, max_tokens: int = 96,
+def bake_in_report(models: dict[str, str], prompt_files: list[Path] | None = None, prompt_limit: int | None = PROMPT_LIMIT,
+                   temperatures: tuple[float, ...] = BAKE_IN_TEMPERATURES, max_tokens: int = REPORT_MAX_TOKENS,
                    tasks: tuple[str, ...] = EVAL_TASKS, limit: int | None = None,
                    out: Path | None = None, reference: str | None = NATURALNESS_REFERENCE,
                    progress: Progress = no_progress) -> dict[str, Any]:

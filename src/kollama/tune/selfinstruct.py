@@ -24,6 +24,7 @@ from kollama.korean.fidelity import fidelity_report
 from kollama.korean.lock import LockMode
 from kollama.progress import Progress, no_progress
 from kollama.tune.datasets import load_chats, read_records
+from kollama.tune.defaults import SEED, TEACHER_MAX_TOKENS
 from kollama.tune.rouge import morphemes, rouge_l_tokens
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -107,8 +108,8 @@ def parse_answer(text: str) -> tuple[str, str]:
     return input_text, match.group(1).strip()
 
 
-def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = 0, per_prompt: int = 3,
-             max_requests: int | None = None, max_tokens: int = 256, temperature: float = 0.8,
+def generate(teacher: str, seeds: Path, n: int, out: Path, seed: int = SEED, per_prompt: int = 3,
+             max_requests: int | None = None, max_tokens: int = TEACHER_MAX_TOKENS, temperature: float = 0.8,
              progress: Progress = no_progress) -> Report:
     """Grow `n` kept Alpaca records from the seed tasks; writes `out` and `out`.report.json. `progress` counts
     the kept records, its note the requests made and the records dropped."""

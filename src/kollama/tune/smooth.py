@@ -30,14 +30,15 @@ import numpy as np
 import yaml
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q
 
+from kollama.engines.base import GenerationParams
 from kollama.errors import KollamaError
 from kollama.korean.lock import Vocabulary, foreign_risk
 from kollama.models.gguf_file import GGUFLayout, TensorInfo, read_layout
 from kollama.models.gguf_vocab import TOKEN_ARRAYS, token_bytes
+from kollama.tune.defaults import DEFAULT_STRENGTH, SMOOTH_CHECK
 
 SMOOTHABLE = ("llama", "gemma3", "qwen2")
 OUTPUT, EMBEDDINGS = "output.weight", "token_embd.weight"
-DEFAULT_STRENGTH = 0.5
 
 # Byte offsets of the f16 scale fields inside one block. A block's values are (scale x integer)
 # or (scale x integer - min x integer), so multiplying every scale field by f scales the block by f.
@@ -276,7 +277,7 @@ def parse_strengths(value: str) -> list[float]:
     return strengths
 
 
-def smooth(model: str, lang: str = "ko", strengths: list[float] | None = None, out: Path | None = None,
+def smooth(model: str, lang: str = GenerationParams.lang, strengths: list[float] | None = None, out: Path | None = None,
            force: bool = False) -> list[SmoothResult]:
     """Write one smoothed GGUF (+ Modelfile) per strength; the input file is only ever read."""
     from kollama.korean.scripts import language
@@ -345,7 +346,7 @@ def intrusion_rate(model: str, prompts: list[str], lang: str = "ko", temperature
             "example": next((a for a, h in zip(answers, hits) if h), None)}
 
 
-def sweep_report(model: str, lang: str, results: list[SmoothResult], check: int = 0,
+def sweep_report(model: str, lang: str, results: list[SmoothResult], check: int = SMOOTH_CHECK,
                  temperature: float = 1.0) -> dict[str, Any]:
     """The per-strength table (and with `check`, foreign-script answers of the original vs each file);
     written beside the first output as FILE.smooth.json."""
