@@ -14,6 +14,7 @@ from typing import Any, Optional
 import pytest
 import typer
 import typer.main
+from pydantic import Field
 from typer.testing import CliRunner
 
 from kollama.cli import app
@@ -277,6 +278,43 @@ def test_the_server_schemas_take_their_defaults_from_the_models():
         for name, default in schema_defaults(schema).items():
             if name in sampling:
                 assert default is None, (schema.__name__, name)
+
+
+def literal_fields(schema: Any) -> list[str]:
+    """Every field of a request schema whose default is written in the class as a literal (None aside)."""
+    node = ast.parse(textwrap.dedent(inspect.getsource(schema))).body[0]
+    assert isinstance(node, ast.ClassDef)
+    problems = []
+    for statement in node.body:
+        if not isinstance(statement, ast.AnnAssign) or statement.value is None:
+            continue
+        written: ast.expr | None = statement.value
+        if isinstance(written, ast.Call) and isinstance(written.func, ast.Name) and written.func.id == "Field":
+            written = next((k.value for k in written.keywords if k.arg == "default"), None)
+        if written is None:
+            continue
+        try:
+            value = ast.literal_eval(written)
+        except ValueError:
+            continue
+        if value is not None:
+            problems.append(f"{schema.__name__}.{ast.unparse(statement.target)}: the literal {value!r}")
+    return problems
+
+
+def test_the_server_schemas_write_no_default_of_their_own():
+    from kollama.serve import rag_api, schemas
+
+    assert [p for schema in (rag_api.AskRequest, rag_api.SearchRequest, schemas.FidelityRequest)
+            for p in literal_fields(schema)] == []
+
+    class Twice(schemas.Loose):
+        k: int = Field(default=5, ge=1)
+        mode: str = "hybrid"
+        seed: int | None = None
+
+    found = literal_fields(Twice)
+    assert len(found) == 2 and "k" in found[0] and "mode" in found[1]
 
 
 def test_generation_settings_a_request_leaves_out_are_the_models():
