@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, no_progress
 from kollama.rag.options import OCR_MODE, RECALL_K, SEARCH_K, SEARCH_MODE, RagAskOptions
 from kollama.rag.store import DEFAULT_COLLECTION, Store, StoreLocation
 
@@ -52,16 +53,12 @@ def close_all() -> None:
 atexit.register(close_all)  # embedded Qdrant complains when closed during interpreter shutdown
 
 
-def _progress():
-    from kollama.console import ProgressBar
-
-    return ProgressBar()
-
-
 def add(paths: Iterable[str | Path], collection: str = DEFAULT_COLLECTION, store: str | Path | None = None,
-        qdrant_url: str | None = None, ocr: str = OCR_MODE, progress: bool = False) -> dict:
+        qdrant_url: str | None = None, ocr: str = OCR_MODE, progress: Progress = no_progress,
+        file_progress: Progress = no_progress) -> dict:
     """Ingest files/folders/globs. Returns `{"collection", "seconds", "files": [{"file", "status", "pages",
-    "chunks", "ocr_pages", "seconds", "error"}]}`; failed files carry an `error` and do not stop the others."""
+    "chunks", "ocr_pages", "seconds", "error"}]}`; failed files carry an `error` and do not stop the others.
+    `progress` counts the files, `file_progress` follows the one under way (`Ingester`)."""
     import time
 
     from kollama.rag.ingest import Ingester, IngestReport, expand_paths
@@ -69,20 +66,12 @@ def add(paths: Iterable[str | Path], collection: str = DEFAULT_COLLECTION, store
     files = expand_paths(paths)
     start = time.perf_counter()
     with opened(collection, store, qdrant_url) as (st, embedder):
-        bar = _progress() if progress else None
-        ingester = Ingester(st, embedder, ocr_mode=ocr, progress=bar)
+        ingester = Ingester(st, embedder, ocr_mode=ocr, progress=file_progress)
         results = []
-        if bar:
-            bar.start()
-        try:
-            overall = bar.add_task("files", total=len(files)) if bar else None
-            for path in files:
-                results.append(ingester.add_file(path))
-                if bar:
-                    bar.advance(overall)
-        finally:
-            if bar:
-                bar.stop()
+        progress(0, len(files), "files")
+        for done, path in enumerate(files, start=1):
+            results.append(ingester.add_file(path))
+            progress(done, len(files), "files")
     return IngestReport(collection, results, time.perf_counter() - start).to_json()
 
 
@@ -180,20 +169,15 @@ def doctor(path: str | Path) -> dict:
 
 
 def evaluate(qa_path: str | Path, k: int = RECALL_K, html: str | Path | None = None, collection: str = DEFAULT_COLLECTION,
-             store: str | Path | None = None, qdrant_url: str | None = None, progress: bool = False) -> dict:
-    """`{"n", "recall@1", "recall@k", "mrr", "ndcg@10", "modes": {...}, "per_question": [...]}`; hybrid on top."""
+             store: str | Path | None = None, qdrant_url: str | None = None,
+             progress: Progress = no_progress) -> dict:
+    """`{"n", "recall@1", "recall@k", "mrr", "ndcg@10", "modes": {...}, "per_question": [...]}`; hybrid on top.
+    `progress` counts the queries run."""
     from kollama.rag import evaluate as ev
 
     qa = ev.load_qa(Path(qa_path))
-    bar = _progress() if progress else None
     with opened(collection, store, qdrant_url) as (st, embedder):
-        if bar:
-            bar.start()
-        try:
-            report = ev.evaluate(st, embedder, qa, k=k, progress=bar)
-        finally:
-            if bar:
-                bar.stop()
+        report = ev.evaluate(st, embedder, qa, k=k, progress=progress)
     if html:
         report["html"] = str(ev.write_html(report, Path(html)))
     return report

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +32,54 @@ def _console(stderr: bool = False):
     return Console(highlight=False, stderr=stderr)
 
 
+@contextmanager
+def _started(**options: Any) -> Iterator[Any]:
+    """A progress bar drawn between start and stop (plain lines come as work advances)."""
+    from kollama.console import ProgressBar
+
+    bar = ProgressBar(**options)
+    bar.start()
+    try:
+        yield bar
+    finally:
+        bar.stop()
+
+
+class _AddView:
+    """`rag add`'s bars: the files, and under them the file under way (its pages, then its embedding), each
+    gone when it is done."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._bar: Any = None
+        self._files: Any = None
+        self._piece: Any = None
+        self._note: str | None = None
+
+    def __enter__(self) -> _AddView:
+        self._bar = self._stack.enter_context(_started())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def files(self, done: int, total: int | None, note: str) -> None:
+        if self._files is None:
+            self._files = self._bar.add_task(note, total=total)
+        self._bar.update(self._files, completed=done)
+
+    def file(self, done: int, total: int | None, note: str) -> None:
+        if self._piece is None or note != self._note:
+            name, _, what = note.rpartition(" ")
+            self._piece = self._bar.add_task(f"[cyan]{name}[/] {what}", total=max(total or 0, 1), completed=done)
+            self._note = note
+        else:
+            self._bar.update(self._piece, completed=done)
+        if total is not None and done >= total:
+            self._bar.remove_task(self._piece)
+            self._piece = None
+
+
 @rag_app.command()
 def add(
     paths: Annotated[list[str], typer.Argument(help="PDF, .txt or .md files, folders, or globs.")],
@@ -41,7 +91,12 @@ def add(
 
     from kollama.rag import api
 
-    report = api.add(paths, collection=collection, store=store, qdrant_url=qdrant_url, ocr=ocr, progress=not as_json)
+    if as_json:
+        report = api.add(paths, collection=collection, store=store, qdrant_url=qdrant_url, ocr=ocr)
+    else:
+        with _AddView() as view:
+            report = api.add(paths, collection=collection, store=store, qdrant_url=qdrant_url, ocr=ocr,
+                             progress=view.files, file_progress=view.file)
     if as_json:
         _json(report)
     else:
@@ -179,8 +234,12 @@ def evaluate(
 
     from kollama.rag import api
 
-    report = api.evaluate(qa, k=k, html=html, collection=collection, store=store, qdrant_url=qdrant_url,
-                          progress=not as_json)
+    if as_json:
+        report = api.evaluate(qa, k=k, html=html, collection=collection, store=store, qdrant_url=qdrant_url)
+    else:
+        with _started() as bar:
+            report = api.evaluate(qa, k=k, html=html, collection=collection, store=store, qdrant_url=qdrant_url,
+                                  progress=bar.report)
     if as_json:
         _json(report)
         return

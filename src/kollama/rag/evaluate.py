@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kollama.errors import KollamaError
 from kollama.korean.morphology import nfc
+from kollama.progress import Progress, Steps, no_progress
 from kollama.rag.embedder import Embedder
 from kollama.rag.retrieve import search
 from kollama.rag.sparse import kiwi_terms
@@ -73,7 +74,7 @@ def metrics(ranks: list[int | None], k: int) -> dict:
     }
 
 
-def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progress=None) -> dict:
+def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progress: Progress = no_progress) -> dict:
     if store.count_points() == 0:
         raise KollamaError(f"collection '{store.location.collection}' is empty", hint="add documents with `kollama rag add`")
     kiwi_terms("모델을 미리 불러온다")  # loading Kiwi and e5 is not query time
@@ -81,7 +82,7 @@ def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progr
     per_question = [{"question": q["question"], "doc": q["doc"], "page": q.get("page"), "answer": q.get("answer"),
                      "modes": {}} for q in qa]
     modes = {}
-    task = progress.add_task("evaluating", total=len(qa) * len(EVAL_MODES)) if progress else None
+    queries = Steps(progress, len(qa) * len(EVAL_MODES), "evaluating")
     for label, mode in EVAL_MODES.items():
         ranks, seconds = [], []
         for item, row in zip(qa, per_question):
@@ -91,8 +92,7 @@ def evaluate(store: Store, embedder: Embedder, qa: list[dict], k: int = 5, progr
             rank, top = rank_of(item, hits)
             ranks.append(rank)
             row["modes"][label] = {"rank": rank, "top": top}
-            if progress:
-                progress.advance(task)
+            queries.step()
         modes[label] = metrics(ranks, k) | {"ms_per_query": round(1000 * sum(seconds) / len(seconds), 1)}
     return {"n": len(qa), **{key: value for key, value in modes["hybrid"].items() if key != "ms_per_query"},
             "k": k, "modes": modes, "per_question": per_question}

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kollama.errors import KollamaError
+from kollama.progress import Progress, Steps, no_progress
 from kollama.rag import sparse
 from kollama.rag.chunking import DEFAULT_BUDGET, DEFAULT_OVERLAP, Chunk, chunk_pages
 from kollama.rag.documents import read_document, supported_suffixes
@@ -129,9 +130,10 @@ def embed_in_background(embedder: Embedder, texts: list[str], size: int):
 
 
 class Ingester:
-    """Adds files to one store, reporting progress to a `rich` Progress (or nothing)."""
+    """Adds files to one store. `progress` follows the file under way: its pages (`NAME pages`), then its
+    chunks being embedded (`NAME embedding`), each piece counted from 0 to its total."""
 
-    def __init__(self, store: Store, embedder: Embedder, ocr_mode: str = "auto", progress=None,
+    def __init__(self, store: Store, embedder: Embedder, ocr_mode: str = "auto", progress: Progress = no_progress,
                  budget: int = DEFAULT_BUDGET, overlap: int = DEFAULT_OVERLAP):
         if ocr_mode not in OCR_MODES:
             raise KollamaError(f"unknown --ocr mode '{ocr_mode}'", hint="use auto, always or never")
@@ -169,7 +171,8 @@ class Ingester:
         self.store.delete_points(ids=sorted(stale))  # old version's chunks, or leftovers of another run
         done = self.store.existing_ids(wanted)
         todo = [c for c, pid in zip(chunks, wanted) if pid not in done]
-        task = self._task(f"[cyan]{path.name}[/] embedding", len(chunks), completed=len(chunks) - len(todo))
+        embedded = Steps(self.progress, len(chunks), f"{path.name} embedding")
+        embedded.step(len(chunks) - len(todo))
         size = getattr(self.embedder, "batch_size", EMBED_BATCH)
         texts = [chunk.indexed_text(info.title) for chunk in todo]
         chunks_of: dict[str, list[Chunk]] = {}
@@ -180,8 +183,7 @@ class Ingester:
                                          payload=chunk_payload(doc_id, info, sha256, chunk))
                       for text, vector, vectors in zip(group, dense, sparse_of) for chunk in chunks_of[text]]
             self.store.upsert(points)
-            self._advance(task, len(points))
-        self._done(task)
+            embedded.step(len(points))
         ocr_pages = [p.number for p in pages if p.ocr]
         self.store.finish_document(doc_id, len(chunks), ocr_pages)
         status = "updated" if previous and previous["sha256"] != sha256 else "added"
@@ -189,7 +191,8 @@ class Ingester:
 
     def _read_pages(self, path, doc_id, sha256, info, read_page) -> list[Page]:
         cached = self.store.cached_pages(doc_id, sha256)
-        task = self._task(f"[cyan]{path.name}[/] pages", info.pages, completed=len(cached))
+        read = Steps(self.progress, info.pages, f"{path.name} pages")
+        read.step(len(cached))
         pages = []
         for number in range(1, info.pages + 1):
             if number in cached:
@@ -199,21 +202,8 @@ class Ingester:
             if page.ocr:  # OCR is the slow part; a resumed ingest re-reads text pages in milliseconds
                 self.store.cache_page(doc_id, sha256, number, page_to_dict(page))
             pages.append(page)
-            self._advance(task, 1)
-        self._done(task)
+            read.step()
         return pages
-
-    # progress helpers: a no-op without a Progress
-    def _task(self, description: str, total: int, completed: int = 0):
-        return self.progress.add_task(description, total=max(total, 1), completed=completed) if self.progress else None
-
-    def _advance(self, task, amount: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(task, amount)
-
-    def _done(self, task) -> None:
-        if self.progress is not None:
-            self.progress.remove_task(task)
 
 
 def remove_documents(store: Store, names: list[str]) -> list[str]:
