@@ -1,6 +1,6 @@
 """Side effects stay at the edges (docs/architecture.md): only the command-line modules, the server's start-up
-and `kollama.console` render with rich; the core returns data and reports progress through
-`kollama.progress.Progress`. Read with `ast`, so imports inside functions count too."""
+and `kollama.console` render with rich or draw progress bars; the core returns data and reports progress
+through `kollama.progress.Progress`. Read with `ast`, so imports inside functions count too."""
 
 from __future__ import annotations
 
@@ -15,20 +15,32 @@ def _is_edge(path: Path) -> bool:
     return path.name == "cli.py" or relative in ("console.py", "serve/server.py")
 
 
-def _imports_rich(path: Path) -> bool:
+def _imports(path: Path, module: str) -> bool:
+    """Does `path` import `module` or one of its submodules (`from module import x` included)?"""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import) and any(a.name == "rich" or a.name.startswith("rich.") for a in node.names):
-            return True
-        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "rich":
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        if any(name == module or name.startswith(module + ".") for name in names):
             return True
     return False
 
 
+def _below_the_edges(module: str) -> tuple[list[str], list[str]]:
+    """(modules importing `module`, those of them below the edges)"""
+    users = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if _imports(p, module))
+    return users, [p for p in users if not _is_edge(PACKAGE / p)]
+
+
 def test_only_the_edges_import_rich() -> None:
-    rendering = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if _imports_rich(p))
-    assert "console.py" in rendering, "the checker found no rich import at all"
-    below = [p for p in rendering if not _is_edge(PACKAGE / p)]
+    users, below = _below_the_edges("rich")
+    assert "console.py" in users, "the checker found no rich import at all"
     assert not below, f"rich imported below the edges (return data, print in a cli.py): {below}"
+
+
+def test_only_the_edges_draw_progress_bars() -> None:
+    users, below = _below_the_edges("kollama.console")
+    assert "cli.py" in users, "the checker found no import of kollama.console at all"
+    assert not below, f"kollama.console imported below the edges (take a kollama.progress.Progress): {below}"
 
 
 def test_a_progress_bar_is_the_core_s_progress_callback() -> None:
