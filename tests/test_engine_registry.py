@@ -101,5 +101,5 @@ def test_an_unknown_kind_is_a_clear_error(installed):
 
 
 def test_a_plugin_that_fails_to_import_names_itself(installed):
-    with pytest.raises(KollamaError, match="model kind 'broken'.*failed to load"):
+    with pytest.raises(KollamaError, match="kollama.engines plugin 'broken'.*failed to load"):
         load_engine(ModelRef(ref="broken:x", kind="broken"))

@@ -19,7 +19,8 @@ from typing import Any
 
 from kollama.engines.base import Engine
 from kollama.errors import KollamaError
-from kollama.models.reference import BUILTIN_KINDS, ENGINE_ENTRY_POINTS, ModelRef
+from kollama.models.reference import ENGINE_ENTRY_POINTS, ModelRef
+from kollama.plugins import Registry
 
 EngineLoader = Callable[..., Engine]
 
@@ -47,22 +48,16 @@ def _ollama(ref: ModelRef, **options: Any) -> Engine:
 BACKENDS: dict[str, EngineLoader] = {"gguf": _llamacpp, "openai": _openai, "ollama-server": _ollama}
 
 
+ENGINES: Registry[Engine] = Registry(ENGINE_ENTRY_POINTS, BACKENDS)
+
+
 def loader_for(kind: str) -> EngineLoader:
     """The loader of `kind`'s engine: built-in first, then the installed `kollama.engines` entry points."""
-    if kind in BACKENDS:
-        return BACKENDS[kind]
-    from importlib.metadata import entry_points
-
-    points = [point for point in entry_points(group=ENGINE_ENTRY_POINTS) if point.name == kind]
-    if not points:
-        known = sorted(BACKENDS) + sorted({p.name for p in entry_points(group=ENGINE_ENTRY_POINTS)} - BUILTIN_KINDS)
+    loader = ENGINES.factory(kind)
+    if loader is None:
         raise KollamaError(f"no engine serves model kind '{kind}'",
-                           hint=f"known kinds: {', '.join(known)}; install the package that provides it")
-    try:
-        return points[0].load()
-    except Exception as exc:  # a broken plugin: say which one, not a traceback from its import
-        raise KollamaError(f"the engine for model kind '{kind}' ({points[0].value}) failed to load: {exc}",
-                           hint="reinstall or update the package that provides it") from exc
+                           hint=f"known kinds: {', '.join(ENGINES.names())}; install the package that provides it")
+    return loader
 
 
 def load_engine(ref: ModelRef, n_ctx: int | None = None, parallel: int | None = None,

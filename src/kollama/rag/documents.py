@@ -7,7 +7,7 @@ tables of contents, table headers across page breaks) before blocks are final. E
 this module in NFC.
 
 `PARSERS` maps a suffix to its parser: the built-ins are registered below, a third-party package adds a
-format through the `kollama.parsers` entry-point group (`kollama.rag.registry`).
+format through the `kollama.parsers` entry-point group (`kollama.plugins`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from kollama.rag.pages import (
     blocks_from_lines,
 )
 from kollama.rag.pdf_layout import Line, page_objects, read_page_layout
-from kollama.rag.registry import Registry
+from kollama.plugins import Registry
 from kollama.rag.structure import finish_pages
 from kollama.rag.text_quality import measure
 

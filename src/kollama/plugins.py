@@ -1,10 +1,11 @@
-"""Named plugins: the built-ins kollama ships, then the third-party ones that installed distributions declare
-under a Python entry-point group, the way `llm` plugins register. A package adds a document format
+"""Named plugins, one mechanism for every swappable part: the built-ins kollama ships, then the third-party ones
+that installed distributions declare under a Python entry-point group, the way `llm` plugins register. A
+package adds an engine (`kollama.engines`, named by the model kind it serves), a document format
 (`kollama.parsers`, named by suffix) or an embedder (`kollama.embedders`, named as collections record it) by
 being installed; nothing in kollama names it.
 
-A built-in name always means the built-in: what `rag add` reads and how a collection's vectors are made must
-not change because some package happens to be installed. Entry points are only read for a name that is not
+A built-in name always means the built-in: which backend runs a model, what `rag add` reads and how a
+collection's vectors are made must not change because some package happens to be installed. Entry points are only read for a name that is not
 built in, so looking up a built-in costs what a dict lookup costs.
 """
 
@@ -23,8 +24,8 @@ class Registry(Generic[T]):
     """Names to factories. `adapt` turns what a third-party entry point loads into a factory of `T`; without
     it the loaded object is the factory."""
 
-    def __init__(self, group: str, builtins: dict[str, Callable[[], T]],
-                 adapt: Callable[[object], Callable[[], T]] | None = None) -> None:
+    def __init__(self, group: str, builtins: dict[str, Callable[..., T]],
+                 adapt: Callable[[object], Callable[..., T]] | None = None) -> None:
         self.group = group
         self.builtins = builtins
         self._adapt = adapt
@@ -44,7 +45,7 @@ class Registry(Generic[T]):
         """Built-ins in their order, then third-party names."""
         return [*self.builtins, *self.third_party()]
 
-    def factory(self, name: str) -> Callable[[], T] | None:
+    def factory(self, name: str) -> Callable[..., T] | None:
         """What makes `name`, or None for a name nobody registered; a plugin that fails to import says which."""
         if name in self.builtins:
             return self.builtins[name]
