@@ -107,12 +107,13 @@ class RawLlama:
     def __init__(self, path: str, n_ctx: int = 4096):
         self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False)
 
-    def token_logprobs(self, tokens: list[int]) -> list[float]:
-        """log p(tokens[k] | tokens[:k]) for k = 1 .. len(tokens) - 1."""
+    def token_logprobs(self, tokens: list[int], first: int = 1) -> list[float]:
+        """log p(tokens[k] | tokens[:k]) for k = first .. len(tokens) - 1 (the rows before are never normalised:
+        on a 262k vocabulary that is most of the work)."""
         self.llm.reset()
         self.llm.eval(tokens)
         out = []
-        for k in range(1, len(tokens)):
+        for k in range(first, len(tokens)):
             row = self.llm.scores[k - 1].astype(np.float64)
             peak = row.max()
             out.append(float(row[tokens[k]]) - (peak + math.log(float(np.exp(row - peak).sum()))))
@@ -120,7 +121,7 @@ class RawLlama:
 
     def logprob(self, tokens: list[int], first: int) -> float:
         """Sum of log p(tokens[k] | tokens[:k]) for k >= first."""
-        return sum(self.token_logprobs(tokens)[first - 1:])
+        return sum(self.token_logprobs(tokens, first))
 
     def close(self) -> None:
         self.llm.close()
