@@ -1,6 +1,7 @@
 """The layers of docs/architecture.md, checked on the source: no import cycles, no import that runs
-up the layers, llama-cpp-python touched in one package only. Reads the code with `ast`, so lazy
-imports inside functions count too (they are how cycles hid before)."""
+up the layers, backends and llama-cpp-python imported inside `engines/` only, `rich` at the edges only,
+no module over 500 lines. Reads the code with `ast`, so imports inside functions and imports for type
+hints count too: a cycle hides in either."""
 
 from __future__ import annotations
 
@@ -17,21 +18,23 @@ CAPABILITIES = ("compare", "evaluate", "rag", "tune")
 EDGES = ("cli", "serve")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
+def _module_name(path: Path, root: Path = SRC) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every kollama module (or package) that `path` imports, at the top or inside a function."""
+def _imports(path: Path, typing: bool = False, root: Path = SRC) -> set[str]:
+    """Every module (or package) that `path` imports, at the top or inside a function; with `typing`, also those
+    imported for type hints only (under `if TYPE_CHECKING:`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    here = _module_name(path)
+    here = _module_name(path, root)
     package = here if path.name == "__init__.py" else here.rpartition(".")[0]
     found: set[str] = set()
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                   for stmt in node.body for n in ast.walk(stmt)}  # imports for type hints never run
+    typing_only = set() if typing else {
+        id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body for n in ast.walk(stmt)}
     for node in ast.walk(tree):
         if id(node) in typing_only:
             continue
@@ -44,13 +47,29 @@ def _imports(path: Path) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return {name for name in found if name == "kollama" or name.startswith("kollama.")}
+    return found
+
+
+def _kollama_imports(path: Path, typing: bool = False) -> set[str]:
+    return {name for name in _imports(path, typing) if name == "kollama" or name.startswith("kollama.")}
+
+
+def _graph(typing: bool) -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in _kollama_imports(path, typing) if m in modules and m != name}
+            for name, path in modules.items()}
 
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+    """The imports that run: the layers are about what a module needs to work."""
+    return _graph(typing=False)
+
+
+@pytest.fixture(scope="module")
+def every_import() -> dict[str, set[str]]:
+    """Runtime imports and imports for type hints: a cycle through either ties two modules together."""
+    return _graph(typing=True)
 
 
 def _layer(module: str) -> str:
@@ -85,7 +104,8 @@ def test_nothing_imports_the_main_cli(graph):
     assert not wrong, "sub-CLIs register themselves; they import nothing from kollama.cli: " + repr(wrong)
 
 
-def test_no_import_cycles(graph):
+def test_no_import_cycles(every_import):
+    graph = every_import
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -148,3 +168,47 @@ def test_llama_cpp_python_is_touched_in_one_package():
             if isinstance(node, ast.Attribute) and node.attr in ("_model", "_ctx") and module.startswith("kollama.engines"):
                 outside.append(module)
     assert not outside, "llama-cpp-python belongs in kollama.engines.llamacpp: " + repr(sorted(set(outside)))
+
+
+#: the modules that render for people (rich tables, progress bars): the command lines, the server, the console
+def _is_edge(module: str) -> bool:
+    return (module in ("kollama.cli", "kollama.console", "kollama.__main__") or module.endswith(".cli")
+            or module == "kollama.serve" or module.startswith("kollama.serve."))
+
+
+def test_rich_is_imported_at_the_edges_only():
+    below = sorted(_module_name(path) for path in PACKAGE.rglob("*.py")
+                   if not _is_edge(_module_name(path))
+                   and any(name == "rich" or name.startswith("rich.") for name in _imports(path, typing=True)))
+    assert not below, "the core returns data; printing belongs to the CLI modules, serve/ and console.py: " + repr(below)
+
+
+BACKENDS = ("kollama.engines.llamacpp", "kollama.engines.openai_http", "kollama.engines.ollama_http", "llama_cpp")
+
+
+def test_backends_are_imported_inside_engines_only():
+    outside = sorted({(_module_name(path), name) for path in PACKAGE.rglob("*.py")
+                      if not _module_name(path).startswith("kollama.engines")
+                      for name in _imports(path, typing=True)
+                      if any(name == backend or name.startswith(backend + ".") for backend in BACKENDS)})
+    assert not outside, "callers reach a backend through the Engine interface and the registry: " + repr(outside)
+
+
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    long = sorted((str(path.relative_to(SRC)), lines) for path in PACKAGE.rglob("*.py")
+                  if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES)
+    assert not long, f"split modules over {MAX_LINES} lines by what they do: " + repr(long)
+
+
+def test_the_checks_see_typing_imports_rich_and_backends(tmp_path):
+    """Guards the new checks: each finds what it looks for in a module written to have it."""
+    module = tmp_path / "kollama" / "m.py"
+    module.parent.mkdir()
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kollama.engines import base\n"
+                      "def f():\n    from rich.table import Table\n    import kollama.engines.llamacpp.model\n")
+    found = _imports(module, typing=True, root=tmp_path)
+    assert {"kollama.engines.base", "rich.table", "kollama.engines.llamacpp.model"} <= found
+    assert "kollama.engines.base" not in _imports(module, root=tmp_path)
