@@ -106,10 +106,11 @@ def test_killed_ingest_leaves_a_consistent_store_and_resumes(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     db_path = store / "kill" / "meta.sqlite"
     deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:  # kill once the second document is under way
-        if db_path.exists() and len(_rows(db_path)) >= 2:
+    while time.time() < deadline and process.poll() is None:  # kill while the second (or a later) one is under way
+        rows = dict(_rows(db_path)) if db_path.exists() else {}
+        if len(rows) >= 2 and "ingesting" in rows.values():
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
     states = dict(_rows(db_path))
