@@ -257,3 +257,11 @@ def test_latin_letters_glued_inside_a_hangul_word_are_not_a_gloss():
     `Infineon(인피니언)` glosses a name."""
     assert not fidelity_report("오늘 디ên(디너)은 불고기가 좋겠습니다.", with_lcb=False).passed
     assert exempt("Infineon(인피니언)은 반도체 회사입니다.").get("Infineon") == "gloss"
+
+
+def test_a_json_key_holding_a_number_is_still_a_key():
+    """`"1st advice":` is a key as a whole: the number inside it does not cut the key's exemption short."""
+    answer = '```json\n{\n  "1st advice": {"text": "먼저 프로젝트의 목표를 정하세요."}\n}\n```'
+    assert exempt(answer).get("1st advice") == "json_key"
+    assert fidelity_report(answer, with_lcb=False).passed
+    assert ("advice", "code_switch") in flagged('```json\n{"text": "1st advice 먼저 정하세요."}\n```')  # a value is judged

@@ -114,6 +114,11 @@ def _overlaps(start: int, end: int, regions: list[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in regions)
 
 
+def _crosses(start: int, end: int, regions: list[tuple[int, int]]) -> bool:
+    """Overlaps a region without holding it whole: a JSON key `"1st advice"` holds its number `1st`."""
+    return any(s < end and start < e and not (start <= s and e <= end) for s, e in regions)
+
+
 def _foreign_script(ch: str, allowed: frozenset[str]) -> str | None:
     """The script of `ch` if it intrudes; Latin letters with accents other than Vietnamese ones are Latin."""
     script = script_of(ch)
@@ -306,9 +311,10 @@ def fidelity_report(text: str, lang: str = "ko", prompt: str | None = None, syst
                 exempt.append(ExemptSpan(text[start:end], "gloss", start, end))
                 taken.append((start, end))
         for start, end, why in spans.quote_regions(text, is_target_letter):
-            if not _overlaps(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
+            if not _crosses(start, end, taken) and any(not is_target_letter(ch) and ch.isalpha() for ch in text[start:end]):
+                exempt = [s for s in exempt if not start <= s.start < s.end <= end]  # the key holds them
+                taken = [(s, e) for s, e in taken if not start <= s < e <= end] + [(start, end)]
                 exempt.append(ExemptSpan(text[start:end], why, start, end))
-                taken.append((start, end))
     analysed = _blank(text, taken)
 
     foreign, symbols = _script_spans(analysed, allowed)
