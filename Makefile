@@ -64,8 +64,11 @@ lint: setup-all
 	$(BIN)/ruff check src tests benchmarks
 
 # pytest exits 5 when it collects no tests; that is a failure of the suite, not a pass, so it is reported.
+# Two workers, each taking whole files (a file's servers and models load once): much of the suite waits on
+# processes starting and models loading, single-threaded, so two run in about the time of one on 2 cores.
+TEST_WORKERS ?= 2
 test: setup-all system-deps lint
-	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
+	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The quick loop: pure-Python units and in-process tests, no `slow` ones (under 2 minutes).
