@@ -65,7 +65,8 @@ lint: setup-all
 
 # pytest exits 5 when it collects no tests; that is a failure of the suite, not a pass, so it is reported.
 # Two workers, each taking whole files (a file's servers and models load once): much of the suite waits on
-# processes starting and models loading, single-threaded, so two run in about the time of one on 2 cores.
+# processes starting and models loading, single-threaded, so on 2 cores the suite takes about 60% of the time
+# one worker takes (16 against 25 minutes on a quiet machine). TEST_WORKERS=1 runs it in one process.
 TEST_WORKERS ?= 2
 test: setup-all system-deps lint
 	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
