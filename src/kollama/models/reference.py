@@ -101,10 +101,11 @@ LOADERS: dict[str, Callable[[str], ModelRef]] = {
 
 
 def plugin_kinds() -> set[str]:
-    """The model kinds that installed third-party backends serve (their entry points' names)."""
-    from importlib.metadata import entry_points
+    """The model kinds that installed third-party backends serve (their entry points' names), read by the same
+    registry that loads them (`engines.registry.ENGINES`)."""
+    from kollama.plugins import Registry
 
-    return {point.name for point in entry_points(group=ENGINE_ENTRY_POINTS)} - BUILTIN_KINDS
+    return set(Registry(ENGINE_ENTRY_POINTS, dict.fromkeys(BUILTIN_KINDS)).third_party())
 
 
 def _plugin(ref: str) -> ModelRef | None:
